@@ -1,0 +1,33 @@
+// Token → user id. Two modes (SPEC §3): `dev-placeholder` accepts a user UUID as the
+// token (development only); otherwise an RS256 JWT verified with the PEM public key.
+import { importSPKI, jwtVerify } from 'jose';
+import { ConfigError } from '../shared/config';
+import { DEV_PLACEHOLDER_KEY } from './config';
+
+export type Authenticate = (token: string) => Promise<string | null>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function createAuthenticator(publicKey: string, nodeEnv: string): Promise<Authenticate> {
+  if (publicKey === DEV_PLACEHOLDER_KEY) {
+    if (nodeEnv === 'production') {
+      throw new ConfigError('Invalid configuration:\n  JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production (dev-placeholder is for development only)');
+    }
+    return async (token) => (UUID.test(token) ? token.toLowerCase() : null);
+  }
+  let key: Awaited<ReturnType<typeof importSPKI>>;
+  try {
+    // Keys passed through env files often carry literal "\n" instead of newlines.
+    key = await importSPKI(publicKey.replace(/\\n/g, '\n'), 'RS256');
+  } catch {
+    throw new ConfigError('Invalid configuration:\n  JWT_PUBLIC_KEY must be a PEM-encoded RS256 public key ("-----BEGIN PUBLIC KEY-----...") or dev-placeholder');
+  }
+  return async (token) => {
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: ['RS256'] });
+      return typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub.toLowerCase() : null;
+    } catch {
+      return null; // expired, not yet valid, bad signature, wrong algorithm, malformed
+    }
+  };
+}

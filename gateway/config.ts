@@ -1,0 +1,21 @@
+import { commonEnv, databaseEnv, integer, pubsubEnv, text } from '../shared/config';
+
+export const DEV_PLACEHOLDER_KEY = 'dev-placeholder';
+
+export const gatewayEnv = {
+  ...commonEnv,
+  ...databaseEnv,
+  ...pubsubEnv,
+  HOST: text('0.0.0.0'),
+  PORT: integer(8080, 0, 65_535),
+  /** PEM (SPKI) RS256 public key, or `dev-placeholder` to accept a user UUID as the token (refused in production). */
+  JWT_PUBLIC_KEY: text(DEV_PLACEHOLDER_KEY),
+  MAX_BODY_BYTES: integer(65_536, 256, 16 * 1024 * 1024),
+  RL_BUCKET_CAPACITY: integer(30, 1, 1_000_000),
+  RL_REFILL_MS: integer(10_000, 1, 3_600_000),
+  WS_SEND_HIGH_WATER: integer(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  WS_IDLE_TIMEOUT_S: integer(120, 8, 960),
+  AUTH_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
+  BACKFILL_LIMIT: integer(500, 0, 10_000),
+  SHUTDOWN_GRACE_MS: integer(10_000, 0, 600_000),
+};

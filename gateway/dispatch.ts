@@ -1,0 +1,92 @@
+// One incoming frame: rate limit, parse, auth gate, then the op, queued behind the
+// connection's earlier ops. Every failure becomes an error reply; nothing escapes.
+import { Errors, parseFrame, type ParsedFrame, type RequestIds } from './frames';
+import { ack } from './ops/ack';
+import { auth } from './ops/auth';
+import { UNAUTHORIZED, withIds, type OpContext, type Reply } from './ops/context';
+import { join } from './ops/join';
+import { send } from './ops/send';
+import { takeToken } from './rate-limit';
+import type { Socket } from './session';
+
+export interface DispatchContext extends OpContext {
+  rlCapacity: number;
+  rlRefillMs: number;
+  /** True while the gateway drains: new ops are refused. */
+  draining(): boolean;
+  onRateLimited(): void;
+  onOpDone(op: string, result: string): void;
+}
+
+function reply(ctx: DispatchContext, ws: Socket, body: Reply, ids: RequestIds) {
+  ctx.send(ws, [JSON.stringify(withIds(body, ids))]);
+}
+
+/** Just enough of a frame to address a refusal to the right request. */
+function peek(text: string): { op: string; ids: RequestIds } {
+  const parsed = parseFrame(text);
+  return { op: parsed.ok ? parsed.request.op : parsed.op, ids: parsed.ids };
+}
+
+async function runOp(ctx: DispatchContext, ws: Socket, frame: Extract<ParsedFrame, { ok: true }>): Promise<Reply | null> {
+  const session = ws.getUserData();
+  const { request, ids } = frame;
+  switch (request.op) {
+    case 'auth':
+      return auth(ctx, session, request.token);
+    case 'join':
+      return join(ctx, ws, session, request.roomId, ids);
+    case 'send':
+      return send(ctx, session, request.roomId, request.content, ids.temp_id);
+    case 'ack':
+      return ack(ctx, session, request.roomId, request.lastReadMessageId);
+  }
+}
+
+export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+  const session = ws.getUserData();
+  // uWS neuters `data` when this callback returns: copy it out first.
+  const text = isBinary ? '' : Buffer.from(data).toString('utf8');
+
+  if (!takeToken(session.bucket, ctx.rlCapacity, ctx.rlRefillMs, Date.now())) {
+    ctx.onRateLimited();
+    const { op, ids } = isBinary ? { op: 'error', ids: {} } : peek(text);
+    reply(ctx, ws, { op, success: false, error: 'rate_limited' }, ids);
+    return;
+  }
+  if (isBinary) {
+    reply(ctx, ws, { op: 'error', success: false, error: Errors.binary }, {});
+    return;
+  }
+  const frame = parseFrame(text);
+  if (!frame.ok) {
+    ctx.onOpDone(frame.op, frame.error);
+    const body: Reply = { op: frame.op, success: false, error: frame.error };
+    if (frame.detail) body.detail = frame.detail;
+    reply(ctx, ws, body, frame.ids);
+    return;
+  }
+  const op = frame.request.op;
+  if (op !== 'auth' && !session.userId) {
+    ctx.onOpDone(op, UNAUTHORIZED);
+    reply(ctx, ws, { op, success: false, error: UNAUTHORIZED }, frame.ids);
+    return;
+  }
+  if (ctx.draining()) {
+    reply(ctx, ws, { op, success: false, error: 'unavailable', detail: 'server is shutting down' }, frame.ids);
+    return;
+  }
+
+  session.queue = session.queue.then(async () => {
+    if (session.closed) return;
+    let body: Reply | null;
+    try {
+      body = await runOp(ctx, ws, frame);
+    } catch (err) {
+      ctx.logger.error({ op, err: err instanceof Error ? err.message : String(err) }, 'op failed');
+      body = { op, success: false, error: 'unavailable' };
+    }
+    ctx.onOpDone(op, body ? (body.success ? 'ok' : String(body.error)) : 'ok');
+    if (body) reply(ctx, ws, body, frame.ids);
+  });
+}

@@ -1,0 +1,119 @@
+// Client → server frames (seed 002 §5): parse and validate one text frame into a
+// typed request, or into an error reply naming what is wrong. Pure: no I/O.
+import * as v from 'valibot';
+
+export const MAX_CONTENT_DEPTH = 16;
+
+export type ClientId = string | number;
+export interface RequestIds {
+  temp_id?: ClientId;
+  request_id?: ClientId;
+}
+
+export type Request =
+  | { op: 'auth'; token: string }
+  | { op: 'join'; roomId: string }
+  | { op: 'send'; roomId: string; content: Record<string, unknown> }
+  | { op: 'ack'; roomId: string; lastReadMessageId: number };
+
+export type ParsedFrame =
+  | { ok: true; request: Request; ids: RequestIds }
+  | { ok: false; op: string; error: string; detail?: string; ids: RequestIds };
+
+/** Error strings clients can switch on. */
+export const Errors = {
+  invalidJson: 'invalid_json',
+  invalidRequest: 'invalid_request',
+  unknownOp: 'unknown_op',
+  roomRequired: 'room_id required',
+  binary: 'binary_not_supported',
+} as const;
+
+function depthWithin(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (limit === 0) return false;
+  for (const child of Object.values(value)) if (!depthWithin(child, limit - 1)) return false;
+  return true;
+}
+
+const uuid = v.pipe(v.string('must be a string'), v.uuid('must be a UUID'));
+const clientId = v.optional(
+  v.union(
+    [v.pipe(v.string(), v.maxLength(128)), v.pipe(v.number(), v.safeInteger())],
+    'must be a string of at most 128 characters or an integer',
+  ),
+);
+const content = v.pipe(
+  v.record(v.string(), v.unknown(), 'must be a JSON object'),
+  v.check((value) => depthWithin(value, MAX_CONTENT_DEPTH), `must not be nested deeper than ${MAX_CONTENT_DEPTH} levels`),
+);
+const messageId = v.union(
+  [v.pipe(v.number(), v.safeInteger(), v.minValue(0)), v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number))],
+  'must be a non-negative integer',
+);
+const common = { temp_id: clientId, request_id: clientId };
+const roomRef = { room_id: v.optional(uuid), conversation_id: v.optional(uuid) };
+
+const schemas = {
+  auth: v.object({ op: v.literal('auth'), token: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(16_384, 'is too long')), ...common }),
+  join: v.object({ op: v.literal('join'), ...roomRef, ...common }),
+  send: v.object({ op: v.literal('send'), ...roomRef, content: v.optional(content), body: v.optional(content), ...common }),
+  ack: v.object({ op: v.literal('ack'), ...roomRef, last_read_message_id: messageId, ...common }),
+};
+
+type Op = keyof typeof schemas;
+const isOp = (op: unknown): op is Op => typeof op === 'string' && Object.hasOwn(schemas, op);
+
+/** temp_id / request_id, when well-formed, so that even an error reply can echo them. */
+function idsOf(frame: Record<string, unknown>): RequestIds {
+  const ids: RequestIds = {};
+  for (const key of ['temp_id', 'request_id'] as const) {
+    const value = frame[key];
+    if ((typeof value === 'string' && value.length <= 128) || Number.isSafeInteger(value)) ids[key] = value as ClientId;
+  }
+  return ids;
+}
+
+export function parseFrame(text: string): ParsedFrame {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return { ok: false, op: 'error', error: Errors.invalidJson, ids: {} };
+  }
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    return { ok: false, op: 'error', error: Errors.invalidRequest, detail: 'frame must be a JSON object', ids: {} };
+  }
+  const record = frame as Record<string, unknown>;
+  const ids = idsOf(record);
+  if (!isOp(record.op)) {
+    return { ok: false, op: 'error', error: Errors.unknownOp, detail: typeof record.op === 'string' ? `unknown op ${JSON.stringify(record.op.slice(0, 32))}` : 'op must be a string', ids };
+  }
+  const op = record.op;
+  const result = v.safeParse(schemas[op], record);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = v.getDotPath(issue) ?? 'frame';
+    return { ok: false, op, error: Errors.invalidRequest, detail: `${path} ${issue.message}`, ids };
+  }
+  const data = result.output;
+  const { temp_id, request_id } = data;
+  const parsedIds: RequestIds = {};
+  if (temp_id !== undefined) parsedIds.temp_id = temp_id;
+  if (request_id !== undefined) parsedIds.request_id = request_id;
+  if (data.op === 'auth') return { ok: true, request: { op: 'auth', token: data.token }, ids: parsedIds };
+
+  const roomId = data.room_id ?? data.conversation_id;
+  if (!roomId) return { ok: false, op, error: Errors.roomRequired, ids: parsedIds };
+  switch (data.op) {
+    case 'join':
+      return { ok: true, request: { op: 'join', roomId }, ids: parsedIds };
+    case 'send': {
+      const body = data.content ?? data.body;
+      if (!body) return { ok: false, op, error: Errors.invalidRequest, detail: 'content required', ids: parsedIds };
+      return { ok: true, request: { op: 'send', roomId, content: body }, ids: parsedIds };
+    }
+    case 'ack':
+      return { ok: true, request: { op: 'ack', roomId, lastReadMessageId: data.last_read_message_id }, ids: parsedIds };
+  }
+}

@@ -1,0 +1,143 @@
+// The gateway: a uWS app with the WebSocket endpoint and HTTP probes, wired to the
+// database, the bus and the fan-out. Created and drained by gateway/main.ts (and tests).
+import type { Bus } from '../shared/bus/bus';
+import type { Sql } from '../shared/db/client';
+import type { Logger } from '../shared/logger';
+import { createAuthenticator } from './auth';
+import type { gatewayEnv } from './config';
+import { handleFrame, type DispatchContext } from './dispatch';
+import { createFanout } from './fanout';
+import { respondAsync, sendJson, withTimeout } from './http';
+import { CLOSE_SLOW_CONSUMER, newSession, sendFrames, type Session, type Socket } from './session';
+import { loadNativeUws, type UWS } from './uws';
+import type * as v from 'valibot';
+import type { ObjectSchema } from 'valibot';
+
+export type GatewayConfig = Readonly<v.InferOutput<ObjectSchema<typeof gatewayEnv, undefined>>>;
+
+export interface GatewayDeps {
+  sql: Sql;
+  bus: Bus;
+  logger: Logger;
+}
+
+export interface GatewayStats {
+  connections: number;
+  rateLimited: number;
+  slowConsumerCloses: number;
+}
+
+export interface Gateway {
+  port: number;
+  stats: GatewayStats;
+  /** Stops accepting, lets in-flight ops finish (up to SHUTDOWN_GRACE_MS), closes every socket with 1001. */
+  close(): Promise<void>;
+}
+
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_AUTH_TIMEOUT = 4001;
+
+export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
+  const { sql, bus, logger } = deps;
+  const uws = loadNativeUws();
+  const authenticate = await createAuthenticator(config.JWT_PUBLIC_KEY, config.NODE_ENV);
+  const app = uws.App();
+  const sockets = new Set<Socket>();
+  const stats: GatewayStats = { connections: 0, rateLimited: 0, slowConsumerCloses: 0 };
+  let draining = false;
+
+  const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger);
+  await fanout.start();
+
+  const ctx: DispatchContext = {
+    sql,
+    fanout,
+    authenticate,
+    logger,
+    backfillLimit: config.BACKFILL_LIMIT,
+    rlCapacity: config.RL_BUCKET_CAPACITY,
+    rlRefillMs: config.RL_REFILL_MS,
+    send: (ws, frames) => sendFrames(ws, frames, () => stats.slowConsumerCloses++),
+    draining: () => draining,
+    onRateLimited: () => stats.rateLimited++,
+    onOpDone: () => {},
+  };
+
+  app.ws<Session>('/*', {
+    maxPayloadLength: config.MAX_BODY_BYTES,
+    idleTimeout: config.WS_IDLE_TIMEOUT_S,
+    sendPingsAutomatically: true,
+    maxBackpressure: config.WS_SEND_HIGH_WATER,
+    // A socket that cannot take a published event is closed rather than silently skipped.
+    closeOnBackpressureLimit: 1,
+    compression: uws.DISABLED,
+    upgrade: (res, req, context) => {
+      if (draining) {
+        res.writeStatus('503 Service Unavailable').end('shutting down');
+        return;
+      }
+      res.upgrade(
+        newSession(config.RL_BUCKET_CAPACITY),
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      sockets.add(ws);
+      stats.connections = sockets.size;
+      const session = ws.getUserData();
+      session.authTimer = setTimeout(() => {
+        if (!session.closed && !session.userId) ws.end(CLOSE_AUTH_TIMEOUT, 'authentication timeout');
+      }, config.AUTH_TIMEOUT_MS);
+    },
+    message: (ws, data, isBinary) => {
+      try {
+        handleFrame(ctx, ws, data, isBinary);
+      } catch (err) {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'frame handler failed');
+      }
+    },
+    close: (ws, code) => {
+      const session = ws.getUserData();
+      session.closed = true;
+      if (session.authTimer) clearTimeout(session.authTimer);
+      sockets.delete(ws);
+      stats.connections = sockets.size;
+      if (code === CLOSE_SLOW_CONSUMER) logger.info({ userId: session.userId }, 'closed a slow consumer');
+      for (const roomId of session.rooms) fanout.release(roomId);
+      session.rooms.clear();
+    },
+  });
+
+  app.get('/health', (res) => sendJson(res, 200, { ok: true }));
+  app.get('/ready', (res) =>
+    respondAsync(res, async () => {
+      if (draining) return { status: 503, body: { ready: false, reason: 'draining' } };
+      await withTimeout(sql`SELECT 1`, 2000, 'postgres');
+      await withTimeout(bus.ping(), 2000, 'bus');
+      return { status: 200, body: { ready: true } };
+    }),
+  );
+  app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
+
+  const listenSocket = await new Promise<UWS.us_listen_socket>((resolve, reject) => {
+    app.listen(config.HOST, config.PORT, (token) => (token ? resolve(token) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`))));
+  });
+  const port = uws.us_socket_local_port(listenSocket as unknown as UWS.us_socket);
+  logger.info({ port, pubsubMode: config.PUBSUB_MODE }, 'gateway listening');
+
+  return {
+    port,
+    stats,
+    async close() {
+      if (draining) return;
+      draining = true;
+      uws.us_listen_socket_close(listenSocket);
+      const inFlight = [...sockets].map((ws) => ws.getUserData().queue);
+      await withTimeout(Promise.allSettled(inFlight), config.SHUTDOWN_GRACE_MS, 'in-flight ops').catch((err: Error) => logger.warn(err.message));
+      for (const ws of [...sockets]) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import type { Sql } from '../../shared/db/client';
+import type { ClientId } from '../frames';
+
+/**
+ * Stores a message, its outbox row (pending) and the room's last_message_id in one
+ * statement, so one transaction. Returns the new message id, or null when the user is
+ * not an active member of the room (nothing is written then).
+ *
+ * The room row is locked first, so concurrent sends to one room take ids in commit
+ * order: the outbox then publishes a room's messages in the order they were stored.
+ * The payload is built like the backfill query's, so live and backfill events match.
+ */
+export async function insertMessage(sql: Sql, roomId: string, userId: string, content: Record<string, unknown>, tempId: ClientId | undefined): Promise<number | null> {
+  const extra = tempId === undefined ? {} : { temp_id: tempId };
+  const [row] = await sql<{ id: number }[]>`
+    WITH room AS (
+      SELECT r.id FROM arcyou_chat_rooms r
+      JOIN arcyou_chat_members mb ON mb.room_id = r.id AND mb.user_id = ${userId} AND mb.deleted_at IS NULL
+      WHERE r.id = ${roomId}
+      FOR UPDATE OF r
+    ), message AS (
+      INSERT INTO arcyou_chat_messages (room_id, user_id, content)
+      SELECT id, ${userId}, ${sql.json(content as never)} FROM room
+      RETURNING id, room_id, user_id, content, created_at
+    ), queued AS (
+      INSERT INTO outbox (type, room_id, payload)
+      SELECT 'message.created', room_id,
+             jsonb_build_object('id', id, 'user_id', user_id, 'content', content, 'created_at', created_at) || ${sql.json(extra)}
+      FROM message
+    ), room_update AS (
+      UPDATE arcyou_chat_rooms r SET last_message_id = message.id, updated_at = now()
+      FROM message WHERE r.id = message.room_id
+    )
+    SELECT id FROM message`;
+  return row?.id ?? null;
+}

@@ -1,0 +1,38 @@
+// Server → client room events (seed 002 §5). An event is serialised once, by the
+// worker for live delivery or by the gateway for backfill, and sent as-is.
+
+export interface ChatMessage {
+  id: number;
+  user_id: string;
+  content: unknown;
+  created_at: string;
+  temp_id?: string | number;
+}
+
+export type EventSource = 'live' | 'backfill';
+
+export function serializeMessageEvent(roomId: string, message: ChatMessage, source: EventSource, timestamp = new Date().toISOString()): string {
+  return JSON.stringify({ op: 'event', type: 'message.created', roomId, message, timestamp, source });
+}
+
+/** Any other room event type (e.g. `room.updated`) carries its outbox payload as `data`. */
+export function serializeRoomEvent(type: string, roomId: string, data: unknown, timestamp = new Date().toISOString()): string {
+  return JSON.stringify({ op: 'event', type, roomId, data, timestamp, source: 'live' });
+}
+
+/** What a gateway needs to know about an event it did not serialise: where it goes, and its message id if any. */
+export interface EventRoute {
+  roomId: string;
+  messageId: number | null;
+}
+
+export function routeOf(frame: string): EventRoute | null {
+  try {
+    const event = JSON.parse(frame) as { roomId?: unknown; message?: { id?: unknown } };
+    if (typeof event.roomId !== 'string') return null;
+    const id = event.message?.id;
+    return { roomId: event.roomId, messageId: typeof id === 'number' ? id : null };
+  } catch {
+    return null;
+  }
+}

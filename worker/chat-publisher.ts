@@ -1,0 +1,44 @@
+// The chat worker's processor: every claimed row becomes one serialised room event on
+// the bus (channel per PUBSUB_MODE), published in id order in one pipeline.
+import type { Bus } from '../shared/bus/bus';
+import { channelFor, type PubsubMode } from '../shared/bus/channels';
+import { serializeMessageEvent, serializeRoomEvent, type ChatMessage } from '../shared/protocol/events';
+import type { RowOutcome } from './outbox-loop';
+import type { OutboxRow } from './sql/claim';
+
+export const CHAT_EXCLUDED_PREFIX = 'document.';
+
+/** The live event a row becomes, or why it cannot become one. */
+export function eventForRow(row: OutboxRow): { frame: string } | { invalid: string } {
+  if (!row.room_id) return { invalid: 'row has no room_id' };
+  if (row.type === 'message.created') {
+    const message = row.payload as Partial<ChatMessage> | null;
+    if (!message || typeof message.id !== 'number' || typeof message.user_id !== 'string') {
+      return { invalid: 'message.created payload lacks message id or user_id' };
+    }
+    return { frame: serializeMessageEvent(row.room_id, message as ChatMessage, 'live') };
+  }
+  return { frame: serializeRoomEvent(row.type, row.room_id, row.payload) };
+}
+
+export function createChatPublisher(bus: Bus, mode: PubsubMode) {
+  return async (rows: OutboxRow[]): Promise<RowOutcome[]> => {
+    const outcomes: RowOutcome[] = rows.map(() => null);
+    const messages: { channel: string; message: string }[] = [];
+    const indexes: number[] = [];
+    rows.forEach((row, i) => {
+      const event = eventForRow(row);
+      if ('invalid' in event) {
+        outcomes[i] = { error: event.invalid, dead: true };
+        return;
+      }
+      messages.push({ channel: channelFor(mode, row.room_id!), message: event.frame });
+      indexes.push(i);
+    });
+    const results = await bus.publish(messages);
+    results.forEach((err, k) => {
+      if (err) outcomes[indexes[k]!] = { error: `publish failed: ${err.message}` };
+    });
+    return outcomes;
+  };
+}

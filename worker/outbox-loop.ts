@@ -1,0 +1,90 @@
+// The hot loop every outbox worker runs: claim a batch, hand it to the processor,
+// record each row's outcome. Housekeeping (reaping, retention) runs elsewhere.
+import type { Sql } from '../shared/db/client';
+import type { Logger } from '../shared/logger';
+import { backoffDelayMs } from './backoff';
+import { claimBatch, type ClaimOptions, type OutboxRow } from './sql/claim';
+import { markPublished } from './sql/complete';
+import { rescheduleFailed } from './sql/reschedule';
+import { createWakeSignal } from './wake';
+
+/** null = done; otherwise why it failed, and whether retrying is pointless. */
+export type RowOutcome = null | { error: string; dead?: boolean };
+
+export type ProcessBatch = (rows: OutboxRow[]) => Promise<RowOutcome[]>;
+
+export interface OutboxLoopOptions extends ClaimOptions {
+  sql: Sql;
+  logger: Logger;
+  process: ProcessBatch;
+  pollIntervalMs: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** Told about every settled row, for metrics. */
+  onSettled?: (row: OutboxRow, outcome: 'published' | 'retry' | 'dead') => void;
+}
+
+export interface OutboxLoop {
+  /** Run a round now instead of waiting for the poll interval (NOTIFY arrived). */
+  wake(): void;
+  /** Finishes the batch in hand, then resolves. */
+  stop(): Promise<void>;
+}
+
+export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
+  const { sql, logger } = options;
+  const signal = createWakeSignal();
+  let stopping = false;
+
+  const settle = async (rows: OutboxRow[], outcomes: RowOutcome[]) => {
+    const published = rows.filter((_, i) => !outcomes[i]);
+    await markPublished(sql, options.workerId, published.map((row) => row.id));
+    for (const row of published) options.onSettled?.(row, 'published');
+    for (const [i, row] of rows.entries()) {
+      const outcome = outcomes[i];
+      if (!outcome) continue;
+      const delayMs = backoffDelayMs(row.attempts + 1, options.backoffBaseMs, options.backoffCapMs);
+      const status = await rescheduleFailed(sql, options.workerId, { id: row.id, error: outcome.error, delayMs, dead: outcome.dead }, options.maxAttempts);
+      logger.warn({ id: row.id, type: row.type, attempt: row.attempts + 1, status, error: outcome.error }, 'outbox row failed');
+      options.onSettled?.(row, status === 'dead' ? 'dead' : 'retry');
+    }
+  };
+
+  const round = async (): Promise<number> => {
+    const rows = await claimBatch(sql, options);
+    if (rows.length === 0) return 0;
+    let outcomes: RowOutcome[];
+    try {
+      outcomes = await options.process(rows);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      outcomes = rows.map(() => ({ error }));
+    }
+    await settle(rows, outcomes);
+    return rows.length;
+  };
+
+  const run = async () => {
+    while (!stopping) {
+      let claimed = 0;
+      try {
+        claimed = await round();
+      } catch (err) {
+        // Database gone, DNS not ready, connection refused: log and try again next round.
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox round failed; will retry');
+      }
+      if (!stopping && claimed < options.batchSize) await signal.sleep(options.pollIntervalMs);
+    }
+  };
+
+  const running = run();
+  return {
+    wake: () => signal.wake(),
+    async stop() {
+      stopping = true;
+      signal.wake();
+      await running;
+    },
+  };
+}
