@@ -46,7 +46,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const stats: GatewayStats = { connections: 0, rateLimited: 0, slowConsumerCloses: 0 };
   let draining = false;
 
-  const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger);
+  const send = (ws: Socket, frames: readonly string[]) => sendFrames(ws, frames, () => stats.slowConsumerCloses++);
+  const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger, { send });
   await fanout.start();
 
   const ctx: DispatchContext = {
@@ -57,7 +58,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     backfillLimit: config.BACKFILL_LIMIT,
     rlCapacity: config.RL_BUCKET_CAPACITY,
     rlRefillMs: config.RL_REFILL_MS,
-    send: (ws, frames) => sendFrames(ws, frames, () => stats.slowConsumerCloses++),
+    send,
     draining: () => draining,
     onRateLimited: () => stats.rateLimited++,
     onOpDone: () => {},

@@ -1,10 +1,10 @@
 // join: membership check, then backfill (messages after the member's read position,
-// oldest first), then live events through the room's uWS topic.
+// oldest first), then live events (see fanout.ts for how the two meet without gaps).
 import { serializeMessageEvent } from '../../shared/protocol/events';
 import type { JoinTicket } from '../fanout';
 import type { RequestIds } from '../frames';
 import type { Session, Socket } from '../session';
-import { messagesAfter } from '../sql/backfill';
+import { loadBackfill } from '../sql/backfill';
 import { findMembership } from '../sql/membership';
 import { NOT_A_MEMBER, withIds, type OpContext, type Reply } from './context';
 
@@ -28,27 +28,24 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
     return { op: 'join', success: false, error: 'unavailable', room_id: roomId };
   }
 
+  const afterId = membership.lastReadMessageId ?? 0;
   let backfill;
   try {
-    backfill = await messagesAfter(ctx.sql, roomId, membership.lastReadMessageId ?? 0, ctx.backfillLimit);
+    backfill = await loadBackfill(ctx.sql, roomId, afterId, ctx.backfillLimit);
   } catch (err) {
-    ticket.finish(0);
-    ctx.fanout.release(roomId);
+    ticket.cancel();
     throw err;
   }
-
-  // From here on everything is synchronous: no event can slip between the backfill,
-  // the events held during the query, and the topic subscription.
-  const lastSent = backfill.at(-1)?.id ?? membership.lastReadMessageId ?? 0;
-  const held = ticket.finish(lastSent);
   if (session.closed) {
-    ctx.fanout.release(roomId);
+    ticket.cancel();
     return null;
   }
-  ws.subscribe(roomId);
+
+  // Synchronous from here: nothing can come between the backfill and the live events.
+  const lastSent = backfill.messages.at(-1)?.id ?? afterId;
+  const held = ticket.ready(ws, lastSent, backfill.unpublishedUpTo);
   session.rooms.add(roomId);
   const reply = JSON.stringify(withIds({ op: 'join', success: true, room_id: roomId }, ids));
-  const frames = [reply, ...backfill.map((message) => serializeMessageEvent(roomId, message, 'backfill')), ...held];
-  ctx.send(ws, frames);
+  ctx.send(ws, [reply, ...backfill.messages.map((message) => serializeMessageEvent(roomId, message, 'backfill')), ...held]);
   return null;
 }
