@@ -14,11 +14,13 @@ export function createMemoryBus(): Bus {
 
   return {
     async publish(messages: readonly BusMessage[]) {
-      if (closed) throw new Error('bus is closed');
+      // Like Redis after quit(): each message fails on its own; the call itself does not reject.
+      if (closed) return messages.map(() => new Error('bus is closed'));
       for (const { channel, message } of messages) setImmediate(deliver, channel, message);
       return messages.map(() => null);
     },
     async subscribe(channel) {
+      if (closed) throw new Error('bus is closed');
       channels.add(channel);
     },
     async unsubscribe(channel) {

@@ -1,0 +1,217 @@
+// The bus contract (shared/bus/bus.ts), run against both implementations: Redis Pub/Sub
+// on a real Redis, and the in-process bus. Anything the gateway and the workers rely on
+// belongs here, so that `npm start` (in-process) behaves like the deployed system (Redis).
+//
+// A pair is what one message crosses: for Redis, a worker's bus and a gateway's bus
+// (two connections each, as in two processes); in-process, the one bus both share.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../logger';
+import { redisUrl, uniquePrefix } from '../../test/support/services';
+import type { Bus } from './bus';
+import { createMemoryBus } from './memory-bus';
+import { createRedisBus } from './redis-bus';
+
+interface BusPair {
+  publisher: Bus;
+  subscriber: Bus;
+}
+
+const logger = createLogger('bus-contract', 'silent');
+
+const implementations: Array<[string, () => BusPair]> = [
+  [
+    'redis',
+    () => ({ publisher: createRedisBus(redisUrl(), logger, 'contract-pub'), subscriber: createRedisBus(redisUrl(), logger, 'contract-sub') }),
+  ],
+  [
+    'memory',
+    () => {
+      const bus = createMemoryBus();
+      return { publisher: bus, subscriber: bus };
+    },
+  ],
+];
+
+/** Every (channel, message) a bus hands to its handlers, and a way to wait for a given one. */
+function record(bus: Bus) {
+  const received: Array<[string, string]> = [];
+  bus.onMessage((channel, message) => received.push([channel, message]));
+  return {
+    received,
+    async waitFor(message: string, timeoutMs = 3000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!received.some(([, m]) => m === message)) {
+        if (Date.now() > deadline) throw new Error(`"${message}" was not delivered; got ${JSON.stringify(received.slice(-5))}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
+}
+
+describe.each(implementations)('bus contract: %s', (_name, createPair) => {
+  const open: Bus[] = [];
+  const setup = () => {
+    const pair = createPair();
+    open.push(pair.publisher, pair.subscriber);
+    const prefix = uniquePrefix('bus');
+    return { ...pair, channel: (name: string) => prefix + name };
+  };
+
+  afterEach(async () => {
+    await Promise.all([...new Set(open.splice(0))].map((bus) => bus.close()));
+  });
+
+  it('delivers published messages to a subscriber in publish order, within and across publish calls', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const room = channel('room');
+    const inbox = record(subscriber);
+    await subscriber.subscribe(room);
+
+    const batch = Array.from({ length: 50 }, (_, i) => ({ channel: room, message: `m${i}` }));
+    await publisher.publish(batch);
+    for (let i = 50; i < 60; i++) await publisher.publish([{ channel: room, message: `m${i}` }]);
+    await inbox.waitFor('m59');
+
+    expect(inbox.received).toEqual(Array.from({ length: 60 }, (_, i) => [room, `m${i}`]));
+  });
+
+  it('keeps publish order across channels of one publish call', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const [a, b] = [channel('a'), channel('b')];
+    const inbox = record(subscriber);
+    await subscriber.subscribe(a);
+    await subscriber.subscribe(b);
+
+    await publisher.publish([
+      { channel: a, message: '1' },
+      { channel: b, message: '2' },
+      { channel: a, message: '3' },
+      { channel: b, message: '4' },
+    ]);
+    await inbox.waitFor('4');
+
+    expect(inbox.received).toEqual([
+      [a, '1'],
+      [b, '2'],
+      [a, '3'],
+      [b, '4'],
+    ]);
+  });
+
+  it('delivers only the channels subscribed to', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const [mine, other] = [channel('mine'), channel('other')];
+    const inbox = record(subscriber);
+    await subscriber.subscribe(mine);
+
+    await publisher.publish([
+      { channel: other, message: 'not for us' },
+      { channel: mine, message: 'for us' },
+      { channel: other, message: 'not for us either' },
+      { channel: mine, message: 'end' },
+    ]);
+    await inbox.waitFor('end');
+
+    expect(inbox.received).toEqual([
+      [mine, 'for us'],
+      [mine, 'end'],
+    ]);
+  });
+
+  it('stops delivering a channel once unsubscribe resolves, and delivers it again after a new subscribe', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const [leaving, staying] = [channel('leaving'), channel('staying')];
+    const inbox = record(subscriber);
+    await subscriber.subscribe(leaving);
+    await subscriber.subscribe(staying);
+    await publisher.publish([{ channel: leaving, message: 'before' }]);
+    await inbox.waitFor('before');
+
+    await subscriber.unsubscribe(leaving);
+    await publisher.publish([
+      { channel: leaving, message: 'after unsubscribe' },
+      { channel: staying, message: 'marker' },
+    ]);
+    await inbox.waitFor('marker');
+    expect(inbox.received.map(([, m]) => m)).toEqual(['before', 'marker']);
+
+    await subscriber.subscribe(leaving);
+    await publisher.publish([{ channel: leaving, message: 'back' }]);
+    await inbox.waitFor('back');
+    expect(inbox.received.map(([, m]) => m)).toEqual(['before', 'marker', 'back']);
+  });
+
+  it('subscribing twice to a channel still delivers each message once', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const room = channel('room');
+    const inbox = record(subscriber);
+    await subscriber.subscribe(room);
+    await subscriber.subscribe(room);
+
+    await publisher.publish([{ channel: room, message: 'once' }, { channel: room, message: 'end' }]);
+    await inbox.waitFor('end');
+
+    expect(inbox.received.map(([, m]) => m)).toEqual(['once', 'end']);
+  });
+
+  it('hands every message to every handler', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const room = channel('room');
+    const first = record(subscriber);
+    const second = record(subscriber);
+    await subscriber.subscribe(room);
+
+    await publisher.publish([{ channel: room, message: 'hello' }]);
+    await first.waitFor('hello');
+    await second.waitFor('hello');
+
+    expect(first.received).toEqual([[room, 'hello']]);
+    expect(second.received).toEqual([[room, 'hello']]);
+  });
+
+  it('resolves publish with one result per message: null when published, subscribers or not', async () => {
+    const { publisher, subscriber, channel } = setup();
+    await subscriber.subscribe(channel('heard'));
+
+    const results = await publisher.publish([
+      { channel: channel('heard'), message: 'x' },
+      { channel: channel('nobody listens'), message: 'y' },
+      { channel: channel('heard'), message: 'z' },
+    ]);
+
+    expect(results).toEqual([null, null, null]);
+    expect(await publisher.publish([])).toEqual([]);
+  });
+
+  it('answers ping while open and refuses it after close', async () => {
+    const { publisher } = setup();
+    await expect(publisher.ping()).resolves.toBeUndefined();
+
+    await publisher.close();
+    await expect(publisher.ping()).rejects.toThrow();
+  });
+
+  it('after close: publish reports every message as failed, subscribe is refused, nothing is delivered, close again is harmless', async () => {
+    const { publisher, subscriber, channel } = setup();
+    const room = channel('room');
+    const inbox = record(subscriber);
+    await subscriber.subscribe(room);
+    await publisher.publish([{ channel: room, message: 'before close' }]);
+    await inbox.waitFor('before close');
+
+    await subscriber.close();
+    await publisher.close();
+
+    const results = await publisher.publish([
+      { channel: room, message: 'after close' },
+      { channel: room, message: 'after close 2' },
+    ]);
+    expect(results).toHaveLength(2);
+    for (const result of results) expect(result).toBeInstanceOf(Error);
+    await expect(subscriber.subscribe(channel('late'))).rejects.toThrow();
+    await expect(publisher.close()).resolves.toBeUndefined();
+
+    await new Promise((r) => setTimeout(r, 50));
+    expect(inbox.received.map(([, m]) => m)).toEqual(['before close']);
+  });
+});
