@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bus } from '../shared/bus/bus';
 import { channelFor, GLOBAL_CHANNEL, type PubsubMode } from '../shared/bus/channels';
 import type { Logger } from '../shared/logger';
-import { routeOf } from '../shared/protocol/events';
+import { routeOf, type EventRoute } from '../shared/protocol/events';
 import { RecentIds } from './recent-ids';
 import type { Socket } from './session';
 
@@ -53,6 +53,8 @@ const MAX_HELD_EVENTS = 10_000;
 export interface FanoutOptions {
   send(ws: Socket, frames: readonly string[]): boolean;
   joinTimeoutMs?: number;
+  /** A live event from the bus was handed to its topic (for metrics). */
+  onPublished?(route: EventRoute): void;
 }
 
 export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string, frame: string) => void, logger: Logger, options: FanoutOptions): Fanout {
@@ -111,6 +113,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
     const { roomId, messageId } = route;
     if (messageId !== null && recent.get(roomId)?.add(messageId) === false) return; // published twice
     publish(roomId, frame);
+    options.onPublished?.(route);
     const roomJoiners = joiners.get(roomId);
     if (roomJoiners) for (const joiner of [...roomJoiners]) deliverToJoiner(joiner, messageId, frame);
   });

@@ -44,7 +44,7 @@ const clientId = v.optional(
   ),
 );
 const content = v.pipe(
-  v.record(v.string(), v.unknown(), 'must be a JSON object'),
+  v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'must be a JSON object'),
   v.check((value) => depthWithin(value, MAX_CONTENT_DEPTH), `must not be nested deeper than ${MAX_CONTENT_DEPTH} levels`),
 );
 const messageId = v.union(

@@ -1,6 +1,8 @@
 // Plain HTTP routes of the gateway: liveness and readiness.
 import type { UWS } from './uws';
 
+export { withTimeout } from '../shared/timeout';
+
 export function sendJson(res: UWS.HttpResponse, status: number, body: unknown): void {
   res.cork(() => {
     res.writeStatus(status === 200 ? '200 OK' : status === 404 ? '404 Not Found' : `${status} Service Unavailable`);
@@ -20,12 +22,4 @@ export function respondAsync(res: UWS.HttpResponse, handler: () => Promise<{ sta
     .then(({ status, body }) => {
       if (!aborted) sendJson(res, status, body);
     });
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

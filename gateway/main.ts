@@ -3,6 +3,7 @@ import { createRedisBus } from '../shared/bus/redis-bus';
 import { loadConfig } from '../shared/config';
 import { createSql } from '../shared/db/client';
 import { createLogger } from '../shared/logger';
+import { createRegistry } from '../shared/metrics';
 import { onShutdownSignal, runMain } from '../shared/process';
 import { gatewayEnv } from './config';
 import { startGateway } from './server';
@@ -12,7 +13,7 @@ runMain('gateway', async () => {
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-gateway' });
   const bus = createRedisBus(config.REDIS_URL, logger, 'arcyou-gateway');
-  const gateway = await startGateway(config, { sql, bus, logger });
+  const gateway = await startGateway(config, { sql, bus, logger, registry: createRegistry({ processMetrics: true }) });
 
   onShutdownSignal(async (signal) => {
     logger.info({ signal }, 'gateway draining');

@@ -3,11 +3,13 @@
 import type { Bus } from '../shared/bus/bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
+import { createRegistry, type Registry } from '../shared/metrics';
 import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './fanout';
 import { respondAsync, sendJson, withTimeout } from './http';
+import { createGatewayMetrics, metricsRoute } from './metrics';
 import { CLOSE_SLOW_CONSUMER, newSession, sendFrames, type Session, type Socket } from './session';
 import { loadNativeUws, type UWS } from './uws';
 import type * as v from 'valibot';
@@ -19,6 +21,8 @@ export interface GatewayDeps {
   sql: Sql;
   bus: Bus;
   logger: Logger;
+  /** Where the gateway's metrics live and what GET /metrics serves; default: a registry of its own. */
+  registry?: Registry;
 }
 
 export interface GatewayStats {
@@ -45,9 +49,20 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const sockets = new Set<Socket>();
   const stats: GatewayStats = { connections: 0, rateLimited: 0, slowConsumerCloses: 0 };
   let draining = false;
+  const registry = deps.registry ?? createRegistry();
+  const metrics = createGatewayMetrics(registry, { connections: () => sockets.size, rooms: () => fanout.roomsWithMembers() });
 
-  const send = (ws: Socket, frames: readonly string[]) => sendFrames(ws, frames, () => stats.slowConsumerCloses++);
-  const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger, { send });
+  const send = (ws: Socket, frames: readonly string[]) =>
+    sendFrames(ws, frames, () => {
+      stats.slowConsumerCloses++;
+      metrics.slowConsumerCloses.inc();
+    });
+  const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger, {
+    send,
+    onPublished: (route) => {
+      if (route.publishedAtMs !== null) metrics.delivered(route.publishedAtMs);
+    },
+  });
   await fanout.start();
 
   const ctx: DispatchContext = {
@@ -60,8 +75,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     rlRefillMs: config.RL_REFILL_MS,
     send,
     draining: () => draining,
-    onRateLimited: () => stats.rateLimited++,
-    onOpDone: () => {},
+    onRateLimited: () => {
+      stats.rateLimited++;
+      metrics.rateLimited.inc();
+    },
+    onOpDone: metrics.opDone,
   };
 
   app.ws<Session>('/*', {
@@ -106,6 +124,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       if (session.authTimer) clearTimeout(session.authTimer);
       sockets.delete(ws);
       stats.connections = sockets.size;
+      metrics.closed(code);
       if (code === CLOSE_SLOW_CONSUMER) logger.info({ userId: session.userId }, 'closed a slow consumer');
       for (const roomId of session.rooms) fanout.release(roomId);
       session.rooms.clear();
@@ -121,6 +140,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       return { status: 200, body: { ready: true } };
     }),
   );
+  app.get('/metrics', metricsRoute(registry));
   app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
 
   const listenSocket = await new Promise<UWS.us_listen_socket>((resolve, reject) => {

@@ -20,18 +20,21 @@ export function serializeRoomEvent(type: string, roomId: string, data: unknown, 
   return JSON.stringify({ op: 'event', type, roomId, data, timestamp, source: 'live' });
 }
 
-/** What a gateway needs to know about an event it did not serialise: where it goes, and its message id if any. */
+/** What a gateway needs to know about an event it did not serialise: where it goes, its message id if any, and when it was published (for the delivery-latency metric). */
 export interface EventRoute {
   roomId: string;
   messageId: number | null;
+  /** The event's `timestamp` in ms since the epoch, or null if it has none. */
+  publishedAtMs: number | null;
 }
 
 export function routeOf(frame: string): EventRoute | null {
   try {
-    const event = JSON.parse(frame) as { roomId?: unknown; message?: { id?: unknown } };
+    const event = JSON.parse(frame) as { roomId?: unknown; message?: { id?: unknown }; timestamp?: unknown };
     if (typeof event.roomId !== 'string') return null;
     const id = event.message?.id;
-    return { roomId: event.roomId, messageId: typeof id === 'number' ? id : null };
+    const publishedAtMs = typeof event.timestamp === 'string' ? Date.parse(event.timestamp) : NaN;
+    return { roomId: event.roomId, messageId: typeof id === 'number' ? id : null, publishedAtMs: Number.isNaN(publishedAtMs) ? null : publishedAtMs };
   } catch {
     return null;
   }

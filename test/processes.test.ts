@@ -1,0 +1,108 @@
+// The npm scripts as a user runs them: real processes, real PostgreSQL and Redis.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRoom, newUser } from './support/fixtures';
+import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
+import { TestClient } from './support/ws-client';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs the command of an npm script as its own process (as a container would), so signals reach it directly. */
+function run(script: string, env: Record<string, string>): Running {
+  const child = spawn('sh', ['-c', `exec ${scripts[script]}`], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, output: () => output, exited };
+}
+
+async function waitForOutput(proc: Running, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = proc.output().match(pattern);
+    if (match) return match;
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in output:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('npm run migrate / gateway / worker', () => {
+  let db: TestDatabase;
+  const procs: Running[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+  });
+  afterAll(async () => {
+    for (const p of procs) p.child.kill('SIGKILL');
+    await db.drop();
+  });
+
+  it('migrate applies the schema, then finds it up to date', async () => {
+    const first = run('migrate', { DATABASE_URL: db.url });
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('applied');
+    const second = run('migrate', { DATABASE_URL: db.url });
+    expect(await second.exited).toBe(0);
+    expect(second.output()).toContain('schema is up to date');
+  });
+
+  it('two clients chat through a gateway process and a worker process; both stop cleanly on SIGTERM', async () => {
+    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', HOST: '127.0.0.1', PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '5000' };
+    const gateway = run('gateway', env);
+    const worker = run('worker', env);
+    procs.push(gateway, worker);
+    const port = Number((await waitForOutput(gateway, /"port":(\d+)/))[1]);
+    await waitForOutput(worker, /chat worker started/);
+
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice, bob]);
+    const a = await TestClient.connect(port);
+    const b = await TestClient.connect(port);
+    await a.login(alice, roomId);
+    await b.login(bob, roomId);
+    const reply = await a.request({ op: 'send', room_id: roomId, content: { text: 'across processes' } });
+    const event = await b.waitFor((f) => f.message?.id === reply.message_id, 3000);
+    expect(event.message.content).toEqual({ text: 'across processes' });
+
+    gateway.child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(0);
+    expect(await worker.exited).toBe(0);
+    expect((await a.closed).code).toBe(1001);
+    expect(gateway.output()).toContain('gateway stopped');
+    expect(worker.output()).toContain('chat worker stopped');
+  }, 60_000);
+
+  it('refuses to start with an invalid setting, naming the variable and what it expects', async () => {
+    const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: 'eighty', RL_BUCKET_CAPACITY: '-3' });
+    expect(await gateway.exited).toBe(2);
+    expect(gateway.output()).toContain('PORT must be an integer from 0 to 65535 (got "eighty")');
+    expect(gateway.output()).toContain('RL_BUCKET_CAPACITY must be an integer from 1 to 1000000');
+    const worker = run('worker', { DATABASE_URL: 'mysql://x', REDIS_URL: redisUrl(), PUBSUB_MODE: 'fast' });
+    expect(await worker.exited).toBe(2);
+    expect(worker.output()).toContain('DATABASE_URL must be a URL starting with postgres:// or postgresql://');
+    expect(worker.output()).toContain('PUBSUB_MODE must be one of global, perconv (got "fast")');
+  });
+
+  it('refuses to run on the pure-JS uWebSockets.js fallback', async () => {
+    const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', UWS_USE_FALLBACK: 'true' });
+    expect(await gateway.exited).toBe(1);
+    expect(gateway.output()).toMatch(/refusing to run on the (slow )?pure-JS uWebSockets\.js fallback/);
+  });
+
+  it('refuses the development token mode in production', async () => {
+    const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', NODE_ENV: 'production' });
+    expect(await gateway.exited).toBe(2);
+    expect(gateway.output()).toContain('JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production');
+  });
+});
