@@ -5,6 +5,7 @@ import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { CHAT_EXCLUDED_PREFIX, createChatPublisher } from './chat-publisher';
 import { startReaper } from './maintenance/reaper';
+import { startRetention } from './maintenance/retention';
 import { listenForOutbox } from './notify';
 import { startOutboxLoop, type OutboxLoopOptions } from './outbox-loop';
 
@@ -17,6 +18,9 @@ export interface ChatWorkerSettings {
   BACKOFF_BASE_MS: number;
   BACKOFF_CAP_MS: number;
   REAP_INTERVAL_MS: number;
+  OUTBOX_RETENTION: number;
+  OUTBOX_RETENTION_INTERVAL_MS: number;
+  OUTBOX_RETENTION_BATCH: number;
   PUBSUB_MODE: PubsubMode;
 }
 
@@ -53,9 +57,11 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
     }
   }
   const stopReaper = startReaper(deps.sql, settings.REAP_INTERVAL_MS, deps.logger, loop.wake);
+  const stopRetention = startRetention(deps.sql, { retentionMs: settings.OUTBOX_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH }, deps.logger);
   return {
     async stop() {
       await stopReaper();
+      await stopRetention();
       await unlisten?.().catch(() => {});
       await loop.stop();
     },

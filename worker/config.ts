@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { commonEnv, databaseEnv, databaseUrl, defaultWorkerId, integer, pubsubEnv, text } from '../shared/config';
+import { duration } from '../shared/duration';
 
 /** Settings shared by every outbox worker (chat, document). */
 export const outboxWorkerEnv = {
@@ -15,6 +16,10 @@ export const outboxWorkerEnv = {
   BACKOFF_CAP_MS: integer(60_000, 1, 86_400_000),
   REAP_INTERVAL_MS: integer(5000, 100, 3_600_000),
   WORKER_ID: text(defaultWorkerId()),
+  /** Published rows older than this are deleted (e.g. 7d, 12h, 3600 = seconds). */
+  OUTBOX_RETENTION: duration('7d', 1000),
+  OUTBOX_RETENTION_INTERVAL_MS: integer(60_000, 1000, 86_400_000),
+  OUTBOX_RETENTION_BATCH: integer(1000, 1, 100_000),
 };
 
 export const chatWorkerEnv = { ...outboxWorkerEnv, ...pubsubEnv };

@@ -1,0 +1,26 @@
+// Producers add work for the outbox workers here, inside their own transaction: the row
+// becomes visible (and wakes the workers) only if that transaction commits.
+import type { TransactionSql } from 'postgres';
+import type { Sql } from '../db/client';
+
+/** A pool or an open transaction (`sql.begin(tx => ...)`). */
+export type Queryable = Sql | TransactionSql<{}>;
+
+export interface OutboxJob {
+  type: string;
+  /** The room of a chat event; a job key for other domains (the document id for document jobs). */
+  roomId?: string | null;
+  payload: Record<string, unknown>;
+  /** While a row with this key exists, enqueueing the key again adds nothing. */
+  dedupeKey?: string | null;
+}
+
+/** Returns the new row's id, or null when a row with the same dedupe key already exists. */
+export async function enqueueOutbox(sql: Queryable, job: OutboxJob): Promise<number | null> {
+  const [row] = await sql<{ id: number }[]>`
+    INSERT INTO outbox (type, room_id, payload, dedupe_key)
+    VALUES (${job.type}, ${job.roomId ?? null}, ${sql.json(job.payload as never)}, ${job.dedupeKey ?? null})
+    ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    RETURNING id`;
+  return row?.id ?? null;
+}
