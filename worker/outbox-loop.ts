@@ -23,6 +23,8 @@ export interface OutboxLoopOptions extends ClaimOptions {
   backoffCapMs: number;
   /** Told about every settled row, for metrics. */
   onSettled?: (row: OutboxRow, outcome: 'published' | 'retry' | 'dead') => void;
+  /** Told how long each claim query (empty ones too) and each batch's processing took, for metrics. */
+  onTimed?: (phase: 'claim' | 'process', seconds: number) => void;
 }
 
 export interface OutboxLoop {
@@ -52,15 +54,19 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
   };
 
   const round = async (): Promise<number> => {
+    let started = performance.now();
     const rows = await claimBatch(sql, options);
+    options.onTimed?.('claim', (performance.now() - started) / 1000);
     if (rows.length === 0) return 0;
     let outcomes: RowOutcome[];
+    started = performance.now();
     try {
       outcomes = await options.process(rows);
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       outcomes = rows.map(() => ({ error }));
     }
+    options.onTimed?.('process', (performance.now() - started) / 1000);
     await settle(rows, outcomes);
     return rows.length;
   };
