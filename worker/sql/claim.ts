@@ -19,30 +19,63 @@ export interface ClaimOptions {
   excludeTypePrefix?: string;
 }
 
+/** Namespace of the per-room advisory locks taken while claiming (first key of the pair). */
+const ROOM_CLAIM_LOCK = 7_411_204;
+
 /**
- * Claims up to `batchSize` due pending rows, oldest id first, and marks them
- * in_progress under this worker's name until `lockSeconds` from now. Rows another
- * worker holds are skipped, never waited for. Returned in id order.
+ * Claims up to `batchSize` due pending rows, oldest id first, and marks them in_progress
+ * under this worker's name until `lockSeconds` from now. Returned in id order.
+ *
+ * Rows another worker is claiming are skipped, never waited for — and so is the rest of
+ * their room: a room's rows go to one worker at a time, and a row waits while an earlier
+ * row of its room is in flight or backing off. That keeps each room's events in id order
+ * however many workers run, while different rooms are processed in parallel.
+ *
+ * Two statements in one transaction: the first takes the rooms' advisory locks, so that
+ * the second's snapshot, taken after, sees every earlier claim of those rooms committed.
  */
 export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<OutboxRow[]> {
   const include = options.includeTypePrefix ?? null;
   const exclude = options.excludeTypePrefix ?? null;
-  const rows = await sql<OutboxRow[]>`
-    WITH due AS (
-      SELECT id FROM outbox
-      WHERE status = 'pending' AND next_attempt_at <= now()
-        AND (${include}::text IS NULL OR left(type, length(${include}::text)) = ${include}::text)
-        AND (${exclude}::text IS NULL OR left(type, length(${exclude}::text)) <> ${exclude}::text)
-      ORDER BY id
-      LIMIT ${options.batchSize}
-      FOR UPDATE SKIP LOCKED
-    )
-    UPDATE outbox o
-    SET status = 'in_progress',
-        locked_by = ${options.workerId},
-        locked_until = now() + make_interval(secs => ${options.lockSeconds})
-    FROM due
-    WHERE o.id = due.id
-    RETURNING o.id, o.type, o.room_id, o.payload, o.attempts, o.created_at`;
-  return rows.sort((a, b) => a.id - b.id);
+  const typeFilter = sql`
+    (${include}::text IS NULL OR left(o.type, length(${include}::text)) = ${include}::text)
+    AND (${exclude}::text IS NULL OR left(o.type, length(${exclude}::text)) <> ${exclude}::text)`;
+
+  const rows = await sql.begin(async (tx) => {
+    const locked = await tx<{ room_id: string }[]>`
+      SELECT room_id FROM (
+        SELECT DISTINCT room_id FROM (
+          SELECT o.room_id FROM outbox o
+          WHERE o.status = 'pending' AND o.next_attempt_at <= now() AND o.room_id IS NOT NULL AND ${typeFilter}
+          ORDER BY o.id
+          LIMIT ${options.batchSize}
+        ) candidates
+      ) rooms
+      WHERE pg_try_advisory_xact_lock(${ROOM_CLAIM_LOCK}, hashtext(room_id::text))`;
+    const rooms = locked.map((r) => r.room_id);
+    return tx<OutboxRow[]>`
+      WITH due AS (
+        SELECT o.id FROM outbox o
+        WHERE o.status = 'pending' AND o.next_attempt_at <= now() AND ${typeFilter}
+          AND (o.room_id IS NULL OR (
+            o.room_id = ANY(${rooms}::uuid[])
+            AND NOT EXISTS (
+              SELECT 1 FROM outbox earlier
+              WHERE earlier.room_id = o.room_id AND earlier.id < o.id
+                AND (earlier.status = 'in_progress' OR (earlier.status = 'pending' AND earlier.next_attempt_at > now()))
+            )
+          ))
+        ORDER BY o.id
+        LIMIT ${options.batchSize}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE outbox o
+      SET status = 'in_progress',
+          locked_by = ${options.workerId},
+          locked_until = now() + make_interval(secs => ${options.lockSeconds})
+      FROM due
+      WHERE o.id = due.id
+      RETURNING o.id, o.type, o.room_id, o.payload, o.attempts, o.created_at`;
+  });
+  return [...rows].sort((a, b) => a.id - b.id);
 }
