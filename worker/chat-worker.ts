@@ -1,12 +1,15 @@
-// One chat worker: the outbox loop with the chat publisher, woken by NOTIFY, plus the reaper.
+// One chat worker: the outbox loop with the chat publisher, woken by NOTIFY, plus the reaper
+// and the retention sweep (and, given metrics, the backlog measurement).
 import type { Bus } from '../shared/bus/bus';
 import type { PubsubMode } from '../shared/bus/channels';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { CHAT_EXCLUDED_PREFIX, createChatPublisher } from './chat-publisher';
+import { startOutboxStats } from './maintenance/outbox-stats';
 import { startReaper } from './maintenance/reaper';
 import { startRetention } from './maintenance/retention';
 import { listenForOutbox } from './notify';
+import type { OutboxWorkerMetrics } from './metrics';
 import { startOutboxLoop, type OutboxLoopOptions } from './outbox-loop';
 
 export interface ChatWorkerSettings {
@@ -21,6 +24,7 @@ export interface ChatWorkerSettings {
   OUTBOX_RETENTION: number;
   OUTBOX_RETENTION_INTERVAL_MS: number;
   OUTBOX_RETENTION_BATCH: number;
+  OUTBOX_STATS_INTERVAL_MS: number;
   PUBSUB_MODE: PubsubMode;
 }
 
@@ -31,6 +35,8 @@ export interface ChatWorkerDeps {
   bus: Bus;
   logger: Logger;
   onSettled?: OutboxLoopOptions['onSettled'];
+  /** Counted into (worker/metrics.ts `createOutboxWorkerMetrics(registry, 'chat')`); none = no metrics. */
+  metrics?: OutboxWorkerMetrics;
 }
 
 export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWorkerDeps): Promise<{ stop(): Promise<void> }> {
@@ -46,7 +52,11 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
     backoffBaseMs: settings.BACKOFF_BASE_MS,
     backoffCapMs: settings.BACKOFF_CAP_MS,
     process: createChatPublisher(deps.bus, settings.PUBSUB_MODE),
-    onSettled: deps.onSettled,
+    onSettled: (row, outcome) => {
+      deps.metrics?.onSettled(row, outcome);
+      deps.onSettled?.(row, outcome);
+    },
+    onTimed: deps.metrics?.onTimed,
   });
   let unlisten: (() => Promise<void>) | null = null;
   if (deps.listenSql) {
@@ -58,8 +68,13 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
   }
   const stopReaper = startReaper(deps.sql, settings.REAP_INTERVAL_MS, deps.logger, loop.wake);
   const stopRetention = startRetention(deps.sql, { retentionMs: settings.OUTBOX_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH }, deps.logger);
+  const metrics = deps.metrics;
+  const stopStats = metrics
+    ? startOutboxStats(deps.sql, settings.OUTBOX_STATS_INTERVAL_MS, { excludeTypePrefix: CHAT_EXCLUDED_PREFIX }, metrics.reportBacklog, deps.logger)
+    : null;
   return {
     async stop() {
+      await stopStats?.();
       await stopReaper();
       await stopRetention();
       await unlisten?.().catch(() => {});

@@ -2,6 +2,13 @@ import * as v from 'valibot';
 import { commonEnv, databaseEnv, databaseUrl, defaultWorkerId, integer, pubsubEnv, text } from '../shared/config';
 import { duration } from '../shared/duration';
 
+/** A worker process's own HTTP port: GET /metrics, /health (liveness), /ready (PostgreSQL, Redis). */
+export const workerMetricsEnv = {
+  METRICS_HOST: text('0.0.0.0'),
+  /** 0 = no HTTP server. */
+  METRICS_PORT: integer(9091, 0, 65_535),
+};
+
 /** Settings shared by every outbox worker (chat, document). */
 export const outboxWorkerEnv = {
   ...commonEnv,
@@ -20,6 +27,9 @@ export const outboxWorkerEnv = {
   OUTBOX_RETENTION: duration('7d', 1000),
   OUTBOX_RETENTION_INTERVAL_MS: integer(60_000, 1000, 86_400_000),
   OUTBOX_RETENTION_BATCH: integer(1000, 1, 100_000),
+  ...workerMetricsEnv,
+  /** How often the outbox backlog (pending count, oldest row's age) is measured for the metrics. */
+  OUTBOX_STATS_INTERVAL_MS: integer(10_000, 100, 3_600_000),
 };
 
 export const chatWorkerEnv = { ...outboxWorkerEnv, ...pubsubEnv };
