@@ -54,6 +54,11 @@ async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>, 
   }
 }
 
+async function outboxRowsFor(documentId: string): Promise<number> {
+  const [row] = await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM outbox WHERE room_id = ${documentId}`;
+  return row!.count;
+}
+
 const enqueue = (job: { documentId: string; userId: string }) => enqueueDocumentPreprocess(db.sql, job).then((id) => id!);
 
 beforeAll(async () => {
@@ -202,8 +207,7 @@ describe('document worker', () => {
     expect(first).toEqual(expect.any(Number));
     expect(second).toBeNull();
     await withWorker({}, () => settled(first!, job.documentId));
-    const [{ count }] = (await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM outbox WHERE room_id = ${job.documentId}`) as [{ count: number }];
-    expect(count).toBe(1);
+    expect(await outboxRowsFor(job.documentId)).toBe(1);
     expect(calls.get(job.documentId)).toBe(1);
   });
 
@@ -215,8 +219,7 @@ describe('document worker', () => {
         throw new Error('upload handler failed');
       }),
     ).rejects.toThrow('upload handler failed');
-    const [{ count }] = (await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM outbox WHERE room_id = ${job.documentId}`) as [{ count: number }];
-    expect(count).toBe(0);
+    expect(await outboxRowsFor(job.documentId)).toBe(0);
   });
 
   it('leaves chat rows alone', async () => {
