@@ -13,6 +13,8 @@ export const documentWorkerEnv = {
   // A sidecar call can take a while: small batches, long locks.
   BATCH_SIZE: integer(4, 1, 1000),
   LOCK_SECONDS: integer(300, 1, 86_400),
+  /** Next to the chat worker's 9091 when both run on one host. */
+  METRICS_PORT: integer(9092, 0, 65_535),
   SIDECAR_BASE_URL: v.optional(httpUrl, 'http://localhost:8000'),
   /** The seed's other name for SIDECAR_BASE_URL; wins when both are set. */
   DOCUMENT_SIDECAR_BASE_URL: v.optional(httpUrl),

@@ -8,6 +8,8 @@ import { createSql } from '../../shared/db/client';
 import { createLogger } from '../../shared/logger';
 import { enqueueOutbox } from '../../shared/outbox/enqueue';
 import { enqueueDocumentPreprocess } from '../../shared/outbox/document-preprocess';
+import { createRegistry } from '../../shared/metrics';
+import { createOutboxWorkerMetrics, type OutboxWorkerMetrics } from '../metrics';
 import { closedPort, sendJson, startHttpStub, type HttpStub } from '../../test/support/http-stub';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
 import { loadDocumentWorkerConfig } from './config';
@@ -44,9 +46,9 @@ async function settled(outboxId: number, documentId?: string, timeout = 10_000):
   return jobState(outboxId, documentId);
 }
 
-async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>, listenSql: Sql | null = null): Promise<T> {
+async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>, listenSql: Sql | null = null, metrics?: OutboxWorkerMetrics): Promise<T> {
   const config = loadDocumentWorkerConfig({ DATABASE_URL: db.url, SIDECAR_BASE_URL: sidecar.url, SIDECAR_TIMEOUT_MS: '500', POLL_INTERVAL_MS: '50', LOG_LEVEL: 'silent', ...env });
-  const worker = await startDocumentWorker(config, { sql: db.sql, listenSql, logger });
+  const worker = await startDocumentWorker(config, { sql: db.sql, listenSql, logger, metrics });
   try {
     return await fn();
   } finally {
@@ -249,5 +251,16 @@ describe('document worker', () => {
     } finally {
       await listenSql.end({ timeout: 1 });
     }
+  });
+
+  it('counts its jobs in the worker metrics under worker="document"', async () => {
+    const registry = createRegistry();
+    const ok = await newDocument('ok');
+    const failing = await newDocument('http500');
+    const ids = [await enqueue(ok), await enqueue(failing)];
+    await withWorker({}, () => Promise.all(ids.map((id) => settled(id))), null, createOutboxWorkerMetrics(registry, 'document'));
+    const text = await registry.metrics();
+    expect(text).toContain('arcyou_worker_jobs_total{worker="document",type="document.preprocess.v1",status="published"} 1');
+    expect(text).toContain('arcyou_worker_jobs_total{worker="document",type="document.preprocess.v1",status="dead"} 1');
   });
 });

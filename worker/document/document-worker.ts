@@ -1,10 +1,13 @@
 // One document worker: the outbox loop over `document.*` rows with the sidecar
-// processor, woken by NOTIFY, plus the reaper and the retention sweep.
+// processor, woken by NOTIFY, plus the reaper and the retention sweep (and, given
+// metrics, the backlog measurement).
 import type { Sql } from '../../shared/db/client';
 import type { Logger } from '../../shared/logger';
 import { DOCUMENT_JOB_PREFIX } from '../../shared/outbox/document-preprocess';
+import { startOutboxStats } from '../maintenance/outbox-stats';
 import { startReaper } from '../maintenance/reaper';
 import { startRetention } from '../maintenance/retention';
+import type { OutboxWorkerMetrics } from '../metrics';
 import { listenForOutbox } from '../notify';
 import { startOutboxLoop, type OutboxLoopOptions } from '../outbox-loop';
 import type { DocumentWorkerConfig } from './config';
@@ -17,6 +20,8 @@ export interface DocumentWorkerDeps {
   listenSql: Sql | null;
   logger: Logger;
   onSettled?: OutboxLoopOptions['onSettled'];
+  /** From worker/metrics.ts `createOutboxWorkerMetrics(registry, 'document')`; none = no metrics. */
+  metrics?: OutboxWorkerMetrics;
 }
 
 export async function startDocumentWorker(config: DocumentWorkerConfig, deps: DocumentWorkerDeps): Promise<{ stop(): Promise<void> }> {
@@ -39,7 +44,11 @@ export async function startDocumentWorker(config: DocumentWorkerConfig, deps: Do
       maxAttempts: config.DOCUMENT_MAX_ATTEMPTS,
       concurrency: config.DOCUMENT_CONCURRENCY,
     }),
-    onSettled: deps.onSettled,
+    onSettled: (row, outcome) => {
+      deps.metrics?.onSettled(row, outcome);
+      deps.onSettled?.(row, outcome);
+    },
+    onTimed: deps.metrics?.onTimed,
   });
   let unlisten: (() => Promise<void>) | null = null;
   if (deps.listenSql) {
@@ -51,8 +60,13 @@ export async function startDocumentWorker(config: DocumentWorkerConfig, deps: Do
   }
   const stopReaper = startReaper(sql, config.REAP_INTERVAL_MS, logger, loop.wake);
   const stopRetention = startRetention(sql, { retentionMs: config.OUTBOX_RETENTION, intervalMs: config.OUTBOX_RETENTION_INTERVAL_MS, batchSize: config.OUTBOX_RETENTION_BATCH }, logger);
+  const metrics = deps.metrics;
+  const stopStats = metrics
+    ? startOutboxStats(sql, config.OUTBOX_STATS_INTERVAL_MS, { includeTypePrefix: DOCUMENT_JOB_PREFIX }, metrics.reportBacklog, logger)
+    : null;
   return {
     async stop() {
+      await stopStats?.();
       await stopReaper();
       await stopRetention();
       await unlisten?.().catch(() => {});
