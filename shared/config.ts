@@ -90,7 +90,7 @@ export function loadConfig<const E extends v.ObjectEntries>(
     const lines = result.issues.map((issue) => {
       const name = v.getDotPath(issue) ?? '?';
       const got = issue.input === undefined ? 'it is not set' : SECRET_NAME.test(name) ? 'the value given is not' : `got ${JSON.stringify(issue.input)}`;
-      return `${name} must be ${issue.message.replace(/^Invalid type: Expected string.*$/, 'set')} (${got})`;
+      return `${name} must be ${issue.message.replace(/^Invalid (type|key): Expected .*$/, 'set')} (${got})`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
