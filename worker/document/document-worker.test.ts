@@ -12,6 +12,7 @@ import { createRegistry } from '../../shared/metrics';
 import { createOutboxWorkerMetrics, type OutboxWorkerMetrics } from '../metrics';
 import { closedPort, sendJson, startHttpStub, type HttpStub } from '../../test/support/http-stub';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
+import { requeueDead } from '../ops/sql/requeue-dead';
 import { loadDocumentWorkerConfig } from './config';
 import { startDocumentWorker } from './document-worker';
 
@@ -262,5 +263,17 @@ describe('document worker', () => {
     const text = await registry.metrics();
     expect(text).toContain('arcyou_worker_jobs_total{worker="document",type="document.preprocess.v1",status="published"} 1');
     expect(text).toContain('arcyou_worker_jobs_total{worker="document",type="document.preprocess.v1",status="dead"} 1');
+  });
+
+  it('reprocesses a failed document once an operator requeues its dead row', async () => {
+    const job = await newDocument('http500');
+    const id = await enqueue(job);
+    await withWorker({}, async () => {
+      expect(await settled(id, job.documentId)).toMatchObject({ outbox: { status: 'dead' }, document: 'failed' });
+      modes.set(job.documentId, 'ok');
+      expect(await requeueDead(db.sql, { type: null, ids: [id], olderThanMs: null })).toEqual([{ id, type: 'document.preprocess.v1' }]);
+      await expect.poll(async () => (await jobState(id, job.documentId)).document, { timeout: 5000 }).toBe('processed');
+    });
+    expect((await jobState(id)).outbox).toEqual({ status: 'published', attempts: 0, error: null });
   });
 });
