@@ -1,4 +1,4 @@
-import { commonEnv, databaseEnv, integer, pubsubEnv, text } from '../shared/config';
+import { commonEnv, databaseEnv, flag, integer, pubsubEnv, text } from '../shared/config';
 
 export const DEV_PLACEHOLDER_KEY = 'dev-placeholder';
 
@@ -18,4 +18,6 @@ export const gatewayEnv = {
   AUTH_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
   BACKFILL_LIMIT: integer(500, 0, 10_000),
   SHUTDOWN_GRACE_MS: integer(10_000, 0, 600_000),
+  /** Serve the demo chat page at /demo (gateway/demo/). On in `npm start`. */
+  DEMO_UI: flag(false),
 };

@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger';
 import { createRegistry, type Registry } from '../shared/metrics';
 import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
+import { serveDemo } from './demo';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './fanout';
 import { respondAsync, sendJson, withTimeout } from './http';
@@ -141,6 +142,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     }),
   );
   app.get('/metrics', metricsRoute(registry));
+  if (config.DEMO_UI) serveDemo(app);
   app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
 
   const listenSocket = await new Promise<UWS.us_listen_socket>((resolve, reject) => {
