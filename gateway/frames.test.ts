@@ -65,6 +65,24 @@ describe('parseFrame', () => {
     expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, content: shallow })).ok).toBe(true);
   });
 
+  it('refuses text PostgreSQL jsonb cannot store (U+0000, unpaired surrogates) in content and temp_id', () => {
+    for (const text of ['{"a":"x\\u0000"}', '{"a":"\\ud800"}', '{"a":"\\udc00\\ud800"}', '{"\\u0000":1}', '{"a":["\\udfff"]}']) {
+      expect(parseFrame(`{"op":"send","room_id":"${ROOM}","content":${text}}`)).toMatchObject({ ok: false, error: 'invalid_request' });
+    }
+    expect(parseFrame(`{"op":"send","room_id":"${ROOM}","content":{"a":1},"temp_id":"\\ud800"}`)).toMatchObject({ ok: false, error: 'invalid_request' });
+    expect(parseFrame(`{"op":"send","room_id":"${ROOM}","content":{"a":"\\ud83d\\ude00 \\u0001"},"temp_id":"\\ud83d\\ude00"}`).ok).toBe(true);
+  });
+
+  it('lower-cases room ids, as PostgreSQL prints them', () => {
+    expect(parseFrame(JSON.stringify({ op: 'join', room_id: ROOM.toUpperCase() }))).toMatchObject({ ok: true, request: { roomId: ROOM } });
+  });
+
+  it('refuses room_id and conversation_id naming different rooms, accepts them naming the same one', () => {
+    const other = '9b2d7c1e-0f3a-4e5b-8c6d-7e8f9a0b1c2d';
+    expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, conversation_id: other, content: {} }))).toMatchObject({ ok: false, error: 'invalid_request' });
+    expect(parseFrame(JSON.stringify({ op: 'join', room_id: ROOM, conversation_id: ROOM.toUpperCase() }))).toMatchObject({ ok: true, request: { roomId: ROOM } });
+  });
+
   it('survives extremely deep JSON without throwing', () => {
     const text = `{"op":"send","room_id":"${ROOM}","content":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`;
     expect(() => parseFrame(text)).not.toThrow();

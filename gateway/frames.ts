@@ -36,16 +36,31 @@ function depthWithin(value: unknown, limit: number): boolean {
   return true;
 }
 
-const uuid = v.pipe(v.string('must be a string'), v.uuid('must be a UUID'));
+// PostgreSQL's jsonb cannot hold U+0000 or an unpaired UTF-16 surrogate (both arrive as
+// JSON escapes): refuse them here, as bad input, instead of failing the insert later.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const storableText = (text: string) => !UNSTORABLE.test(text);
+
+/** Stops at the depth limit: deeper content is refused by the depth check (valibot runs both). */
+function storableJson(value: unknown, limit = MAX_CONTENT_DEPTH): boolean {
+  if (typeof value === 'string') return storableText(value);
+  if (value === null || typeof value !== 'object' || limit === 0) return true;
+  for (const [key, child] of Object.entries(value)) if (!storableText(key) || !storableJson(child, limit - 1)) return false;
+  return true;
+}
+
+// Lower case, as PostgreSQL prints a uuid: the socket's rooms, topics and bus channels are keyed by this string.
+const uuid = v.pipe(v.string('must be a string'), v.uuid('must be a UUID'), v.toLowerCase());
 const clientId = v.optional(
   v.union(
-    [v.pipe(v.string(), v.maxLength(128)), v.pipe(v.number(), v.safeInteger())],
-    'must be a string of at most 128 characters or an integer',
+    [v.pipe(v.string(), v.maxLength(128), v.check(storableText)), v.pipe(v.number(), v.safeInteger())],
+    'must be a string of at most 128 characters (no U+0000 or unpaired surrogates) or an integer',
   ),
 );
 const content = v.pipe(
   v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'must be a JSON object'),
   v.check((value) => depthWithin(value, MAX_CONTENT_DEPTH), `must not be nested deeper than ${MAX_CONTENT_DEPTH} levels`),
+  v.check((value) => storableJson(value), 'must not contain U+0000 or unpaired surrogates'),
 );
 const messageId = v.union(
   [v.pipe(v.number(), v.safeInteger(), v.minValue(0)), v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number))],
@@ -103,6 +118,10 @@ export function parseFrame(text: string): ParsedFrame {
   if (request_id !== undefined) parsedIds.request_id = request_id;
   if (data.op === 'auth') return { ok: true, request: { op: 'auth', token: data.token }, ids: parsedIds };
 
+  // conversation_id is an alias: naming two different rooms is ambiguous, so it is refused.
+  if (data.room_id && data.conversation_id && data.room_id !== data.conversation_id) {
+    return { ok: false, op, error: Errors.invalidRequest, detail: 'room_id and conversation_id name different rooms', ids: parsedIds };
+  }
   const roomId = data.room_id ?? data.conversation_id;
   if (!roomId) return { ok: false, op, error: Errors.roomRequired, ids: parsedIds };
   switch (data.op) {
