@@ -2,6 +2,7 @@
 // a backlog shows as pending rows and lag seconds, then drains into the jobs counter.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Bus } from '../shared/bus/bus';
 import { createMemoryBus } from '../shared/bus/memory-bus';
 import { createRedisBus } from '../shared/bus/redis-bus';
 import { loadConfig } from '../shared/config';
@@ -78,10 +79,11 @@ describe('worker metrics', () => {
     await db.sql`INSERT INTO outbox (type, room_id, payload) VALUES ('message.created', ${randomUUID()}, '{}'), ('room.updated', ${randomUUID()}, '{}')`;
     const registry = createRegistry();
     const metrics = createOutboxWorkerMetrics(registry, 'chat');
-    const closedBus = createMemoryBus();
-    await closedBus.close(); // every publish fails
+    // A bus that answers pings but refuses every message: failures the worker retries.
+    const memoryBus = createMemoryBus();
+    const refusingBus: Bus = { ...memoryBus, publish: async (messages) => messages.map(() => new Error('refused')) };
     const server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry, logger, checks: {} });
-    const worker = await startChatWorker(settings({ MAX_ATTEMPTS: '3', BACKOFF_BASE_MS: '20', BACKOFF_CAP_MS: '50' }), { sql: db.sql, listenSql: null, bus: closedBus, logger, metrics });
+    const worker = await startChatWorker(settings({ MAX_ATTEMPTS: '3', BACKOFF_BASE_MS: '20', BACKOFF_CAP_MS: '50' }), { sql: db.sql, listenSql: null, bus: refusingBus, logger, metrics });
     try {
       const samples = await scrapeUntil(`http://127.0.0.1:${server.port}/metrics`, (s) => valueOf(s, 'arcyou_worker_jobs_total', { type: 'room.updated', status: 'dead' }) === 1);
       expect(valueOf(samples, 'arcyou_worker_jobs_total', { worker: 'chat', type: 'message.created', status: 'dead' })).toBe(1); // no message id: dead at once
@@ -94,11 +96,11 @@ describe('worker metrics', () => {
     }
   });
 
-  it('reports the length of Redis list queues on each scrape', async () => {
+  it('reports the size of Redis list and sorted-set queues on each scrape', async () => {
     const prefix = uniquePrefix('queue-depth');
     const redis = createRedis(redisUrl(), 'test-queue-depth');
     const registry = createRegistry();
-    registerQueueDepth(registry, redis, { embedding: `${prefix}queue`, embedding_failed: `${prefix}failed` });
+    registerQueueDepth(registry, redis, { embedding: `${prefix}queue`, embedding_failed: `${prefix}failed`, embedding_delayed: { zset: `${prefix}delayed` } });
     const server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry, logger, checks: {} });
     const url = `http://127.0.0.1:${server.port}/metrics`;
     try {
@@ -106,12 +108,14 @@ describe('worker metrics', () => {
       expect(valueOf(samples, 'arcyou_queue_depth', { queue: 'embedding' })).toBe(0);
       await redis.lpush(`${prefix}queue`, 'a', 'b', 'c');
       await redis.lpush(`${prefix}failed`, 'x');
+      await redis.zadd(`${prefix}delayed`, 1, 'p', 2, 'q');
       samples = await scrape(url);
       expect(valueOf(samples, 'arcyou_queue_depth', { queue: 'embedding' })).toBe(3);
       expect(valueOf(samples, 'arcyou_queue_depth', { queue: 'embedding_failed' })).toBe(1);
+      expect(valueOf(samples, 'arcyou_queue_depth', { queue: 'embedding_delayed' })).toBe(2);
     } finally {
       await server.close();
-      await redis.del(`${prefix}queue`, `${prefix}failed`);
+      await redis.del(`${prefix}queue`, `${prefix}failed`, `${prefix}delayed`);
       redis.disconnect();
     }
   });

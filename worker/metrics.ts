@@ -104,27 +104,33 @@ export function createOutboxWorkerMetrics(registry: Registry, worker: string): O
   };
 }
 
+/** A Redis key whose size is a queue depth: a list (LLEN), or a sorted set (ZCARD) such as delayed retries. */
+export type QueueKey = string | { zset: string };
+
 /**
- * Gauge `arcyou_queue_depth{queue}`: the length of Redis lists (a job queue, its failed
- * list, its in-flight list), read with one pipelined LLEN per scrape. `lists` maps the
- * label value to the Redis key. When Redis does not answer, the series are dropped from
- * that scrape rather than showing a stale number.
+ * Gauge `arcyou_queue_depth{queue}`: the size of Redis job queues (pending jobs, delayed
+ * retries, failed jobs, jobs in flight), read in one pipeline per scrape. `queues` maps the
+ * label value to the key. When Redis does not answer, the series are left out of that
+ * scrape rather than showing a stale number.
  */
-export function registerQueueDepth(registry: Registry, redis: Redis, lists: Record<string, string>): Gauge<'queue'> {
-  const entries = Object.entries(lists);
+export function registerQueueDepth(registry: Registry, redis: Redis, queues: Record<string, QueueKey>): Gauge<'queue'> {
+  const entries = Object.entries(queues);
   return new Gauge({
     name: 'arcyou_queue_depth',
-    help: 'Length of a Redis list job queue (pending jobs, failed jobs, jobs in flight), by queue.',
+    help: 'Jobs in a Redis job queue (pending, delayed for retry, failed, in flight), by queue.',
     labelNames: ['queue'] as const,
     registers: [registry],
     async collect() {
       this.reset();
       try {
         const pipeline = redis.pipeline();
-        for (const [, key] of entries) pipeline.llen(key);
+        for (const [, key] of entries) {
+          if (typeof key === 'string') pipeline.llen(key);
+          else pipeline.zcard(key.zset);
+        }
         const results = await withTimeout(pipeline.exec(), 1000, 'redis');
-        results?.forEach(([err, length], i) => {
-          if (!err) this.set({ queue: entries[i]![0] }, Number(length));
+        results?.forEach(([err, size], i) => {
+          if (!err) this.set({ queue: entries[i]![0] }, Number(size));
         });
       } catch {
         // Redis unreachable: no sample this time (readiness reports the outage).
