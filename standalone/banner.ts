@@ -40,7 +40,7 @@ export function renderBanner(facts: BannerFacts): string {
     READY_LINE,
     `  WebSocket    ws://${base}/`,
     ...(facts.demoUi ? [`  Demo page    http://${base}/demo   (open it twice, as two users)`] : []),
-    `  Health       http://${base}/health`,
+    `  Health       http://${base}/health   metrics: http://${base}/metrics`,
     facts.embeddedDataDir
       ? `  PostgreSQL   embedded, ${facts.databaseUrl}\n               data kept in ${facts.embeddedDataDir} (delete it to start afresh)`
       : `  PostgreSQL   ${withoutPassword(facts.databaseUrl)}`,

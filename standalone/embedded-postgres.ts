@@ -98,10 +98,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await server.start().catch((err: unknown) => {
     throw failure('embedded PostgreSQL did not start', err);
   });
-  const pid = await postmasterPid(dataDir);
-
   const baseUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}`;
-  await createDatabaseIfMissing(`${baseUrl}/postgres`, DATABASE);
+  let pid: number;
+  try {
+    pid = await postmasterPid(dataDir);
+    await createDatabaseIfMissing(`${baseUrl}/postgres`, DATABASE);
+  } catch (err) {
+    await server.stop().catch(() => {});
+    throw err;
+  }
   logger.info({ dataDir, port, postgresPid: pid }, "embedded PostgreSQL started");
 
   let stopping: Promise<void> | null = null;

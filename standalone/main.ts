@@ -11,9 +11,11 @@ import { createSql } from '../shared/db/client';
 import { migrate } from '../shared/db/migrate';
 import { DEMO_ROOM, DEMO_USERS } from '../shared/demo-room';
 import { createLogger, type Logger } from '../shared/logger';
+import { createRegistry } from '../shared/metrics';
 import { onShutdownSignal, runMain } from '../shared/process';
 import { startGateway } from '../gateway/server';
 import { startChatWorker } from '../worker/chat-worker';
+import { createOutboxWorkerMetrics } from '../worker/metrics';
 import { renderBanner } from './banner';
 import { standaloneEnv } from './config';
 import { seedDemoRoom } from './demo-seed';
@@ -21,26 +23,29 @@ import { startEmbeddedPostgres } from './embedded-postgres';
 
 type StandaloneConfig = ReturnType<typeof loadConfig<typeof standaloneEnv>>;
 
-/** Things started so far, stopped in reverse order. */
-class Stack {
-  private readonly stops: Array<{ name: string; stop: () => Promise<unknown> }> = [];
-  constructor(private readonly logger: Logger) {}
-  push(name: string, stop: () => Promise<unknown>): void {
-    this.stops.push({ name, stop });
-  }
-  async stopAll(): Promise<void> {
-    let failed: unknown = null;
-    for (const { name, stop } of this.stops.splice(0).reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        failed ??= err;
-        this.logger.error({ err: err instanceof Error ? err.message : String(err) }, `stopping ${name} failed`);
+/** Things started so far, stopped in reverse order; a failing stop does not skip the rest. */
+function createStack(logger: Logger) {
+  const stops: Array<{ name: string; stop: () => Promise<unknown> }> = [];
+  return {
+    push(name: string, stop: () => Promise<unknown>): void {
+      stops.push({ name, stop });
+    },
+    async stopAll(): Promise<void> {
+      let failed: unknown = null;
+      for (const { name, stop } of stops.splice(0).reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          failed ??= err;
+          logger.error({ err: err instanceof Error ? err.message : String(err) }, `stopping ${name} failed`);
+        }
       }
-    }
-    if (failed) throw failed;
-  }
+      if (failed) throw failed;
+    },
+  };
 }
+
+type Stack = ReturnType<typeof createStack>;
 
 async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Promise<string> {
   const embedded = config.DATABASE_URL
@@ -63,12 +68,15 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
   const listenUrl = config.LISTEN_DATABASE_URL ?? (config.DATABASE_POOL_MODE === 'direct' ? databaseUrl : null);
   const listenSql = listenUrl ? createSql(listenUrl, { max: 1, applicationName: 'arcyou-standalone-listen' }) : null;
   if (listenSql) stack.push('LISTEN connection', () => listenSql.end({ timeout: 5 }));
-  const worker = await startChatWorker(config, { sql, listenSql, bus, logger: logger.child({ component: 'chat-worker' }) });
+  // One registry: the gateway's GET /metrics shows the worker's metrics too.
+  const registry = createRegistry({ processMetrics: true });
+  const workerMetrics = createOutboxWorkerMetrics(registry, 'chat');
+  const worker = await startChatWorker(config, { sql, listenSql, bus, logger: logger.child({ component: 'chat-worker' }), metrics: workerMetrics });
   stack.push('chat worker', () => worker.stop());
 
   // The gateway takes its bus as an argument and never reads the URLs itself.
   const gatewayConfig = { ...config, DATABASE_URL: databaseUrl, REDIS_URL: config.REDIS_URL ?? '' };
-  const gateway = await startGateway(gatewayConfig, { sql, bus, logger: logger.child({ component: 'gateway' }) });
+  const gateway = await startGateway(gatewayConfig, { sql, bus, registry, logger: logger.child({ component: 'gateway' }) });
   stack.push('gateway', () => gateway.close());
 
   return renderBanner({
@@ -87,7 +95,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
 runMain('arcyou', async () => {
   const config = loadConfig(standaloneEnv);
   const logger = createLogger('arcyou', config.LOG_LEVEL);
-  const stack = new Stack(logger);
+  const stack = createStack(logger);
   // Registered first, so a signal during start-up (initdb takes seconds) waits for it, then stops it all.
   let starting: Promise<unknown> = Promise.resolve();
   onShutdownSignal(async (signal) => {

@@ -1,6 +1,7 @@
 // The demo page (DEMO_UI) in a real browser: Debian's chromium driven by playwright-core.
 // Two pages, two demo users in the demo room: what one types, the other sees live, and a
 // page that joins later gets it as backfill.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ describe('demo page', () => {
   let browser: BrowserContext;
 
   beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium) or set CHROMIUM_PATH`);
     system = await startSystem({ DEMO_UI: 'true' });
     await seedDemoRoom(system.sql);
     profileDir = await mkdtemp(join(tmpdir(), 'arcyou-chromium-'));
