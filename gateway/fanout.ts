@@ -1,18 +1,23 @@
 // Room events from the bus → native uWS topics. Each event arrives serialised once and
 // is handed to app.publish as-is: uWS loops over the room's sockets in C++.
 //
-// A joining socket is the exception, for a moment. Its backfill comes from a database
-// snapshot while live events keep flowing, so until it is safe to subscribe it natively
-// it is a "joiner": events are held while the backfill loads, then sent to it one by one,
-// skipping those the backfill already carried. It goes native once (a) a barrier it
-// published through the bus has come back — so every event published before the
-// snapshot has reached this process — and (b) the newest backfilled message that was
-// still unpublished at the snapshot has come through live. A timeout ends the wait.
+// Three moments need more than that:
+// - A joining socket, for a moment. Its backfill comes from a database snapshot while
+//   live events keep flowing, so until it is safe to subscribe it natively it is a
+//   "joiner": events are held while the backfill loads, then sent to it one by one,
+//   skipping those the backfill already carried. It goes native once (a) a barrier it
+//   published through the bus has come back — so every event published before the
+//   snapshot has reached this process — and (b) the newest backfilled message that was
+//   still unpublished at the snapshot has come through live. A timeout ends the wait.
+// - The bus reconnecting. Pub/Sub drops whatever was published while we were away, so
+//   each room with members here catches up from PostgreSQL (messages after the last one
+//   delivered), holding live events meanwhile; duplicates are dropped by message id.
+// - A member removed: its sockets here leave the room at once (onMemberRemoved).
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '../shared/bus/bus';
 import { channelFor, GLOBAL_CHANNEL, type PubsubMode } from '../shared/bus/channels';
 import type { Logger } from '../shared/logger';
-import { routeOf, type EventRoute } from '../shared/protocol/events';
+import { routeOf, serializeMessageEvent, type ChatMessage, type EventRoute } from '../shared/protocol/events';
 import { RecentIds } from './recent-ids';
 import type { Socket } from './session';
 
@@ -31,9 +36,24 @@ export interface Fanout {
   start(): Promise<void>;
   /** One more socket is joining the room: make sure its events reach this process, and hold them. */
   beginJoin(roomId: string): Promise<JoinTicket>;
-  /** One socket left the room (it closed). */
+  /** A closed socket was in the room. */
   release(roomId: string): void;
+  /** Takes an open socket out of a room it joined (re-join, member removed). */
+  leave(ws: Socket, roomId: string): void;
   roomsWithMembers(): number;
+  /** Resolves when no room is catching up after a bus reconnect (tests, shutdown). */
+  settled(): Promise<void>;
+}
+
+export interface FanoutOptions {
+  send(ws: Socket, frames: readonly string[]): boolean;
+  /** Messages of a room after an id, oldest first (from PostgreSQL), for catching up. */
+  loadMissed(roomId: string, afterId: number): Promise<ChatMessage[]>;
+  /** A member.removed event went through: take that user's sockets here out of the room. */
+  onMemberRemoved?(roomId: string, userId: string): void;
+  /** A live event from the bus was handed to its topic (for metrics). */
+  onPublished?(route: EventRoute): void;
+  joinTimeoutMs?: number;
 }
 
 interface Joiner {
@@ -46,36 +66,38 @@ interface Joiner {
   timer: NodeJS.Timeout | null;
 }
 
+interface Room {
+  /** Sockets joined or joining here. */
+  members: number;
+  recent: RecentIds;
+  /** Highest message id handed to the topic; where a catch-up starts. */
+  lastDelivered: number | null;
+  joiners: Set<Joiner>;
+  /** Live events held while the room catches up after a bus reconnect. */
+  catchUpHold: { frame: string; route: EventRoute }[] | null;
+}
+
 const BARRIER_PREFIX = '{"op":"barrier","token":"';
 const barrierFrame = (token: string) => `${BARRIER_PREFIX}${token}"}`;
 const MAX_HELD_EVENTS = 10_000;
 
-export interface FanoutOptions {
-  send(ws: Socket, frames: readonly string[]): boolean;
-  joinTimeoutMs?: number;
-  /** A live event from the bus was handed to its topic (for metrics). */
-  onPublished?(route: EventRoute): void;
-}
-
 export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string, frame: string) => void, logger: Logger, options: FanoutOptions): Fanout {
   const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
-  const members = new Map<string, number>();
-  const recent = new Map<string, RecentIds>();
+  const rooms = new Map<string, Room>();
   const subscriptions = new Map<string, Promise<void>>();
-  const joiners = new Map<string, Set<Joiner>>();
   const barriers = new Map<string, Joiner>();
+  let catchingUp: Promise<void> = Promise.resolve();
 
   const removeJoiner = (joiner: Joiner) => {
     if (joiner.timer) clearTimeout(joiner.timer);
     if (joiner.barrier) barriers.delete(joiner.barrier);
-    const set = joiners.get(joiner.roomId);
-    set?.delete(joiner);
-    if (set?.size === 0) joiners.delete(joiner.roomId);
+    rooms.get(joiner.roomId)?.joiners.delete(joiner);
   };
 
   const goNative = (joiner: Joiner) => {
     removeJoiner(joiner);
-    if (joiner.ws && !joiner.ws.getUserData().closed) joiner.ws.subscribe(joiner.roomId);
+    const session = joiner.ws?.getUserData();
+    if (joiner.ws && session && !session.closed && session.rooms.has(joiner.roomId)) joiner.ws.subscribe(joiner.roomId);
   };
 
   const maybeGoNative = (joiner: Joiner) => {
@@ -95,6 +117,45 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
     }
   };
 
+  const deliver = (frame: string, route: EventRoute) => {
+    const room = rooms.get(route.roomId);
+    if (!room) return; // nobody here is in this room (global mode carries every room)
+    if (room.catchUpHold) {
+      room.catchUpHold.push({ frame, route });
+      return;
+    }
+    const { messageId } = route;
+    if (messageId !== null) {
+      if (!room.recent.add(messageId)) return; // published twice (worker died before marking it)
+      room.lastDelivered = Math.max(room.lastDelivered ?? 0, messageId);
+    }
+    publish(route.roomId, frame);
+    options.onPublished?.(route);
+    for (const joiner of [...room.joiners]) deliverToJoiner(joiner, messageId, frame);
+    if (route.type === 'member.removed' && route.userId) options.onMemberRemoved?.(route.roomId, route.userId);
+  };
+
+  const catchUpRoom = async (roomId: string, room: Room) => {
+    if (room.catchUpHold || room.lastDelivered === null) return;
+    room.catchUpHold = [];
+    try {
+      const missed = await options.loadMissed(roomId, room.lastDelivered);
+      const hold = room.catchUpHold;
+      room.catchUpHold = null;
+      for (const message of missed) {
+        const route: EventRoute = { roomId, type: 'message.created', messageId: message.id, publishedAtMs: null, userId: null };
+        deliver(serializeMessageEvent(roomId, message, 'live'), route);
+      }
+      if (missed.length) logger.info({ roomId, count: missed.length }, 'caught up from PostgreSQL after a bus reconnect');
+      for (const held of hold) deliver(held.frame, held.route);
+    } catch (err) {
+      const hold = room.catchUpHold ?? [];
+      room.catchUpHold = null;
+      logger.error({ roomId, err: (err as Error).message }, 'catch-up after bus reconnect failed');
+      for (const held of hold) deliver(held.frame, held.route);
+    }
+  };
+
   bus.onMessage((_channel, frame) => {
     if (frame.startsWith(BARRIER_PREFIX)) {
       const joiner = barriers.get(frame.slice(BARRIER_PREFIX.length, -2));
@@ -110,12 +171,11 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
       logger.warn('dropping malformed event from the bus');
       return;
     }
-    const { roomId, messageId } = route;
-    if (messageId !== null && recent.get(roomId)?.add(messageId) === false) return; // published twice
-    publish(roomId, frame);
-    options.onPublished?.(route);
-    const roomJoiners = joiners.get(roomId);
-    if (roomJoiners) for (const joiner of [...roomJoiners]) deliverToJoiner(joiner, messageId, frame);
+    deliver(frame, route);
+  });
+
+  bus.onReconnect(() => {
+    catchingUp = Promise.all([...rooms].map(([roomId, room]) => catchUpRoom(roomId, room))).then(() => {});
   });
 
   const subscribeRoom = (roomId: string): Promise<void> => {
@@ -129,13 +189,11 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
   };
 
   const release = (roomId: string) => {
-    const count = (members.get(roomId) ?? 0) - 1;
-    if (count > 0) {
-      members.set(roomId, count);
-      return;
-    }
-    members.delete(roomId);
-    recent.delete(roomId);
+    const room = rooms.get(roomId);
+    if (!room) return;
+    room.members -= 1;
+    if (room.members > 0) return;
+    rooms.delete(roomId);
     if (mode === 'perconv' && subscriptions.delete(roomId)) {
       bus.unsubscribe(channelFor(mode, roomId)).catch((err: Error) => logger.warn({ roomId, err: err.message }, 'unsubscribe failed'));
     }
@@ -146,12 +204,14 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
       if (mode === 'global') await bus.subscribe(GLOBAL_CHANNEL);
     },
     async beginJoin(roomId) {
-      members.set(roomId, (members.get(roomId) ?? 0) + 1);
-      if (!recent.has(roomId)) recent.set(roomId, new RecentIds());
+      let room = rooms.get(roomId);
+      if (!room) {
+        room = { members: 0, recent: new RecentIds(), lastDelivered: null, joiners: new Set(), catchUpHold: null };
+        rooms.set(roomId, room);
+      }
+      room.members += 1;
       const joiner: Joiner = { roomId, ws: null, held: [], lastSent: 0, waitForId: null, barrier: null, timer: null };
-      const set = joiners.get(roomId) ?? new Set();
-      set.add(joiner);
-      joiners.set(roomId, set);
+      room.joiners.add(joiner);
       try {
         if (mode === 'perconv') await subscribeRoom(roomId);
       } catch (err) {
@@ -161,6 +221,8 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
       }
       return {
         ready(ws, lastSent, unpublishedUpTo) {
+          const current = rooms.get(roomId);
+          if (current && current.lastDelivered === null) current.lastDelivered = lastSent;
           const frames = joiner.held.filter((e) => e.id === null || e.id > lastSent);
           const caughtUp = unpublishedUpTo === null || joiner.held.some((e) => e.id !== null && e.id >= unpublishedUpTo);
           joiner.held = [];
@@ -184,6 +246,12 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
       };
     },
     release,
-    roomsWithMembers: () => members.size,
+    leave(ws, roomId) {
+      if (!ws.getUserData().rooms.delete(roomId)) return;
+      ws.unsubscribe(roomId);
+      release(roomId);
+    },
+    roomsWithMembers: () => rooms.size,
+    settled: () => catchingUp,
   };
 }

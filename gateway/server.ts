@@ -9,6 +9,7 @@ import type { gatewayEnv } from './config';
 import { serveDemo } from './demo';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './fanout';
+import { loadMissedMessages } from './sql/backfill';
 import { respondAsync, sendJson, withTimeout } from './http';
 import { createGatewayMetrics, metricsRoute } from './metrics';
 import { CLOSE_SLOW_CONSUMER, newSession, sendFrames, type Session, type Socket } from './session';
@@ -40,6 +41,8 @@ export interface Gateway {
 }
 
 export const CLOSE_GOING_AWAY = 1001;
+/** At most this many missed messages per room are replayed after a bus reconnect. */
+const CATCH_UP_LIMIT = 1000;
 export const CLOSE_AUTH_TIMEOUT = 4001;
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
@@ -60,6 +63,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     });
   const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger, {
     send,
+    loadMissed: (roomId, afterId) => loadMissedMessages(sql, roomId, afterId, CATCH_UP_LIMIT),
+    onMemberRemoved: (roomId, userId) => {
+      for (const ws of sockets) if (ws.getUserData().userId === userId) fanout.leave(ws, roomId);
+    },
     onPublished: (route) => {
       if (route.publishedAtMs !== null) metrics.delivered(route.publishedAtMs);
     },

@@ -60,9 +60,11 @@ CREATE TABLE outbox (
 -- room, which is the order clients must see), with next_attempt_at at hand to skip
 -- rows that are waiting out a backoff.
 CREATE INDEX outbox_pending_idx ON outbox (id) INCLUDE (next_attempt_at, type) WHERE status = 'pending';
--- Claim (is an earlier row of this room still in flight?) and join (which of a room's
--- messages are still on their way to the bus).
+-- Join: which of a room's messages are still on their way to the bus.
 CREATE INDEX outbox_unpublished_room_idx ON outbox (room_id, id) WHERE status IN ('pending', 'in_progress');
+-- Claim: rows that hold back the later rows of their room (in flight, or waiting to be
+-- retried). Small, so the head-of-line check stays cheap whatever the backlog.
+CREATE INDEX outbox_room_blockers_idx ON outbox (room_id, id) WHERE status = 'in_progress' OR (status = 'pending' AND attempts > 0);
 -- The reaper: claimed rows whose lock has run out.
 CREATE INDEX outbox_in_progress_idx ON outbox (locked_until) WHERE status = 'in_progress';
 -- The retention sweep: published rows by age.

@@ -40,6 +40,10 @@ export interface ChatWorkerDeps {
 }
 
 export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWorkerDeps): Promise<{ stop(): Promise<void> }> {
+  // After a failed publish, claim again only once the bus answers a ping: a Redis outage
+  // must not use up the rows' attempts and dead-letter them.
+  let busSuspect = false;
+  const publish = createChatPublisher(deps.bus, settings.PUBSUB_MODE);
   const loop = startOutboxLoop({
     sql: deps.sql,
     logger: deps.logger,
@@ -51,7 +55,16 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
     maxAttempts: settings.MAX_ATTEMPTS,
     backoffBaseMs: settings.BACKOFF_BASE_MS,
     backoffCapMs: settings.BACKOFF_CAP_MS,
-    process: createChatPublisher(deps.bus, settings.PUBSUB_MODE),
+    process: async (rows) => {
+      const outcomes = await publish(rows);
+      if (outcomes.some((o) => o && !o.dead)) busSuspect = true;
+      return outcomes;
+    },
+    ready: async () => {
+      if (!busSuspect) return true;
+      busSuspect = !(await deps.bus.ping().then(() => true, () => false));
+      return !busSuspect;
+    },
     onSettled: (row, outcome) => {
       deps.metrics?.onSettled(row, outcome);
       deps.onSettled?.(row, outcome);

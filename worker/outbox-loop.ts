@@ -21,6 +21,8 @@ export interface OutboxLoopOptions extends ClaimOptions {
   maxAttempts: number;
   backoffBaseMs: number;
   backoffCapMs: number;
+  /** Asked before each claim; false = the processor cannot work now (its bus is down): skip the round. */
+  ready?: () => Promise<boolean>;
   /** Told about every settled row, for metrics. */
   onSettled?: (row: OutboxRow, outcome: 'published' | 'retry' | 'dead') => void;
   /** Told how long each claim query (empty ones too) and each batch's processing took, for metrics. */
@@ -54,6 +56,7 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
   };
 
   const round = async (): Promise<number> => {
+    if (options.ready && !(await options.ready())) return 0;
     let started = performance.now();
     const rows = await claimBatch(sql, options);
     options.onTimed?.('claim', (performance.now() - started) / 1000);

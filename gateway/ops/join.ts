@@ -14,11 +14,8 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
   const membership = await findMembership(ctx.sql, roomId, userId);
   if (!membership) return { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
 
-  if (session.rooms.delete(roomId)) {
-    // Joining again (e.g. to page through a long backlog): start over from the read position.
-    ws.unsubscribe(roomId);
-    ctx.fanout.release(roomId);
-  }
+  // Joining again (e.g. to page through a long backlog) starts over from the read position.
+  ctx.fanout.leave(ws, roomId);
 
   let ticket: JoinTicket;
   try {
@@ -31,14 +28,14 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
   const afterId = membership.lastReadMessageId ?? 0;
   let backfill;
   try {
-    backfill = await loadBackfill(ctx.sql, roomId, afterId, ctx.backfillLimit);
+    backfill = await loadBackfill(ctx.sql, roomId, userId, afterId, ctx.backfillLimit);
   } catch (err) {
     ticket.cancel();
     throw err;
   }
-  if (session.closed) {
+  if (session.closed || !backfill.member) {
     ticket.cancel();
-    return null;
+    return session.closed ? null : { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
   }
 
   // Synchronous from here: nothing can come between the backfill and the live events.

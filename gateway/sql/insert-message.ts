@@ -1,5 +1,6 @@
 import type { Sql } from '../../shared/db/client';
 import type { ClientId } from '../frames';
+import { messageJson } from './message-json';
 
 /**
  * Stores a message, its outbox row (pending) and the room's last_message_id in one
@@ -25,7 +26,7 @@ export async function insertMessage(sql: Sql, roomId: string, userId: string, co
     ), queued AS (
       INSERT INTO outbox (type, room_id, payload)
       SELECT 'message.created', room_id,
-             jsonb_build_object('id', id, 'user_id', user_id, 'content', content, 'created_at', created_at) || ${sql.json(extra)}
+             ${messageJson(sql)} || ${sql.json(extra)}
       FROM message
     ), room_update AS (
       UPDATE arcyou_chat_rooms r SET last_message_id = message.id, updated_at = now()

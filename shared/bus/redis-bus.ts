@@ -38,8 +38,13 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou'): Bu
       if (messages.length === 0) return [];
       const pipeline = publisher.pipeline();
       for (const { channel, message } of messages) pipeline.publish(channel, message);
-      const results = await pipeline.exec();
-      if (!results) throw new Error('redis pipeline was discarded');
+      let results: Awaited<ReturnType<typeof pipeline.exec>>;
+      try {
+        results = await pipeline.exec();
+      } catch (err) {
+        return messages.map(() => err as Error);
+      }
+      if (!results) return messages.map(() => new Error('redis pipeline was discarded'));
       return results.map(([err]) => err ?? null);
     },
     async subscribe(channel) {

@@ -23,18 +23,28 @@ export function serializeRoomEvent(type: string, roomId: string, data: unknown, 
 /** What a gateway needs to know about an event it did not serialise: where it goes, its message id if any, and when it was published (for the delivery-latency metric). */
 export interface EventRoute {
   roomId: string;
+  type: string;
   messageId: number | null;
   /** The event's `timestamp` in ms since the epoch, or null if it has none. */
   publishedAtMs: number | null;
+  /** `data.user_id` of membership events (e.g. member.removed), else null. */
+  userId: string | null;
 }
 
 export function routeOf(frame: string): EventRoute | null {
   try {
-    const event = JSON.parse(frame) as { roomId?: unknown; message?: { id?: unknown }; timestamp?: unknown };
-    if (typeof event.roomId !== 'string') return null;
+    const event = JSON.parse(frame) as { roomId?: unknown; type?: unknown; message?: { id?: unknown }; timestamp?: unknown; data?: { user_id?: unknown } };
+    if (typeof event.roomId !== 'string' || typeof event.type !== 'string') return null;
     const id = event.message?.id;
     const publishedAtMs = typeof event.timestamp === 'string' ? Date.parse(event.timestamp) : NaN;
-    return { roomId: event.roomId, messageId: typeof id === 'number' ? id : null, publishedAtMs: Number.isNaN(publishedAtMs) ? null : publishedAtMs };
+    const userId = event.data?.user_id;
+    return {
+      roomId: event.roomId,
+      type: event.type,
+      messageId: typeof id === 'number' ? id : null,
+      publishedAtMs: Number.isNaN(publishedAtMs) ? null : publishedAtMs,
+      userId: typeof userId === 'string' ? userId : null,
+    };
   } catch {
     return null;
   }

@@ -62,7 +62,7 @@ export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<Outbo
             AND NOT EXISTS (
               SELECT 1 FROM outbox earlier
               WHERE earlier.room_id = o.room_id AND earlier.id < o.id
-                AND (earlier.status = 'in_progress' OR (earlier.status = 'pending' AND earlier.next_attempt_at > now()))
+                AND (earlier.status = 'in_progress' OR (earlier.status = 'pending' AND earlier.attempts > 0 AND earlier.next_attempt_at > now()))
             )
           ))
         ORDER BY o.id

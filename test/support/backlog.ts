@@ -1,0 +1,30 @@
+import type { Sql } from '../../shared/db/client';
+
+/**
+ * Writes `count` messages to a room the way the send op does (message row + pending
+ * outbox row + room.last_message_id), in one statement: a backlog for the workers.
+ */
+export async function insertBacklog(sql: Sql, roomId: string, userId: string, count: number): Promise<number[]> {
+  const rows = await sql<{ id: number }[]>`
+    WITH message AS (
+      INSERT INTO arcyou_chat_messages (room_id, user_id, content)
+      SELECT ${roomId}, ${userId}, jsonb_build_object('n', n) FROM generate_series(1, ${count}) AS n
+      RETURNING id, room_id, user_id, content, created_at
+    ), queued AS (
+      INSERT INTO outbox (type, room_id, payload)
+      SELECT 'message.created', room_id, jsonb_build_object('id', id, 'user_id', user_id, 'content', content, 'created_at', created_at)
+      FROM message ORDER BY id
+    ), room_update AS (
+      UPDATE arcyou_chat_rooms SET last_message_id = (SELECT max(id) FROM message) WHERE id = ${roomId}
+    )
+    SELECT id FROM message ORDER BY id`;
+  return rows.map((r) => r.id);
+}
+
+/** Asserts-friendly summary of what one client received in a room. */
+export function receivedIds(events: Array<{ message?: { id?: number } }>): { ids: number[]; duplicates: number; outOfOrder: number } {
+  const ids = events.map((e) => e.message!.id!);
+  let outOfOrder = 0;
+  for (let i = 1; i < ids.length; i++) if (ids[i]! <= ids[i - 1]!) outOfOrder++;
+  return { ids, duplicates: ids.length - new Set(ids).size, outOfOrder };
+}
