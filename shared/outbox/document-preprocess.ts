@@ -1,7 +1,8 @@
 // The document preprocessing job (seed 000): what producers enqueue and what the
 // document worker accepts.
 import * as v from 'valibot';
-import { enqueueOutbox, type Queryable } from './enqueue';
+import type { Queryable } from '../db/queryable';
+import { enqueueOutbox } from './enqueue';
 
 export const DOCUMENT_JOB_PREFIX = 'document.';
 export const DOCUMENT_PREPROCESS_TYPE = 'document.preprocess.v1';

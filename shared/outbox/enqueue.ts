@@ -1,10 +1,6 @@
 // Producers add work for the outbox workers here, inside their own transaction: the row
 // becomes visible (and wakes the workers) only if that transaction commits.
-import type { TransactionSql } from 'postgres';
-import type { Sql } from '../db/client';
-
-/** A pool or an open transaction (`sql.begin(tx => ...)`). */
-export type Queryable = Sql | TransactionSql<{}>;
+import type { Queryable } from '../db/queryable';
 
 export interface OutboxJob {
   type: string;

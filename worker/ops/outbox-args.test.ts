@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseOutboxArgs, UsageError } from './outbox-args';
+import { parseOutboxArgs } from './outbox-args';
+import { UsageError } from './usage-error';
 
 const usageError = (argv: string[]) => {
   try {

@@ -2,10 +2,7 @@
 // says what is wrong. Pure, so every bad-argument case is unit-tested.
 import { parseArgs } from 'node:util';
 import { DURATION_EXPECTED, parseDuration } from '../../shared/duration';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage-error';
 
 export const OUTBOX_USAGE = `Usage: npm run outbox -- <command> [options]
 

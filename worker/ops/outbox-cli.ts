@@ -3,10 +3,11 @@
 import { commonEnv, ConfigError, databaseEnv, loadConfig } from '../../shared/config';
 import { createSql, type Sql } from '../../shared/db/client';
 import { sweepPublished } from '../maintenance/retention';
-import { OUTBOX_USAGE, parseOutboxArgs, UsageError, type OutboxCommand } from './outbox-args';
+import { OUTBOX_USAGE, parseOutboxArgs, type OutboxCommand } from './outbox-args';
 import { formatStats, totals } from './outbox-report';
 import { outboxCounts } from './sql/outbox-counts';
 import { requeueDead } from './sql/requeue-dead';
+import { UsageError } from './usage-error';
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 

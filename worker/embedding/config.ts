@@ -1,0 +1,52 @@
+import * as v from 'valibot';
+import { commonEnv, ConfigError, databaseEnv, defaultWorkerId, integer, loadConfig, redisUrl, text, url } from '../../shared/config';
+import { workerMetricsEnv } from '../config';
+
+/** Where the queue lives; shared by the consumer, the producer helper and the embedding command. */
+export const embeddingQueueEnv = {
+  REDIS_URL: redisUrl,
+  EMBEDDING_QUEUE_KEY: text('embedding:queue'),
+  EMBEDDING_FAILED_KEY: text('embedding:failed'),
+};
+
+export const embeddingWorkerEnv = {
+  ...commonEnv,
+  ...databaseEnv,
+  ...embeddingQueueEnv,
+  ...workerMetricsEnv,
+  /** Next to the chat (9091) and document (9092) workers when all run on one host. */
+  METRICS_PORT: integer(9093, 0, 65_535),
+  /** Names this consumer's processing list. Keep it stable across restarts to recover at once after a crash. */
+  EMBEDDING_CONSUMER_ID: text(defaultWorkerId()),
+  EMBEDDING_CONCURRENCY: integer(4, 1, 256),
+  EMBEDDING_MAX_RETRIES: integer(5, 0, 100),
+  EMBEDDING_BACKOFF_BASE_MS: integer(1000, 1, 3_600_000),
+  EMBEDDING_BACKOFF_CAP_MS: integer(60_000, 1, 86_400_000),
+  EMBEDDING_BLOCK_TIMEOUT_MS: integer(1000, 100, 60_000),
+  EMBEDDING_RETRY_POLL_MS: integer(1000, 50, 60_000),
+  EMBEDDING_HEARTBEAT_TTL_MS: integer(30_000, 1000, 3_600_000),
+  EMBEDDING_API_URL: v.optional(url(['http:', 'https:']), 'https://api.openai.com/v1/embeddings'),
+  EMBEDDING_MODEL: text('text-embedding-3-small'),
+  EMBEDDING_API_KEY: v.optional(v.string()),
+  EMBEDDING_API_TIMEOUT_MS: integer(30_000, 100, 600_000),
+  EMBEDDING_BATCH_SIZE: integer(64, 1, 2048),
+  EMBEDDING_CHUNK_CHARS: integer(2000, 100, 100_000),
+  EMBEDDING_CHUNK_OVERLAP: integer(200, 0, 50_000),
+  EMBEDDING_MAX_CHUNKS: integer(500, 1, 100_000),
+};
+
+export type EmbeddingWorkerConfig = ReturnType<typeof loadEmbeddingWorkerConfig>;
+
+/** embeddingWorkerEnv, plus the checks between variables. */
+export function loadEmbeddingWorkerConfig(env: Record<string, string | undefined> = process.env) {
+  const config = loadConfig(embeddingWorkerEnv, env);
+  const problems: string[] = [];
+  if (config.EMBEDDING_CHUNK_OVERLAP * 2 >= config.EMBEDDING_CHUNK_CHARS) {
+    problems.push(`EMBEDDING_CHUNK_OVERLAP must be less than half of EMBEDDING_CHUNK_CHARS (${config.EMBEDDING_CHUNK_CHARS}) (got ${config.EMBEDDING_CHUNK_OVERLAP})`);
+  }
+  if (config.EMBEDDING_BACKOFF_CAP_MS < config.EMBEDDING_BACKOFF_BASE_MS) {
+    problems.push(`EMBEDDING_BACKOFF_CAP_MS must be at least EMBEDDING_BACKOFF_BASE_MS (${config.EMBEDDING_BACKOFF_BASE_MS}) (got ${config.EMBEDDING_BACKOFF_CAP_MS})`);
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return config;
+}

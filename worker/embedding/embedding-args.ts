@@ -1,0 +1,60 @@
+// The command line of `npm run embedding`. Pure, so every bad-argument case is unit-tested.
+import { parseArgs } from 'node:util';
+import { UsageError } from '../ops/usage-error';
+
+export const EMBEDDING_USAGE = `Usage: npm run embedding -- <command> [options]
+
+Commands:
+  stats                      jobs waiting, backing off, in flight (per consumer) and failed
+  requeue                    move failed jobs back to the queue with retryCount 0, oldest first
+      --limit <n>            at most n jobs (default: all)
+  enqueue                    queue one job (for trying the worker out)
+      --post-id <id>         required
+      --title <text>         default ""
+      --content <text>       required
+
+  -h, --help                 show this help`;
+
+export type EmbeddingCommand =
+  | { command: 'help' }
+  | { command: 'stats' }
+  | { command: 'requeue'; limit: number | null }
+  | { command: 'enqueue'; postId: string; title: string; content: string };
+
+const OPTIONS = {
+  stats: {},
+  requeue: { limit: { type: 'string' } },
+  enqueue: { 'post-id': { type: 'string' }, title: { type: 'string' }, content: { type: 'string' } },
+} as const;
+
+export function parseEmbeddingArgs(argv: readonly string[]): EmbeddingCommand {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') return { command: 'help' };
+  if (!(command in OPTIONS)) throw new UsageError(`unknown command "${command}" (expected stats, requeue or enqueue)`);
+  const name = command as keyof typeof OPTIONS;
+  if (rest.includes('-h') || rest.includes('--help')) return { command: 'help' };
+
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...rest], options: OPTIONS[name], strict: true, allowPositionals: false }).values as typeof values;
+  } catch (err) {
+    throw new UsageError(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+
+  switch (name) {
+    case 'stats':
+      return { command: 'stats' };
+    case 'requeue': {
+      if (values.limit === undefined) return { command: 'requeue', limit: null };
+      const limit = String(values.limit);
+      if (!/^\d+$/.test(limit) || Number(limit) < 1) throw new UsageError(`--limit must be a positive integer (got "${limit}")`);
+      return { command: 'requeue', limit: Number(limit) };
+    }
+    case 'enqueue': {
+      const postId = typeof values['post-id'] === 'string' ? values['post-id'].trim() : '';
+      if (!postId) throw new UsageError('enqueue: --post-id is required');
+      if (typeof values.content !== 'string') throw new UsageError('enqueue: --content is required');
+      return { command: 'enqueue', postId, title: typeof values.title === 'string' ? values.title : '', content: values.content };
+    }
+  }
+}
