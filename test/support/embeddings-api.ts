@@ -51,20 +51,21 @@ export async function startEmbeddingsApi(): Promise<EmbeddingsApi> {
       inFlight--;
     }
   });
+  const release = () => {
+    released = true;
+    for (const resolve of held.splice(0)) resolve();
+  };
   return {
     ...stub,
     endpoint: `${stub.url}/v1/embeddings`,
     inFlight: () => inFlight,
     peakInFlight: () => peak,
-    release() {
-      released = true;
-      for (const resolve of held.splice(0)) resolve();
-    },
+    release,
     hold() {
       released = false;
     },
     async close() {
-      this.release();
+      release();
       await stub.close();
     },
   };
