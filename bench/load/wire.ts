@@ -1,0 +1,148 @@
+// The two systems' client wire protocols, over the same `ws` package so that both
+// sides' load generators do the same client work per frame:
+//  - ours: SPEC §3 JSON frames (auth, join, send; events carry message.content);
+//  - Socket.IO: the Engine.IO v4 / Socket.IO v5 packet format socket.io-client speaks
+//    ("40" connect with auth, "42[...]" events, "42N[...]"/"43N[...]" acks, "2"/"3" ping).
+import WebSocket from 'ws';
+
+export type System = 'ours' | 'socketio';
+
+/** What every bench message carries as its content. */
+export interface Stamp {
+  /** Intended send time, epoch ms (fractional). */
+  t: number;
+  /** Writer id: which sender or publisher produced it. */
+  w: number;
+  /** The writer's sequence number. */
+  s: number;
+}
+
+export interface BenchSocket {
+  /** Sends a chat message through the server's full path (fire and forget). */
+  send(roomId: string, content: Stamp): void;
+  close(): void;
+  /** Times the server refused or failed a send. */
+  sendErrors: number;
+  closedUnexpectedly: boolean;
+}
+
+export type OnEvent = (roomId: string, content: Stamp) => void;
+
+interface Handshake {
+  ws: WebSocket;
+  pending: Map<string | number, (reply: any) => void>;
+}
+
+function open(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function waitReply(h: Handshake, id: string | number, what: string, timeoutMs = 30_000): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    h.pending.set(id, (reply) => {
+      clearTimeout(timer);
+      resolve(reply);
+    });
+  });
+}
+
+async function connectOurs(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
+  const ws = await open(`ws://127.0.0.1:${port}/`);
+  const h: Handshake = { ws, pending: new Map() };
+  const socket: BenchSocket = {
+    send: (room, content) => ws.send(`{"op":"send","room_id":"${room}","content":${JSON.stringify(content)}}`),
+    close: () => ws.close(),
+    sendErrors: 0,
+    closedUnexpectedly: false,
+  };
+  let closing = false;
+  socket.close = () => {
+    closing = true;
+    ws.close();
+  };
+  ws.on('close', () => {
+    if (!closing) socket.closedUnexpectedly = true;
+  });
+  ws.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    if (frame.op === 'event') {
+      if (frame.source === 'live') onEvent(frame.roomId, frame.message.content as Stamp);
+      return;
+    }
+    if (frame.request_id !== undefined) {
+      h.pending.get(frame.request_id)?.(frame);
+      h.pending.delete(frame.request_id);
+      return;
+    }
+    if (frame.op === 'send' && frame.success === false) socket.sendErrors++;
+  });
+  const auth = waitReply(h, 'a', 'auth');
+  ws.send(JSON.stringify({ op: 'auth', token: userId, request_id: 'a' }));
+  if (!(await auth).success) throw new Error('auth refused');
+  const join = waitReply(h, 'j', 'join');
+  ws.send(JSON.stringify({ op: 'join', room_id: roomId, request_id: 'j' }));
+  const joined = await join;
+  if (!joined.success) throw new Error(`join refused: ${joined.error}`);
+  return socket;
+}
+
+async function connectSocketIo(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
+  const ws = await open(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
+  const h: Handshake = { ws, pending: new Map() };
+  let nextAck = 1;
+  const socket: BenchSocket = {
+    send: (room, content) => ws.send(`42${nextAck++}["send",{"room_id":"${room}","content":${JSON.stringify(content)}}]`),
+    close: () => ws.close(),
+    sendErrors: 0,
+    closedUnexpectedly: false,
+  };
+  let closing = false;
+  socket.close = () => {
+    closing = true;
+    ws.close();
+  };
+  ws.on('close', () => {
+    if (!closing) socket.closedUnexpectedly = true;
+  });
+  ws.on('message', (data) => {
+    const text = data.toString();
+    if (text.startsWith('42[')) {
+      const [name, event] = JSON.parse(text.slice(2));
+      if (name === 'event') onEvent(event.roomId, event.message.content as Stamp);
+    } else if (text === '2') {
+      ws.send('3');
+    } else if (text.startsWith('43')) {
+      const bracket = text.indexOf('[');
+      const id = Number(text.slice(2, bracket));
+      const [reply] = JSON.parse(text.slice(bracket));
+      const waiter = h.pending.get(id);
+      if (waiter) {
+        h.pending.delete(id);
+        waiter(reply);
+      } else if (!reply?.success) socket.sendErrors++;
+    } else if (text.startsWith('40')) {
+      h.pending.get('connect')?.({ success: true });
+    } else if (text.startsWith('44')) {
+      h.pending.get('connect')?.({ success: false, error: text.slice(2) });
+    }
+  });
+  const connected = waitReply(h, 'connect', 'socket.io connect');
+  ws.send(`40${JSON.stringify({ token: userId })}`);
+  const connect = await connected;
+  if (!connect.success) throw new Error(`socket.io connect refused: ${connect.error}`);
+  const joinId = nextAck++;
+  const join = waitReply(h, joinId, 'join');
+  ws.send(`42${joinId}${JSON.stringify(['join', roomId])}`);
+  const joined = await join;
+  if (!joined.success) throw new Error(`join refused: ${joined.error}`);
+  return socket;
+}
+
+export function connect(system: System, port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
+  return system === 'ours' ? connectOurs(port, userId, roomId, onEvent) : connectSocketIo(port, userId, roomId, onEvent);
+}
