@@ -20,7 +20,8 @@ async function run(redis: Redis, keys: QueueKeys, command: Exclude<EmbeddingComm
     case 'requeue': {
       const { requeued, skipped } = await requeueFailed(redis, keys, command.limit);
       print(`Requeued ${requeued} job(s) from ${keys.failed} to ${keys.queue}.`);
-      if (skipped.length > 0) print(`Left ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} that hold no valid job on ${keys.failed} (first: ${skipped[0]}).`);
+      if (skipped.length === 1) print(`Left 1 entry on ${keys.failed}: it holds no valid job (${skipped[0]}).`);
+      if (skipped.length > 1) print(`Left ${skipped.length} entries on ${keys.failed}: they hold no valid job (first: ${skipped[0]}).`);
       return;
     }
     case 'enqueue': {

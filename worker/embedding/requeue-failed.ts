@@ -1,10 +1,8 @@
 // `npm run embedding -- requeue`: failed jobs back to the queue, each with a fresh set of
 // retries. Entries that do not hold a valid job stay on the failed list.
-import * as v from 'valibot';
-import { describeIssues } from '../../shared/describe-issues';
 import type { Redis } from '../../shared/redis';
 import { jobOfFailedEntry } from './failed-entry';
-import { EmbeddingJobSchema, serializeJob } from './job';
+import { parseJob, serializeJob } from './job';
 import type { QueueKeys } from './keys';
 import { requeueFailedEntry } from './redis-queue';
 
@@ -19,12 +17,14 @@ export async function requeueFailed(redis: Redis, keys: QueueKeys, limit: number
   const entries = (await redis.lrange(keys.failed, limit === null ? 0 : -limit, -1)).reverse();
   const result: RequeueResult = { requeued: 0, skipped: [] };
   for (const entry of entries) {
-    const parsed = v.safeParse(EmbeddingJobSchema, jobOfFailedEntry(entry));
-    if (!parsed.success) {
-      result.skipped.push(describeIssues(parsed.issues));
+    // A malformed job was kept as the text it came as, or as the object it parsed to.
+    const job = jobOfFailedEntry(entry);
+    const parsed = parseJob(typeof job === 'string' ? job : JSON.stringify(job));
+    if ('invalid' in parsed) {
+      result.skipped.push(parsed.invalid);
       continue;
     }
-    if (await requeueFailedEntry(redis, keys, entry, serializeJob({ ...parsed.output, retryCount: 0 }))) result.requeued++;
+    if (await requeueFailedEntry(redis, keys, entry, serializeJob({ ...parsed.job, retryCount: 0 }))) result.requeued++;
   }
   return result;
 }
