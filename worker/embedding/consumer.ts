@@ -141,8 +141,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         }
         const raw = await queue.take(options.blocking, options.blockTimeoutMs);
         if (raw === null) continue;
-        const job: Promise<void> = handle(raw).finally(() => inFlight.delete(job));
-        inFlight.set(job, raw);
+        const task: Promise<void> = handle(raw).finally(() => inFlight.delete(task));
+        inFlight.set(task, raw);
       } catch (err) {
         // Redis gone or restarting: the pop may have moved a job we never saw.
         needsReconcile = true;
