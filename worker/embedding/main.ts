@@ -23,7 +23,8 @@ runMain('worker:embedding', async () => {
   const keys = queueKeys(config.EMBEDDING_QUEUE_KEY, config.EMBEDDING_FAILED_KEY);
   const registry = createRegistry({ processMetrics: true });
   const { jobs, retries } = jobMetrics(registry);
-  registerQueueDepth(registry, redis, { [keys.queue]: keys.queue, [keys.failed]: keys.failed, [keys.processing(config.EMBEDDING_CONSUMER_ID)]: keys.processing(config.EMBEDDING_CONSUMER_ID) });
+  const processing = keys.processing(config.EMBEDDING_CONSUMER_ID);
+  registerQueueDepth(registry, redis, { [keys.queue]: keys.queue, [keys.delayed]: { zset: keys.delayed }, [keys.failed]: keys.failed, [processing]: processing });
 
   const consumer = await startConsumer({
     redis,
