@@ -1,6 +1,5 @@
 // The npm scripts as a user runs them: real processes, real PostgreSQL and Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoom, newUser } from './support/fixtures';
@@ -8,7 +7,6 @@ import { createTestDatabase, redisUrl, type TestDatabase } from './support/servi
 import { TestClient } from './support/ws-client';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
 
 interface Running {
   child: ChildProcess;
@@ -16,9 +14,9 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-/** Runs the command of an npm script as its own process (as a container would), so signals reach it directly. */
+/** `npm run <script>`, as a user or a container runs it: signals sent to npm must reach the process. */
 function run(script: string, env: Record<string, string>): Running {
-  const child = spawn('sh', ['-c', `exec ${scripts[script]}`], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['run', '-s', script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -57,7 +55,7 @@ describe('npm run migrate / gateway / worker', () => {
   });
 
   it('two clients chat through a gateway process and a worker process; both stop cleanly on SIGTERM', async () => {
-    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', HOST: '127.0.0.1', PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '5000' };
+    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', HOST: '127.0.0.1', PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '5000', METRICS_PORT: '0' };
     const gateway = run('gateway', env);
     const worker = run('worker', env);
     procs.push(gateway, worker);

@@ -40,6 +40,10 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
   const { sql, logger } = options;
   const signal = createWakeSignal();
   let stopping = false;
+  // A batch processed but not yet recorded (the database went away in between). Its rows
+  // are still ours; recording them first thing next round beats waiting out their locks,
+  // which would hold up their rooms. Settling twice is harmless: the guards make it a no-op.
+  let unsettled: { rows: OutboxRow[]; outcomes: RowOutcome[] } | null = null;
 
   const settle = async (rows: OutboxRow[], outcomes: RowOutcome[]) => {
     const published = rows.filter((_, i) => !outcomes[i]);
@@ -56,6 +60,10 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
   };
 
   const round = async (): Promise<number> => {
+    if (unsettled) {
+      await settle(unsettled.rows, unsettled.outcomes);
+      unsettled = null;
+    }
     if (options.ready && !(await options.ready())) return 0;
     let started = performance.now();
     const rows = await claimBatch(sql, options);
@@ -70,7 +78,9 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
       outcomes = rows.map(() => ({ error }));
     }
     options.onTimed?.('process', (performance.now() - started) / 1000);
+    unsettled = { rows, outcomes };
     await settle(rows, outcomes);
+    unsettled = null;
     return rows.length;
   };
 
@@ -83,8 +93,9 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
         // Database gone, DNS not ready, connection refused: log and try again next round.
         logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox round failed; will retry');
       }
-      if (!stopping && claimed < options.batchSize) await signal.sleep(options.pollIntervalMs);
+      if (!stopping && claimed < options.batchSize) await signal.sleep(unsettled ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
     }
+    if (unsettled) logger.warn({ ids: unsettled.rows.map((row) => row.id) }, 'stopping with a batch not recorded; its locks will expire and it will be retried');
   };
 
   const running = run();
