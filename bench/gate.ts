@@ -15,7 +15,7 @@ import { adminDatabaseUrl, machineInfo, oursEnv, sharedRedisUrl } from './lib/be
 import { judgeAll, type Baseline, type Direction, type GateMetric } from './lib/gate';
 import { median, ratio } from './lib/stats';
 import { runFanoutGroup, type PhaseKind, type PhaseResult } from './scenarios/fanout';
-import { microRatios, runMicro } from './scenarios/micro';
+import { pairedMicroRatios } from './scenarios/micro';
 import { createBenchDatabase } from './system/database';
 import { startPrivateRedis } from './system/processes';
 import type { System } from './load/wire';
@@ -93,7 +93,7 @@ async function measure(): Promise<GateMetric[]> {
         bySystem[system] = await runFanoutGroup({ system, fanout, rooms: Number(args.rooms), phases: PHASES, timing: TIMING, clients: 2, sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: oursEnv(), log });
       }
       for (const r of FANOUT_RATIOS) add(r.name, r.better, r.of(bySystem.ours!, bySystem.socketio!));
-      for (const [name, value] of Object.entries(microRatios(await runMicro(400)))) add(`micro ${name}`, 'lower', value);
+      for (const [name, value] of Object.entries(pairedMicroRatios())) add(`micro ${name}`, 'lower', value);
     }
   } finally {
     await redis.stop();

@@ -31,6 +31,9 @@ const { values: args } = parseArgs({
     batches: { type: 'string', default: '1,100,500' },
     workers: { type: 'string', default: '1,2,4' },
     backlog: { type: 'string', default: '100000' },
+    history: { type: 'string', default: '200000' },
+    'worker-rooms': { type: 'string', default: '1000' },
+    'skip-cold': { type: 'boolean', default: false },
     'worker-cap-ms': { type: 'string', default: '15000' },
   },
 });
@@ -69,12 +72,13 @@ try {
     }
   }
   if (sections.has('worker')) {
-    for (const batchSize of numbers(args.batches)) {
-      for (const workers of numbers(args.workers)) {
-        const result = await runWorkerConfig(db.sql, db.url, redis.url, { batchSize, workers }, { backlog: Number(args.backlog), capMs: Number(args['worker-cap-ms']), env: env.POLL_INTERVAL_MS ? { POLL_INTERVAL_MS: env.POLL_INTERVAL_MS } : {} });
-        log(`worker batch ${batchSize} × ${workers}: ${result.published} rows in ${result.seconds.toFixed(2)} s = ${result.rowsPerSec.toFixed(0)} rows/s, ${result.workerCpuUsPerRow.toFixed(1)} µs CPU/row${result.drained ? '' : ' (time cap)'}, load ${result.load1.toFixed(1)}`);
-        workerResults.push(result);
-      }
+    const configs = numbers(args.batches).flatMap((batchSize) => numbers(args.workers).map((workers) => ({ batchSize, workers, history: Number(args.history) })));
+    // One cold-table run: what a backlog costs when the planner's statistics are stale.
+    if (!args['skip-cold']) configs.push({ batchSize: Math.max(...numbers(args.batches)), workers: 1, history: 0 });
+    for (const { history, ...config } of configs) {
+      const result = await runWorkerConfig(db.sql, db.url, redis.url, config, { backlog: Number(args.backlog), history, rooms: Number(args['worker-rooms']), capMs: Number(args['worker-cap-ms']), env: env.POLL_INTERVAL_MS ? { POLL_INTERVAL_MS: env.POLL_INTERVAL_MS } : {} });
+      log(`worker batch ${config.batchSize} × ${config.workers}${history ? '' : ' (cold table)'}: ${result.published} rows in ${result.seconds.toFixed(2)} s = ${result.rowsPerSec.toFixed(0)} rows/s, ${result.workerCpuUsPerRow.toFixed(1)} µs CPU/row${result.drained ? '' : ' (time cap)'}, load ${result.load1.toFixed(1)}`);
+      workerResults.push(result);
     }
   }
   if (sections.has('micro')) {
@@ -92,7 +96,7 @@ const results: RunResults = {
   startedAt,
   finishedAt: new Date().toISOString(),
   machine: { cpus: started.cpus, model: started.model, node: started.node, loadAtStart: started.load, loadAtEnd: finished.load },
-  settings: { ...timing, clients: Number(args.clients), oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog) },
+  settings: { ...timing, clients: Number(args.clients), oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
   fanout: fanoutResults,
   worker: workerResults,
   micro: microResults,

@@ -43,7 +43,7 @@ const probeOf = new Map<number, number>(); // writer id → socket index whose r
 
 function onEvent(socketIndex: number, content: Stamp) {
   const now = epochNow();
-  if (!phase || typeof content?.t !== 'number') return;
+  if (!phase) return;
   if (now >= phase.measureStartMs && now < phase.measureEndMs) deliveredInWindow++;
   if (content.t >= phase.measureStartMs && content.t < phase.measureEndMs) {
     histogram.recordValue(Math.max(1, Math.round((now - content.t) * 1000)));
@@ -138,7 +138,7 @@ async function connectAll(message: Extract<ToClient, { type: 'connect' }>) {
       const i = next++;
       const spec = message.sockets[i]!;
       try {
-        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (_room, content) => onEvent(i, content));
+        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (content) => onEvent(i, content));
       } catch (err) {
         failed++;
         firstError ??= err instanceof Error ? err.message : String(err);

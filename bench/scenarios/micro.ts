@@ -59,6 +59,48 @@ export async function runMicro(timeMs = 600): Promise<MicroResult[]> {
   });
 }
 
+/**
+ * For the gate: each referenced function's cost relative to its plain-JSON reference,
+ * timed in alternation (reference, function, reference, ...) so that a change in the
+ * machine's load hits both sides alike; the median of the per-round ratios.
+ */
+export function pairedMicroRatios(rounds = 150, inner = 400): Record<string, number> {
+  const fns = new Map<string, () => unknown>([
+    ['JSON.parse(send frame)', () => JSON.parse(sendFrame)],
+    ['parseFrame(send)', () => parseFrame(sendFrame)],
+    ['JSON.stringify(event)', () => JSON.stringify(eventObject)],
+    ['serializeMessageEvent', () => serializeMessageEvent(ROOM, message, 'live')],
+    ['JSON.parse(event frame)', () => JSON.parse(eventFrame)],
+    ['routeOf(event frame)', () => routeOf(eventFrame)],
+  ]);
+  const pairs: Array<[string, string]> = [
+    ['parseFrame(send)', 'JSON.parse(send frame)'],
+    ['serializeMessageEvent', 'JSON.stringify(event)'],
+    ['routeOf(event frame)', 'JSON.parse(event frame)'],
+  ];
+  const time = (fn: () => unknown) => {
+    const start = performance.now();
+    for (let i = 0; i < inner; i++) sink = fn();
+    return performance.now() - start;
+  };
+  const out: Record<string, number> = {};
+  for (const [name, refName] of pairs) {
+    const fn = fns.get(name)!;
+    const ref = fns.get(refName)!;
+    for (let i = 0; i < 20; i++) (time(ref), time(fn)); // warm up both
+    const ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const a = time(ref);
+      const b = time(fn);
+      const c = time(ref);
+      ratios.push(b / ((a + c) / 2));
+    }
+    ratios.sort((x, y) => x - y);
+    out[`${name} / ${refName}`] = ratios[ratios.length >> 1]!;
+  }
+  return out;
+}
+
 /** Cost of each referenced task relative to its plain-JSON reference (lower is better). */
 export function microRatios(results: readonly MicroResult[]): Record<string, number> {
   const byName = new Map(results.map((r) => [r.name, r]));
