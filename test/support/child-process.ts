@@ -21,15 +21,24 @@ export interface RunningProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
+// Children still running when this process exits (a test that failed half-way, a timeout)
+// are killed with it rather than left behind.
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 /** Starts `node --import tsx <entry>` in the repo root with the given env on top of this process's. */
 export function startNodeProcess(entry: string, env: Record<string, string>): RunningProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   const chunks: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => chunks.push(d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => chunks.push(d));
   let running = true;
   const exited = once(child, 'exit').then(([code]) => {
     running = false;
+    children.delete(child);
     return code as number | null;
   });
   const output = () => chunks.join('');
@@ -60,10 +69,20 @@ export function startNodeProcess(entry: string, env: Record<string, string>): Ru
   };
 }
 
-/** A gateway process on a free port; resolves once it listens. */
+/** Resolves once `proc` printed `pattern`; kills it if it does not (a half-started process helps no one). */
+async function started(proc: RunningProcess, pattern: RegExp): Promise<RegExpMatchArray> {
+  try {
+    return await proc.waitForOutput(pattern);
+  } catch (err) {
+    proc.child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+/** A gateway process on a free port; resolves once it listens (it prints the port at LOG_LEVEL info). */
 export async function startGatewayProcess(env: Record<string, string>): Promise<RunningProcess & { port: number }> {
   const proc = startNodeProcess('gateway/main.ts', { PORT: '0', HOST: '127.0.0.1', ...env });
-  const port = Number((await proc.waitForOutput(/"port":(\d+)/))[1]);
+  const port = Number((await started(proc, /"port":(\d+)/))[1]);
   return Object.assign(proc, { port });
 }
 
@@ -71,7 +90,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
 export async function startWorkerProcess(env: Record<string, string>): Promise<RunningProcess> {
   // Several workers share this machine: no metrics port unless the test asks for one.
   const proc = startNodeProcess('worker/main.ts', { METRICS_PORT: '0', ...env });
-  await proc.waitForOutput(/chat worker started/);
+  await started(proc, /chat worker started/);
   return proc;
 }
 
