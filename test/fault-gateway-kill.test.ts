@@ -1,31 +1,25 @@
 // A gateway killed: its clients reconnect to another gateway and backfill the gap from
 // their last ack — every message once, in order.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { receivedIds } from './support/backlog';
-import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
+import { startGatewayProcess, startWorkerProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
-import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
+import { processTestBed } from './support/process-bed';
+import { redisUrl } from './support/services';
 import { TestClient } from './support/ws-client';
 
 describe('gateway killed', () => {
-  let db: TestDatabase;
-  const procs: RunningProcess[] = [];
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGKILL');
-    await db.drop();
-  });
+  const bed = processTestBed();
+  const { procs } = bed;
 
   it('its clients reconnect elsewhere and backfill exactly what they missed', async () => {
-    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info' };
+    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info' };
     const doomed = await startGatewayProcess(env);
     const survivor = await startGatewayProcess(env);
     const worker = await startWorkerProcess(env);
     procs.push(doomed, survivor, worker);
     const [alice, bob] = [newUser(), newUser()];
-    const roomId = await createRoom(db.sql, [alice, bob]);
+    const roomId = await createRoom(bed.db.sql, [alice, bob]);
     const a = await TestClient.connect(survivor.port);
     await a.login(alice, roomId);
 

@@ -1,30 +1,24 @@
 // With four workers running, every client still sees each room's messages in id order.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { insertBacklog, receivedIds } from './support/backlog';
-import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
+import { startGatewayProcess, startWorkerProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
-import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
+import { processTestBed } from './support/process-bed';
+import { redisUrl } from './support/services';
 import { TestClient } from './support/ws-client';
 
 describe('per-room order with 4 workers', () => {
-  let db: TestDatabase;
-  const procs: RunningProcess[] = [];
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGKILL');
-    await db.drop();
-  });
+  const bed = processTestBed();
+  const { procs } = bed;
 
   it('delivers each room in id order, complete, from a backlog and from live sends', async () => {
-    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1000' };
+    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1000' };
     const gateway = await startGatewayProcess(env);
     procs.push(gateway);
     const rooms = await Promise.all(
       Array.from({ length: 4 }, async () => {
         const users = [newUser(), newUser()];
-        const roomId = await createRoom(db.sql, users);
+        const roomId = await createRoom(bed.db.sql, users);
         const clients = await Promise.all(users.map(async (u) => {
           const c = await TestClient.connect(gateway.port);
           await c.login(u, roomId);
@@ -35,7 +29,7 @@ describe('per-room order with 4 workers', () => {
     );
     // A backlog in every room, then four workers at once with small batches.
     const expected = new Map<string, number[]>();
-    for (const room of rooms) expected.set(room.roomId, await insertBacklog(db.sql, room.roomId, room.users[0]!, 400));
+    for (const room of rooms) expected.set(room.roomId, await insertBacklog(bed.db.sql, room.roomId, room.users[0]!, 400));
     for (let w = 0; w < 4; w++) procs.push(await startWorkerProcess({ ...env, WORKER_ID: `w${w}`, BATCH_SIZE: '7', POLL_INTERVAL_MS: '50' }));
     // Live sends in every room while the backlog drains.
     await Promise.all(
@@ -56,7 +50,7 @@ describe('per-room order with 4 workers', () => {
         expect(got.ids).toEqual(want);
       }
     }
-    const [workers] = await db.sql<{ n: number }[]>`SELECT count(DISTINCT locked_by)::int AS n FROM outbox`; // cleared on publish: sanity only
+    const [workers] = await bed.db.sql<{ n: number }[]>`SELECT count(DISTINCT locked_by)::int AS n FROM outbox`; // cleared on publish: sanity only
     expect(workers).toBeDefined();
   }, 120_000);
 });
