@@ -49,8 +49,12 @@ export interface FanoutOptions {
   send(ws: Socket, frames: readonly string[]): boolean;
   /** Messages of a room after an id, oldest first (from PostgreSQL), for catching up. */
   loadMissed(roomId: string, afterId: number): Promise<ChatMessage[]>;
-  /** A member.removed event went through: take that user's sockets here out of the room. */
-  onMemberRemoved?(roomId: string, userId: string): void;
+  /**
+   * A member.removed event arrived: send it to that user's sockets here and take them out
+   * of the room (`leave`). Called before the event goes to the topic, because a topic
+   * publish is flushed later and a socket unsubscribed meanwhile would never see it.
+   */
+  onMemberRemoved?(roomId: string, userId: string, frame: string): void;
   /** A live event from the bus was handed to its topic (for metrics). */
   onPublished?(route: EventRoute): void;
   joinTimeoutMs?: number;
@@ -129,10 +133,10 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
       if (!room.recent.add(messageId)) return; // published twice (worker died before marking it)
       room.lastDelivered = Math.max(room.lastDelivered ?? 0, messageId);
     }
+    if (route.type === 'member.removed' && route.userId) options.onMemberRemoved?.(route.roomId, route.userId, frame);
     publish(route.roomId, frame);
     options.onPublished?.(route);
     for (const joiner of [...room.joiners]) deliverToJoiner(joiner, messageId, frame);
-    if (route.type === 'member.removed' && route.userId) options.onMemberRemoved?.(route.roomId, route.userId);
   };
 
   const catchUpRoom = async (roomId: string, room: Room) => {
@@ -248,6 +252,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
     release,
     leave(ws, roomId) {
       if (!ws.getUserData().rooms.delete(roomId)) return;
+      for (const joiner of [...(rooms.get(roomId)?.joiners ?? [])]) if (joiner.ws === ws) removeJoiner(joiner);
       ws.unsubscribe(roomId);
       release(roomId);
     },

@@ -64,8 +64,13 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger, {
     send,
     loadMissed: (roomId, afterId) => loadMissedMessages(sql, roomId, afterId, CATCH_UP_LIMIT),
-    onMemberRemoved: (roomId, userId) => {
-      for (const ws of sockets) if (ws.getUserData().userId === userId) fanout.leave(ws, roomId);
+    onMemberRemoved: (roomId, userId, frame) => {
+      for (const ws of sockets) {
+        const session = ws.getUserData();
+        if (session.userId !== userId || !session.rooms.has(roomId)) continue;
+        send(ws, [frame]);
+        fanout.leave(ws, roomId);
+      }
     },
     onPublished: (route) => {
       if (route.publishedAtMs !== null) metrics.delivered(route.publishedAtMs);

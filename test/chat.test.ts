@@ -164,6 +164,27 @@ for (const mode of ['global', 'perconv'] as const) {
       expect(await countRows(system.sql)).toEqual(before);
     });
 
+    it('stops live events to a member as soon as they are removed, and tells them', async () => {
+      const [alice, bob] = [newUser(), newUser()];
+      const roomId = await createRoom(system.sql, [alice, bob]);
+      const a = await connect();
+      const b = await connect();
+      await a.login(alice, roomId);
+      await b.login(bob, roomId);
+      const before = await a.request({ op: 'send', room_id: roomId, content: { text: 'before' } });
+      await b.waitFor((f) => f.message?.id === before.message_id);
+
+      await system.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
+      const removed = await b.waitFor((f) => f.type === 'member.removed' && f.roomId === roomId);
+      expect(removed.data).toEqual({ user_id: bob });
+
+      const after = await a.request({ op: 'send', room_id: roomId, content: { text: 'after' } });
+      await a.waitFor((f) => f.message?.id === after.message_id);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(b.events(roomId).some((e) => e.message?.id === after.message_id)).toBe(false);
+      expect(await b.request({ op: 'ack', room_id: roomId, last_read_message_id: after.message_id })).toMatchObject({ success: false });
+    });
+
     it('refuses send and ack on a room this socket has not joined', async () => {
       const [alice] = [newUser()];
       const roomId = await createRoom(system.sql, [alice]);
