@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     'measure-ms': { type: 'string', default: '5000' },
     'drain-ms': { type: 'string', default: '2000' },
     clients: { type: 'string', default: '3' },
+    /** Sent msgs/s over all rooms in fixed-rate phases (default: 1,000/s up to fan-out 20, then 20,000 deliveries/s). */
+    rate: { type: 'string' },
     batches: { type: 'string', default: '1,100,500' },
     workers: { type: 'string', default: '1,2,4' },
     backlog: { type: 'string', default: '100000' },
@@ -67,7 +69,7 @@ try {
       const order = i % 2 === 0 ? systems : [...systems].reverse();
       for (const system of order) {
         log(`fan-out ${fanout}, ${system}`);
-        fanoutResults.push(...(await runFanoutGroup({ system, fanout, rooms: roomsFor(fanout), phases, timing, clients: Number(args.clients), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, log })));
+        fanoutResults.push(...(await runFanoutGroup({ system, fanout, rooms: roomsFor(fanout), phases, timing, clients: Number(args.clients), ...(args.rate ? { offeredRate: Number(args.rate) } : {}), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, log })));
       }
     }
   }

@@ -40,6 +40,8 @@ export interface FanoutGroup {
   timing: Timing;
   /** Load-generator processes. */
   clients: number;
+  /** Sent messages/s over all rooms in "fixed" phases; default offeredRateFor(fanout). */
+  offeredRate?: number;
   sql: Sql;
   databaseUrl: string;
   redisUrl: string;
@@ -87,9 +89,13 @@ export function offeredRateFor(fanout: number): number {
   return Math.min(1000, 20_000 / fanout);
 }
 
-/** Messages in flight per writer at saturation: about 128 over all rooms, at least 4. */
-export function windowFor(rooms: number): number {
-  return Math.max(4, Math.ceil(128 / rooms));
+/**
+ * Messages in flight per writer (room) at saturation: enough to keep the server busy,
+ * few enough that latency stays readable — about 16,000 deliveries in flight over all
+ * rooms, between 2 and 32 messages per room.
+ */
+export function windowFor(rooms: number, fanout: number): number {
+  return Math.max(2, Math.min(32, Math.ceil(16_000 / (fanout * rooms))));
 }
 
 const CLIENT_SATURATED = 0.9;
@@ -133,14 +139,14 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
 
     let writerSeq = 1;
     for (const kind of group.phases) {
-      const offeredRate = kind.load === 'fixed' ? offeredRateFor(fanout) : null;
+      const offeredRate = kind.load === 'fixed' ? (group.offeredRate ?? offeredRateFor(fanout)) : null;
       const writers: PoolWriter[] = seeded.map((room, r) => ({
         writer: writerSeq++,
         roomId: room.roomId,
         socket: writerSocket[r]!,
         via: kind.path === 'full' ? 'full' : 'publish',
         rate: offeredRate === null ? null : offeredRate / rooms,
-        window: windowFor(rooms),
+        window: windowFor(rooms, fanout),
       }));
       const sendStartMs = Date.now() + 300;
       const measureStartMs = sendStartMs + group.timing.warmupMs;

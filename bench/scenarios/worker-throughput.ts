@@ -14,7 +14,7 @@
 // order), so extra workers only help when a batch does not already span every room.
 import type { Sql } from '../../shared/db/client';
 import { CpuMeter, machineLoad } from '../lib/proc';
-import { startService, type Service } from '../system/processes';
+import { startService, TSX, type Service } from '../system/processes';
 
 export interface WorkerConfig {
   batchSize: number;
@@ -67,7 +67,7 @@ export async function runWorkerConfig(sql: Sql, databaseUrl: string, redisUrl: s
       startService({
         name: `bench-worker-${i}`,
         command: process.execPath,
-        args: ['--import', 'tsx', 'worker/main.ts'],
+        args: [...TSX, 'worker/main.ts'],
         env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, BATCH_SIZE: String(config.batchSize), WORKER_ID: `bench-worker-${i}`, METRICS_PORT: '0', LOG_LEVEL: 'info', ...options.env },
         readyLine: /chat worker started/,
       }),

@@ -81,7 +81,8 @@ export function startService(options: StartOptions): Promise<Service> {
   });
 }
 
-const TSX = ['--import', 'tsx'];
+/** Node flags for the servers under test only, e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+export const TSX = [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx'];
 
 export interface OursSystem {
   port: number;
