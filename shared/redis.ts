@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 export type { Redis };
 
@@ -6,11 +6,12 @@ export type { Redis };
  * An ioredis client that reconnects forever with a capped delay. Commands issued while
  * disconnected wait in the offline queue, but fail after one retry so callers see errors.
  */
-export function createRedis(url: string, connectionName: string): Redis {
+export function createRedis(url: string, connectionName: string, overrides: Pick<RedisOptions, 'enableReadyCheck'> = {}): Redis {
   return new Redis(url, {
     connectionName,
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     enableAutoPipelining: false,
+    ...overrides,
   });
 }

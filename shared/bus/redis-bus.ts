@@ -15,7 +15,10 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou'): Bu
 
   const getSubscriber = (): Redis => {
     if (subscriber) return subscriber;
-    const client = createRedis(url, `${name}-sub`);
+    // No ready check (INFO): ioredis 5.8.2+ may write a SUBSCRIBE issued during the handshake
+    // before it, and INFO is then refused in subscriber mode ("Ready check failed"), failing
+    // those subscribes (ioredis#2037). Pub/Sub does not need Redis to have finished loading.
+    const client = createRedis(url, `${name}-sub`, { enableReadyCheck: false });
     let wasReady = false;
     client.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
     client.on('ready', () => {
