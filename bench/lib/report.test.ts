@@ -8,7 +8,7 @@ function phase(system: 'ours' | 'socketio', path: 'full' | 'fanout', load: 'fixe
     sentPerSec: delivered / 100, deliveredPerSec: delivered,
     latencyMs: { count: 1000, p50: p99 / 4, p99, p999: p99 * 2, max: p99 * 3, mean: p99 / 3 },
     missing: 0, serverCpuUsPerDelivered: cpu, systemCpuUsPerDelivered: cpu * 1.5, serverCores: { gateway: 0.5 },
-    clientCoreMax: 0.3, clientBusyMax: 0.5, clientSaturated: false, serverBusy: 0.6, rssPerConnectionBytes: 20_480, sendErrors: 0, closedSockets: 0, load1: 1,
+    clientCoreMax: 0.3, clientBusyMax: 0.5, clientSaturated: false, serverBusy: 0.6, rssPerConnectionBytes: 20_480, sendErrors: 0, closedSockets: 0, load1: 1, workerAvgBatch: null, dbCpuUsPerSent: null,
   };
 }
 

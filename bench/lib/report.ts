@@ -20,7 +20,7 @@ export interface RunResults extends RunInfo {
   micro: MicroResult[];
 }
 
-export type MetricKey = 'deliveredPerSec' | 'p50' | 'p99' | 'p999' | 'serverCpuUsPerDelivered' | 'systemCpuUsPerDelivered' | 'rssPerConnectionKiB';
+export type MetricKey = 'deliveredPerSec' | 'p50' | 'p99' | 'p999' | 'serverCpuUsPerDelivered' | 'systemCpuUsPerDelivered' | 'rssPerConnectionKiB' | 'dbCpuUsPerSent';
 
 export interface Comparison {
   fanout: number;
@@ -43,6 +43,7 @@ const METRICS: Array<{ metric: MetricKey; better: 'higher' | 'lower'; loads: Loa
   { metric: 'serverCpuUsPerDelivered', better: 'lower', loads: ['saturation', 'fixed'] },
   { metric: 'systemCpuUsPerDelivered', better: 'lower', loads: ['saturation', 'fixed'] },
   { metric: 'rssPerConnectionKiB', better: 'lower', loads: ['saturation'] },
+  { metric: 'dbCpuUsPerSent', better: 'lower', loads: ['saturation', 'fixed'] },
 ];
 
 export function metricOf(r: PhaseResult, metric: MetricKey): number {
@@ -53,6 +54,8 @@ export function metricOf(r: PhaseResult, metric: MetricKey): number {
       return r.latencyMs[metric];
     case 'rssPerConnectionKiB':
       return r.rssPerConnectionBytes / 1024;
+    case 'dbCpuUsPerSent':
+      return r.dbCpuUsPerSent ?? NaN;
     default:
       return r[metric];
   }
@@ -116,6 +119,7 @@ const METRIC_LABEL: Record<MetricKey, string> = {
   serverCpuUsPerDelivered: 'server CPU µs / delivered msg',
   systemCpuUsPerDelivered: 'all server processes CPU µs / delivered msg',
   rssPerConnectionKiB: 'server RSS KiB / connection',
+  dbCpuUsPerSent: 'PostgreSQL backend CPU µs / sent msg',
 };
 
 const PATH_LABEL: Record<Path, string> = { full: 'full path', fanout: 'fan-out only' };
@@ -125,6 +129,7 @@ function headlineRows(comparisons: readonly Comparison[]): string[] {
     { path: 'full', load: 'saturation', metric: 'deliveredPerSec' },
     { path: 'full', load: 'fixed', metric: 'p99' },
     { path: 'full', load: 'saturation', metric: 'systemCpuUsPerDelivered' },
+    { path: 'full', load: 'saturation', metric: 'dbCpuUsPerSent' },
     { path: 'fanout', load: 'saturation', metric: 'deliveredPerSec' },
     { path: 'fanout', load: 'fixed', metric: 'p99' },
     { path: 'fanout', load: 'saturation', metric: 'serverCpuUsPerDelivered' },
@@ -156,12 +161,12 @@ export function renderMarkdown(results: RunResults): string {
     lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
     for (const t of evaluateTargets(results)) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '—' : t.met ? 'yes' : '**no**'} |`);
     lines.push('', '## Every phase', '');
-    lines.push('| system | F | rooms | sockets | path | load | sent/s | delivered/s | p50 ms | p99 ms | p99.9 ms | missing | server µs/msg | all procs µs/msg | server cores | server busy | client max cpu / busy | RSS KiB/conn | load1 |');
-    lines.push('|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+    lines.push('| system | F | rooms | sockets | path | load | sent/s | delivered/s | p50 ms | p99 ms | p99.9 ms | missing | server µs/msg | all procs µs/msg | server cores | server busy | client max cpu / busy | RSS KiB/conn | db µs/sent | worker rows/round | load1 |');
+    lines.push('|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|');
     for (const r of results.fanout) {
       const cores = Object.entries(r.serverCores).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
       lines.push(
-        `| ${r.system} | ${r.fanout} | ${r.rooms} | ${r.sockets} | ${PATH_LABEL[r.path]} | ${r.load}${r.offeredRate ? ` ${formatNumber(r.offeredRate)}/s` : ''} | ${formatNumber(r.sentPerSec)} | ${formatNumber(r.deliveredPerSec)} | ${formatNumber(r.latencyMs.p50)} | ${formatNumber(r.latencyMs.p99)} | ${formatNumber(r.latencyMs.p999)} | ${r.missing} | ${formatNumber(r.serverCpuUsPerDelivered)} | ${formatNumber(r.systemCpuUsPerDelivered)} | ${cores} | ${(r.serverBusy * 100).toFixed(0)}% | ${(r.clientCoreMax * 100).toFixed(0)}% / ${(r.clientBusyMax * 100).toFixed(0)}%${r.clientSaturated ? ' ⚠' : ''} | ${formatNumber(r.rssPerConnectionBytes / 1024)} | ${r.load1.toFixed(1)} |`,
+        `| ${r.system} | ${r.fanout} | ${r.rooms} | ${r.sockets} | ${PATH_LABEL[r.path]} | ${r.load}${r.offeredRate ? ` ${formatNumber(r.offeredRate)}/s` : ''} | ${formatNumber(r.sentPerSec)} | ${formatNumber(r.deliveredPerSec)} | ${formatNumber(r.latencyMs.p50)} | ${formatNumber(r.latencyMs.p99)} | ${formatNumber(r.latencyMs.p999)} | ${r.missing} | ${formatNumber(r.serverCpuUsPerDelivered)} | ${formatNumber(r.systemCpuUsPerDelivered)} | ${cores} | ${(r.serverBusy * 100).toFixed(0)}% | ${(r.clientCoreMax * 100).toFixed(0)}% / ${(r.clientBusyMax * 100).toFixed(0)}%${r.clientSaturated ? ' ⚠' : ''} | ${formatNumber(r.rssPerConnectionBytes / 1024)} | ${r.dbCpuUsPerSent === null ? '' : formatNumber(r.dbCpuUsPerSent)} | ${r.workerAvgBatch === null ? '' : r.workerAvgBatch.toFixed(1)} | ${r.load1.toFixed(1)} |`,
       );
     }
     lines.push('');
@@ -200,9 +205,9 @@ export function chartSpec(results: RunResults): ChartSpec {
     title: 'ArcYou gateway vs Socket.IO 4 + Redis adapter, by fan-out (subscribers per room)',
     subtitle: `run ${results.name}, ${results.startedAt.slice(0, 16)}Z, ${results.machine.cpus} cores shared by server, PostgreSQL, Redis and load generator; load avg ${results.machine.loadAtStart[0]?.toFixed(1)}`,
     panels: [
-      { title: 'Delivered messages/s at saturation', yLabel: 'msgs/s (log)', xLabel: 'fan-out (log)', series: series('deliveredPerSec', 'saturation') },
-      { title: 'e2e p99 latency at a fixed offered rate', yLabel: 'ms (log)', xLabel: 'fan-out (log)', series: series('p99', 'fixed') },
-      { title: 'Server CPU per delivered message (saturation)', yLabel: 'µs (log)', xLabel: 'fan-out (log)', series: series('systemCpuUsPerDelivered', 'saturation') },
+      { title: 'Delivered messages/s at saturation', note: 'higher is better; closed loop, ≈16k deliveries in flight', yLabel: 'msgs/s (log)', xLabel: 'fan-out (log)', series: series('deliveredPerSec', 'saturation') },
+      { title: 'e2e p99 latency at a fixed offered rate', note: 'lower is better; 1,000 sent/s up to F=10, 20,000 deliveries/s above', yLabel: 'ms (log)', xLabel: 'fan-out (log)', series: series('p99', 'fixed') },
+      { title: 'Server CPU per delivered message (saturation)', note: 'lower is better; ours = gateway (+ worker on the full path)', yLabel: 'µs (log)', xLabel: 'fan-out (log)', series: series('systemCpuUsPerDelivered', 'saturation') },
     ],
   };
 }

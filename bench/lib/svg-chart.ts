@@ -17,6 +17,8 @@ export interface Panel {
   title: string;
   yLabel: string;
   xLabel: string;
+  /** A line of small print under the title (what was offered, what counts). */
+  note?: string;
   series: Series[];
 }
 
@@ -58,7 +60,8 @@ function renderPanel(panel: Panel, offsetX: number, offsetY: number): string {
   const plotW = PANEL_W - MARGIN.left - MARGIN.right;
   const plotH = PANEL_H - MARGIN.top - MARGIN.bottom;
   const out: string[] = [`<g transform="translate(${offsetX},${offsetY})">`];
-  out.push(`<text x="${PANEL_W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(panel.title)}</text>`);
+  out.push(`<text x="${PANEL_W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(panel.title)}</text>`);
+  if (panel.note) out.push(`<text x="${PANEL_W / 2}" y="33" text-anchor="middle" font-size="10" fill="#555">${escapeXml(panel.note)}</text>`);
   if (points.length === 0) {
     out.push(`<text x="${PANEL_W / 2}" y="${PANEL_H / 2}" text-anchor="middle" font-size="12">no data</text></g>`);
     return out.join('\n');

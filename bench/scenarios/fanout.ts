@@ -13,7 +13,7 @@ import type { Sql } from '../../shared/db/client';
 import { LoadPool, type PoolWriter } from '../load/pool';
 import type { SocketSpec } from '../load/messages';
 import type { System } from '../load/wire';
-import { CpuMeter, machineLoad, rssBytes } from '../lib/proc';
+import { CpuMeter, cpuMicros, machineLoad, rssBytes } from '../lib/proc';
 import { summarizeMicros, type LatencySummary } from '../lib/stats';
 import { seedRoom } from '../system/database';
 import { startOurs, startSocketIo } from '../system/processes';
@@ -82,6 +82,14 @@ export interface PhaseResult {
   sendErrors: number;
   closedSockets: number;
   load1: number;
+  /**
+   * Full path: CPU of the PostgreSQL backends serving the system's processes (this
+   * database, application_name arcyou-*), per message sent. Excludes PostgreSQL's
+   * shared background processes (WAL writer, checkpointer). null on the fan-out-only path.
+   */
+  dbCpuUsPerSent: number | null;
+  /** Ours, full path: outbox rows per worker round (claim → publish → mark) in the phase; null otherwise. */
+  workerAvgBatch: number | null;
 }
 
 /** Sent messages/s at a fixed offered rate: 1,000/s up to fan-out 20, then 20,000 deliveries/s. */
@@ -108,6 +116,35 @@ async function waitOutboxDrained(sql: Sql, timeoutMs: number): Promise<void> {
     if ((row?.n ?? 0) === 0) return;
     await sleep(200);
   }
+}
+
+/** Rows per worker round since `sinceMs`: a round marks its rows published in one statement, so they share published_at. */
+async function averageBatch(sql: Sql, sinceMs: number): Promise<number | null> {
+  const [row] = await sql<{ rows: number; rounds: number }[]>`
+    SELECT count(*)::int AS rows, count(DISTINCT published_at)::int AS rounds
+    FROM outbox WHERE status = 'published' AND published_at >= ${new Date(sinceMs)}`;
+  return row && row.rounds > 0 ? row.rows / row.rounds : null;
+}
+
+/** Pids of the PostgreSQL backends of the system under test (not the bench's own connections). */
+async function backendPids(sql: Sql): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`
+    SELECT pid FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name LIKE 'arcyou-%' AND pid <> pg_backend_pid()`;
+  return rows.map((r) => r.pid);
+}
+
+/** CPU µs the backends used between two samples; backends that appeared in between count from zero. */
+function backendCpu(before: Map<number, number>, after: readonly number[]): number {
+  let total = 0;
+  for (const pid of after) {
+    try {
+      total += cpuMicros(pid) - (before.get(pid) ?? 0);
+    } catch {
+      // backend gone
+    }
+  }
+  return total;
 }
 
 async function retirePendingRows(sql: Sql): Promise<void> {
@@ -156,8 +193,18 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
       const meters = sleep(measureStartMs - Date.now()).then(async () => {
         serverMeter.start();
         clientMeter.start();
+        const dbBefore = new Map<number, number>();
+        for (const pid of await backendPids(group.sql)) {
+          try {
+            dbBefore.set(pid, cpuMicros(pid));
+          } catch {
+            // backend gone
+          }
+        }
         await sleep(measureEndMs - Date.now());
-        return { server: serverMeter.stop(), client: clientMeter.stop() };
+        const server = serverMeter.stop();
+        const client = clientMeter.stop();
+        return { server, client, db: backendCpu(dbBefore, await backendPids(group.sql)) };
       });
       const merged = await pool.runPhase({ id: `${kind.path}-${kind.load}`, sendStartMs, measureStartMs, measureEndMs, drainMs: group.timing.drainMs }, writers);
       const cpu = await meters;
@@ -190,15 +237,21 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
         sendErrors: merged.sendErrors,
         closedSockets: merged.closedSockets,
         load1: machineLoad().load1,
+        workerAvgBatch: null,
+        dbCpuUsPerSent: kind.path === 'full' && merged.sentInWindow > 0 ? cpu.db / merged.sentInWindow : null,
       };
       results.push(result);
       log(
         `  ${system} F=${fanout} ${kind.path}/${kind.load}: sent ${result.sentPerSec.toFixed(0)}/s, delivered ${result.deliveredPerSec.toFixed(0)}/s, ` +
           `p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms, server ${result.serverCpuUsPerDelivered.toFixed(2)} µs/msg ` +
           `(system ${result.systemCpuUsPerDelivered.toFixed(2)}), server busy ${(result.serverBusy * 100).toFixed(0)}%, client max cpu ${(clientCoreMax * 100).toFixed(0)}% busy ${(clientBusyMax * 100).toFixed(0)}%${result.clientSaturated ? ' SATURATED' : ''}` +
-          `${result.missing ? `, missing ${result.missing}` : ''}${result.closedSockets ? `, closed ${result.closedSockets}` : ''}${result.sendErrors ? `, send errors ${result.sendErrors}` : ''}`,
+          `${result.dbCpuUsPerSent !== null ? `, db ${result.dbCpuUsPerSent.toFixed(0)} µs/sent` : ''}${result.missing ? `, missing ${result.missing}` : ''}${result.closedSockets ? `, closed ${result.closedSockets}` : ''}${result.sendErrors ? `, send errors ${result.sendErrors}` : ''}`,
       );
-      if (kind.path === 'full' && system === 'ours') await waitOutboxDrained(group.sql, 15_000);
+      if (kind.path === 'full' && system === 'ours') {
+        await waitOutboxDrained(group.sql, 15_000);
+        result.workerAvgBatch = await averageBatch(group.sql, measureStartMs);
+        log(`    worker: ${result.workerAvgBatch?.toFixed(1) ?? '?'} rows per round`);
+      }
       // The peer has no worker: its outbox rows would sit pending and load our worker later.
       if (kind.path === 'full' && system === 'socketio') await retirePendingRows(group.sql);
       await sleep(300);
