@@ -182,7 +182,7 @@ describe('one abusive client cannot starve the others', () => {
     expect(chat.failures).toEqual([]);
     expect(chat.sent).toBeGreaterThanOrEqual(3 * 10);
     expect(chat.missing).toEqual([]);
-    expect(chat.latencyMs.max).toBeLessThan(3000);
+    expect(chat.latencyMs.max).toBeLessThan(5000);
     // The flooded room got nothing beyond what the token bucket let through (30 per 10 s).
     const [flooded] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${floodRoom}`;
     expect(flooded!.n).toBeLessThanOrEqual(30 + 10);
