@@ -13,7 +13,7 @@ describe('gateway killed', () => {
   const { procs } = bed;
 
   it('its clients reconnect elsewhere and backfill exactly what they missed', async () => {
-    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info' };
+    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' };
     const doomed = await startGatewayProcess(env);
     const survivor = await startGatewayProcess(env);
     const worker = await startWorkerProcess(env);
