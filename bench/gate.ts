@@ -9,6 +9,7 @@
 //
 //   npm run bench:gate                        # compare with bench/baseline.json
 //   npm run bench:gate -- --write-baseline    # measure and write bench/baseline.json
+//   npm run bench:gate -- --baseline=FILE     # compare with another baseline
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { adminDatabaseUrl, machineInfo, oursEnv, sharedRedisUrl } from './lib/bench-env';
@@ -20,13 +21,13 @@ import { createBenchDatabase } from './system/database';
 import { startPrivateRedis } from './system/processes';
 import type { System } from './load/wire';
 
-const BASELINE_PATH = 'bench/baseline.json';
 const DEFAULT_TOLERANCE = 0.4;
 const BUDGET_MS = 3.5 * 60_000;
 
 const { values: args } = parseArgs({
   options: {
     'write-baseline': { type: 'boolean', default: false },
+    baseline: { type: 'string', default: 'bench/baseline.json' },
     repeats: { type: 'string', default: '3' },
     fanout: { type: 'string', default: '100' },
     rooms: { type: 'string', default: '8' },
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
 });
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
+const BASELINE_PATH = args.baseline;
 const startedAt = Date.now();
 const machine = machineInfo();
 log(`bench:gate on ${machine.cpus} cpus, load ${machine.load.map((x) => x.toFixed(2)).join(' ')}`);
@@ -48,14 +50,17 @@ const TIMING = { warmupMs: 1000, measureMs: 2500, drainMs: 1000 };
 interface FanoutRatio {
   name: string;
   better: Direction;
+  /** Relative loss allowed before failing (written into the baseline). */
+  tolerance: number;
   of(ours: PhaseResult[], theirs: PhaseResult[]): number;
 }
 
 const phase = (results: PhaseResult[], path: PhaseKind['path']) => results.find((r) => r.path === path && r.load === 'saturation');
 const valid = (r: PhaseResult | undefined): r is PhaseResult => !!r && r.deliveredPerSec > 0 && r.closedSockets === 0;
-const fanoutRatio = (name: string, better: Direction, path: PhaseKind['path'], pick: (r: PhaseResult) => number): FanoutRatio => ({
+const fanoutRatio = (name: string, better: Direction, tolerance: number, path: PhaseKind['path'], pick: (r: PhaseResult) => number): FanoutRatio => ({
   name,
   better,
+  tolerance,
   of: (ours, theirs) => {
     const o = phase(ours, path);
     const t = phase(theirs, path);
@@ -64,19 +69,23 @@ const fanoutRatio = (name: string, better: Direction, path: PhaseKind['path'], p
 });
 
 const fanout = Number(args.fanout);
+// Tolerances: what one noisy 2-core machine showed between repeats, with room to spare.
+// Fan-out-only throughput is widest: there our side is often bound by the load
+// generator's CPU share, not by the gateway. CPU-per-message ratios are the steadiest.
 const FANOUT_RATIOS: FanoutRatio[] = [
-  fanoutRatio(`F=${fanout} fan-out-only delivered msgs/s, ours/Socket.IO`, 'higher', 'fanout', (r) => r.deliveredPerSec),
-  fanoutRatio(`F=${fanout} fan-out-only server CPU µs per delivered msg, ours/Socket.IO`, 'lower', 'fanout', (r) => r.serverCpuUsPerDelivered),
-  fanoutRatio(`F=${fanout} full path delivered msgs/s, ours/Socket.IO`, 'higher', 'full', (r) => r.deliveredPerSec),
-  fanoutRatio(`F=${fanout} full path CPU µs per delivered msg (ours: gateway+worker), ours/Socket.IO`, 'lower', 'full', (r) => r.systemCpuUsPerDelivered),
+  fanoutRatio(`F=${fanout} fan-out-only delivered msgs/s, ours/Socket.IO`, 'higher', 0.5, 'fanout', (r) => r.deliveredPerSec),
+  fanoutRatio(`F=${fanout} fan-out-only server CPU µs per delivered msg, ours/Socket.IO`, 'lower', 0.4, 'fanout', (r) => r.serverCpuUsPerDelivered),
+  fanoutRatio(`F=${fanout} full path delivered msgs/s, ours/Socket.IO`, 'higher', 0.4, 'full', (r) => r.deliveredPerSec),
+  fanoutRatio(`F=${fanout} full path CPU µs per delivered msg (ours: gateway+worker), ours/Socket.IO`, 'lower', 0.4, 'full', (r) => r.systemCpuUsPerDelivered),
 ];
+const MICRO_TOLERANCE = 0.3;
 
-async function measure(): Promise<GateMetric[]> {
+async function measure(): Promise<Array<GateMetric & { tolerance: number }>> {
   const db = await createBenchDatabase(adminDatabaseUrl(), 'gate');
   const redis = await startPrivateRedis(sharedRedisUrl());
-  const samples = new Map<string, { better: Direction; values: number[] }>();
-  const add = (name: string, better: Direction, value: number) => {
-    const entry = samples.get(name) ?? { better, values: [] };
+  const samples = new Map<string, { better: Direction; tolerance: number; values: number[] }>();
+  const add = (name: string, better: Direction, tolerance: number, value: number) => {
+    const entry = samples.get(name) ?? { better, tolerance, values: [] };
     entry.values.push(value);
     samples.set(name, entry);
   };
@@ -92,26 +101,26 @@ async function measure(): Promise<GateMetric[]> {
       for (const system of order) {
         bySystem[system] = await runFanoutGroup({ system, fanout, rooms: Number(args.rooms), phases: PHASES, timing: TIMING, clients: 2, sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: oursEnv(), log });
       }
-      for (const r of FANOUT_RATIOS) add(r.name, r.better, r.of(bySystem.ours!, bySystem.socketio!));
-      for (const [name, value] of Object.entries(pairedMicroRatios())) add(`micro ${name}`, 'lower', value);
+      for (const r of FANOUT_RATIOS) add(r.name, r.better, r.tolerance, r.of(bySystem.ours!, bySystem.socketio!));
+      for (const [name, value] of Object.entries(pairedMicroRatios())) add(`micro ${name}`, 'lower', MICRO_TOLERANCE, value);
     }
   } finally {
     await redis.stop();
     await db.drop();
   }
-  return [...samples].map(([name, { better, values }]) => ({ name, better, ratio: median(values), samples: values }));
+  return [...samples].map(([name, { better, tolerance, values }]) => ({ name, better, tolerance, ratio: median(values), samples: values }));
 }
 
-function writeBaseline(metrics: GateMetric[]) {
+function writeBaseline(metrics: Array<GateMetric & { tolerance: number }>) {
   const baseline: Baseline & Record<string, unknown> = {
     comment:
       'Perf gate baseline (npm run bench:gate). Each metric is a same-run ratio (ours / Socket.IO on identical load, or our function / plain JSON in the same process), median of interleaved repeats. ' +
-      'The gate fails when a ratio is worse than this baseline by more than `tolerance` (relative): generous, because the CI machine has 2 cores shared with other work and one repeat can swing by tens of percent. ' +
+      'The gate fails when a ratio is worse than this baseline by more than its `tolerance` (relative; the top-level one for metrics without their own): generous, because the CI machine has 2 cores shared with other work and one repeat can swing by tens of percent. ' +
       'Regenerate with `npm run bench:gate -- --write-baseline` after an intended change, and commit it with the change.',
     tolerance: Number(args.tolerance),
     measuredAt: new Date().toISOString(),
     machine: { cpus: machine.cpus, model: machine.model, node: machine.node, load: machine.load },
-    metrics: Object.fromEntries(metrics.map((m) => [m.name, { better: m.better, ratio: Number(m.ratio.toPrecision(4)), samples: m.samples.map((s) => Number(s.toPrecision(4))) }])),
+    metrics: Object.fromEntries(metrics.map((m) => [m.name, { better: m.better, ratio: Number(m.ratio.toPrecision(4)), tolerance: m.tolerance, samples: m.samples.map((s) => Number(s.toPrecision(4))) }])),
   };
   writeFileSync(BASELINE_PATH, JSON.stringify(baseline, null, 2) + '\n');
   log(`wrote ${BASELINE_PATH}`);
