@@ -212,7 +212,7 @@ describe('chat worker under infrastructure errors', () => {
     await new Promise((r) => setTimeout(r, 300)); // several failed rounds: database does not exist
 
     const admin = createSql(databaseUrl(), { max: 1 });
-    await admin.unsafe(`CREATE DATABASE ${name}`);
+    await admin`CREATE DATABASE ${admin(name)}`;
     const setup = createSql(url, { max: 1 });
     await migrate(setup);
     await insertMessages(setup, roomId, 3);
@@ -222,7 +222,7 @@ describe('chat worker under infrastructure errors', () => {
     await bus.close();
     await listener.close();
     await Promise.all([sql.end(), setup.end()]);
-    await admin.unsafe(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin`DROP DATABASE ${admin(name)} WITH (FORCE)`;
     await admin.end();
   });
 });

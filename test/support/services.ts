@@ -31,7 +31,7 @@ function withDatabase(url: string, name: string): string {
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `arcyou_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = createSql(databaseUrl(), { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin`CREATE DATABASE ${admin(name)}`;
   await admin.end();
   const url = withDatabase(databaseUrl(), name);
   const sql = createSql(url, { max: 10 });
@@ -42,7 +42,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     async drop() {
       await sql.end({ timeout: 5 });
       const admin = createSql(databaseUrl(), { max: 1 });
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin`DROP DATABASE IF EXISTS ${admin(name)} WITH (FORCE)`;
       await admin.end();
     },
   };
