@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { machineLoad } from './proc';
 
-export const KNOBS = ['RL_BUCKET_CAPACITY', 'RL_REFILL_MS', 'WS_SEND_HIGH_WATER', 'BATCH_SIZE', 'PUBSUB_MODE', 'POLL_INTERVAL_MS', 'DATABASE_POOL_MAX', 'LOCK_SECONDS', 'MAX_BODY_BYTES'] as const;
+export const KNOBS = ['RL_BUCKET_CAPACITY', 'RL_REFILL_MS', 'WS_SEND_HIGH_WATER', 'BATCH_SIZE', 'PUBSUB_MODE', 'POLL_INTERVAL_MS', 'DATABASE_POOL_MAX', 'DATABASE_POOL_MODE', 'LISTEN_DATABASE_URL', 'LOCK_SECONDS', 'MAX_BODY_BYTES'] as const;
 
 /** The bench's defaults: no rate limit in the way, room for bursts to slow readers. */
 const BENCH_DEFAULTS: Record<string, string> = {
