@@ -18,6 +18,8 @@ export const gatewayEnv = {
   AUTH_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
   BACKFILL_LIMIT: integer(500, 0, 10_000),
   SHUTDOWN_GRACE_MS: integer(10_000, 0, 600_000),
+  /** At most one worker wake-up (NOTIFY) per this many ms from sends; 0 = one per send. */
+  OUTBOX_NOTIFY_WINDOW_MS: integer(5, 0, 1000),
   /** Serve the demo chat page at /demo (gateway/demo/). On in `npm start`. */
   DEMO_UI: flag(false),
 };

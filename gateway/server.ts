@@ -9,6 +9,8 @@ import type { gatewayEnv } from './config';
 import { serveDemo } from './demo';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './fanout';
+import { createOutboxWaker } from './outbox-waker';
+import { OUTBOX_CHANNEL } from '../shared/outbox/notify-channel';
 import { loadMissedMessages } from './sql/backfill';
 import { respondAsync, sendJson, withTimeout } from './http';
 import { createGatewayMetrics, metricsRoute } from './metrics';
@@ -78,9 +80,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   });
   await fanout.start();
 
+  const outboxWaker = createOutboxWaker(config.OUTBOX_NOTIFY_WINDOW_MS, () => {
+    sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.catch((err: Error) => logger.warn({ err: err.message }, 'outbox NOTIFY failed; workers will poll'));
+  });
+
   const ctx: DispatchContext = {
     sql,
     fanout,
+    outboxWaker,
     authenticate,
     logger,
     backfillLimit: config.BACKFILL_LIMIT,
@@ -173,6 +180,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       const inFlight = [...sockets].map((ws) => ws.getUserData().queue);
       await withTimeout(Promise.allSettled(inFlight), config.SHUTDOWN_GRACE_MS, 'in-flight ops').catch((err: Error) => logger.warn(err.message));
       for (const ws of [...sockets]) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
+      outboxWaker.flush();
     },
   };
 }

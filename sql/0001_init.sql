@@ -70,15 +70,18 @@ CREATE INDEX outbox_in_progress_idx ON outbox (locked_until) WHERE status = 'in_
 -- The retention sweep: published rows by age.
 CREATE INDEX outbox_published_idx ON outbox (published_at) WHERE status = 'published';
 
--- Wake sleeping workers as soon as a transaction that added outbox rows commits
--- (NOTIFY is delivered at commit; one per statement, deduplicated per transaction).
+-- Wake sleeping workers as soon as a transaction that added outbox rows commits (NOTIFY
+-- is delivered at commit, deduplicated per transaction). Chat messages are the exception:
+-- a NOTIFY per commit serialises commits and halves send throughput, so the gateway's send
+-- notifies itself, at most once per OUTBOX_NOTIFY_WINDOW_MS (gateway/outbox-waker.ts).
 CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify('outbox_new', '');
   RETURN NULL;
 END;
 $$;
-CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+  FOR EACH ROW WHEN (NEW.type <> 'message.created') EXECUTE FUNCTION outbox_notify();
 
 CREATE TABLE documents (
   id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),

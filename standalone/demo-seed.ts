@@ -19,6 +19,6 @@ export async function seedDemoRoom(sql: Sql): Promise<boolean> {
     ON CONFLICT (room_id, user_id) DO NOTHING`;
   if (created.length === 0) return false;
   const [host] = DEMO_USERS;
-  await insertMessage(sql, DEMO_ROOM.id, host!.id, { text: `Welcome to the ${DEMO_ROOM.name}! Messages sent before you joined arrive as backfill.` }, undefined);
+  await insertMessage(sql, DEMO_ROOM.id, host!.id, { text: `Welcome to the ${DEMO_ROOM.name}! Messages sent before you joined arrive as backfill.` }, undefined, true);
   return true;
 }

@@ -34,4 +34,51 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
     a.close();
     b.close();
   });
+
+  it('delivers a burst of concurrent sends (wake-ups coalesced) without waiting for a poll', async () => {
+    const users = Array.from({ length: 12 }, () => newUser());
+    const roomId = await createRoom(system.sql, users);
+    const clients = await Promise.all(users.map(async (u) => {
+      const c = await TestClient.connect(system.port);
+      await c.login(u, roomId);
+      return c;
+    }));
+    const reader = clients[0]!;
+    await new Promise((r) => setTimeout(r, 200)); // the worker is asleep for 5 s
+
+    const started = performance.now();
+    const replies = await Promise.all(clients.flatMap((c, i) => Array.from({ length: 5 }, (_, j) => c.request({ op: 'send', room_id: roomId, content: { i, j } }))));
+    expect(replies.every((r) => r.success)).toBe(true);
+    await reader.waitForEvents(replies.length, roomId, 5000);
+    expect(performance.now() - started).toBeLessThan(1500);
+    for (const c of clients) c.close();
+  });
+});
+
+describe('coalesced wake-ups (OUTBOX_NOTIFY_WINDOW_MS)', () => {
+  let system: TestSystem;
+  beforeAll(async () => {
+    system = await startSystem({ POLL_INTERVAL_MS: '5000', OUTBOX_NOTIFY_WINDOW_MS: '1000' });
+  });
+  afterAll(() => system.stop());
+
+  it('wakes the sleeping worker for a send that skipped its own NOTIFY, within the window, not the poll', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await createRoom(system.sql, [alice, bob]);
+    const a = await TestClient.connect(system.port);
+    const b = await TestClient.connect(system.port);
+    await a.login(alice, roomId);
+    await b.login(bob, roomId);
+    await new Promise((r) => setTimeout(r, 1100)); // a fresh window
+
+    const first = await a.request({ op: 'send', room_id: roomId, content: { n: 1 } }); // notifies inline
+    await b.waitFor((f) => f.message?.id === first.message_id, 2000);
+    await new Promise((r) => setTimeout(r, 100)); // the worker found nothing more and sleeps (5 s)
+    const started = performance.now();
+    const second = await a.request({ op: 'send', room_id: roomId, content: { n: 2 } }); // inside the window: no inline NOTIFY
+    await b.waitFor((f) => f.message?.id === second.message_id, 4000);
+    expect(performance.now() - started).toBeLessThan(2500); // the trailing NOTIFY (≤ 1 s), not the poll (5 s)
+    a.close();
+    b.close();
+  });
 });

@@ -93,7 +93,8 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
         // Database gone, DNS not ready, connection refused: log and try again next round.
         logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox round failed; will retry');
       }
-      if (!stopping && claimed < options.batchSize) await signal.sleep(unsettled ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
+      // Busy: go again at once (wake-ups are coalesced, so more rows may be waiting). Idle: sleep.
+      if (!stopping && claimed === 0) await signal.sleep(unsettled ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
     }
     if (unsettled) logger.warn({ ids: unsettled.rows.map((row) => row.id) }, 'stopping with a batch not recorded; its locks will expire and it will be retried');
   };

@@ -57,7 +57,8 @@ io.on('connection', (socket) => {
       if (typeof roomId !== 'string' || !socket.rooms.has(roomId)) return ack({ success: false, error: 'Forbidden: not joined' });
       if (typeof content !== 'object' || content === null) return ack({ success: false, error: 'invalid_request' });
       const userId: string = socket.data.userId;
-      const id = await insertMessage(sql, roomId, userId, content as Record<string, unknown>, request.temp_id);
+      // No worker to wake: this peer broadcasts the message itself.
+      const id = await insertMessage(sql, roomId, userId, content as Record<string, unknown>, request.temp_id, false);
       if (id === null) return ack({ success: false, error: 'Forbidden: not a member' });
       const now = new Date().toISOString();
       io.to(roomId).emit('event', { op: 'event', type: 'message.created', roomId, message: { id, user_id: userId, content, created_at: now }, timestamp: now, source: 'live' });

@@ -1,4 +1,5 @@
 import type { Sql } from '../../shared/db/client';
+import { OUTBOX_CHANNEL } from '../../shared/outbox/notify-channel';
 import type { ClientId } from '../frames';
 import { messageJson } from './message-json';
 
@@ -10,8 +11,16 @@ import { messageJson } from './message-json';
  * The room row is locked first, so concurrent sends to one room take ids in commit
  * order: the outbox then publishes a room's messages in the order they were stored.
  * The payload is built like the backfill query's, so live and backfill events match.
+ * With `notify`, the transaction also wakes the outbox workers (see gateway/outbox-waker.ts).
  */
-export async function insertMessage(sql: Sql, roomId: string, userId: string, content: Record<string, unknown>, tempId: ClientId | undefined): Promise<number | null> {
+export async function insertMessage(
+  sql: Sql,
+  roomId: string,
+  userId: string,
+  content: Record<string, unknown>,
+  tempId: ClientId | undefined,
+  notify: boolean,
+): Promise<number | null> {
   const extra = tempId === undefined ? {} : { temp_id: tempId };
   const [row] = await sql<{ id: number }[]>`
     WITH room AS (
@@ -31,7 +40,9 @@ export async function insertMessage(sql: Sql, roomId: string, userId: string, co
     ), room_update AS (
       UPDATE arcyou_chat_rooms r SET last_message_id = message.id, updated_at = now()
       FROM message WHERE r.id = message.room_id
+    ), woken AS (
+      SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM message WHERE ${notify}::boolean
     )
-    SELECT id FROM message`;
+    SELECT id, (SELECT count(*) FROM woken) AS notified FROM message`;
   return row?.id ?? null;
 }

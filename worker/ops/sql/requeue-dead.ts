@@ -1,5 +1,5 @@
 import type { Sql } from '../../../shared/db/client';
-import { OUTBOX_CHANNEL } from '../../notify';
+import { OUTBOX_CHANNEL } from '../../../shared/outbox/notify-channel';
 import type { RequeueFilter } from '../outbox-args';
 
 /**
