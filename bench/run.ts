@@ -36,8 +36,6 @@ const { values: args } = parseArgs({
     history: { type: 'string', default: '200000' },
     'worker-rooms': { type: 'string', default: '1000' },
     'skip-cold': { type: 'boolean', default: false },
-    /** Experiment: drop the outbox NOTIFY trigger in the bench database; the worker then only polls (POLL_INTERVAL_MS). */
-    'disable-notify': { type: 'boolean', default: false },
     'worker-cap-ms': { type: 'string', default: '15000' },
   },
 });
@@ -60,7 +58,6 @@ log(`bench ${name}: ${started.cpus} cpus, load ${started.load.map((x) => x.toFix
 
 const db = await createBenchDatabase(adminDatabaseUrl(), 'run');
 const redis = await startPrivateRedis(sharedRedisUrl());
-if (args['disable-notify']) await db.sql`ALTER TABLE outbox DISABLE TRIGGER outbox_notify`;
 const fanoutResults: PhaseResult[] = [];
 const workerResults: WorkerResult[] = [];
 let microResults: MicroResult[] = [];
@@ -101,7 +98,7 @@ const results: RunResults = {
   startedAt,
   finishedAt: new Date().toISOString(),
   machine: { cpus: started.cpus, model: started.model, node: started.node, loadAtStart: started.load, loadAtEnd: finished.load },
-  settings: { ...timing, clients: Number(args.clients), oursEnv: env, ...(args['disable-notify'] ? { notifyTrigger: 'disabled' } : {}), roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
+  settings: { ...timing, clients: Number(args.clients), oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
   fanout: fanoutResults,
   worker: workerResults,
   micro: microResults,
