@@ -201,7 +201,6 @@ describe('tokens in the logs', () => {
 /** Unsafe SQL that is allowed, file by file, with the number of calls and why. Anything else fails. */
 const ALLOWED_UNSAFE: Record<string, { count: number; why: string }> = {
   'shared/db/migrate.ts': { count: 1, why: 'runs the migration files in sql/, which are SQL text by definition' },
-  'bench/system/database.ts': { count: 2, why: 'CREATE/DROP DATABASE of a generated benchmark database name' },
   'standalone/embedded-postgres.ts': { count: 1, why: 'CREATE DATABASE of a constant name' },
 };
 

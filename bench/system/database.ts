@@ -1,35 +1,14 @@
 // A fresh, migrated database for one bench run, and rooms seeded with members in SQL.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createSql, type Sql } from '../../shared/db/client';
-import { migrate } from '../../shared/db/migrate';
+import { randomUUID } from 'node:crypto';
+import type { Sql } from '../../shared/db/client';
+import { createFreshDatabase, type FreshDatabase } from '../../shared/db/fresh-database';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export interface BenchDatabase {
-  url: string;
-  sql: Sql;
-  drop(): Promise<void>;
-}
+export type BenchDatabase = FreshDatabase;
 
-export async function createBenchDatabase(adminUrl: string, label: string): Promise<BenchDatabase> {
-  const name = `arcyou_bench_${label}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const admin = createSql(adminUrl, { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const sql = createSql(url.toString(), { max: 4 });
-  await migrate(sql);
-  return {
-    url: url.toString(),
-    sql,
-    async drop() {
-      await sql.end({ timeout: 5 });
-      const admin = createSql(adminUrl, { max: 1 });
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
+export function createBenchDatabase(adminUrl: string, label: string): Promise<BenchDatabase> {
+  return createFreshDatabase(adminUrl, `arcyou_bench_${label}`, { max: 4 });
 }
 
 export interface SeededRoom {

@@ -6,8 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import WebSocket from 'ws';
-import { createSql, type Sql } from '../../shared/db/client';
-import { migrate } from '../../shared/db/migrate';
+import { createFreshDatabase } from '../../shared/db/fresh-database';
 import { logProblems, residentBytes, startGatewayProcess, startWorkerProcess, type RunningProcess } from '../support/child-process';
 
 export interface SoakOptions {
@@ -220,30 +219,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function createSoakDatabase(serverUrl: string): Promise<{ url: string; sql: Sql; drop(): Promise<void> }> {
-  const name = `arcyou_soak_${Date.now().toString(36)}_${randomUUID().slice(0, 8)}`;
-  const admin = createSql(serverUrl, { max: 1 });
-  await admin`CREATE DATABASE ${admin(name)}`;
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const sql = createSql(url.toString(), { max: 4 });
-  await migrate(sql);
-  return {
-    url: url.toString(),
-    sql,
-    async drop() {
-      await sql.end({ timeout: 5 });
-      const dropper = createSql(serverUrl, { max: 1 });
-      await dropper`DROP DATABASE IF EXISTS ${dropper(name)} WITH (FORCE)`;
-      await dropper.end();
-    },
-  };
-}
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { log } = options;
-  const db = await createSoakDatabase(options.databaseUrl);
+  const db = await createFreshDatabase(options.databaseUrl, 'arcyou_soak', { max: 4 });
   const processes: RunningProcess[] = [];
   const members: Member[] = [];
   try {

@@ -1,5 +1,5 @@
 // The command line of `npm run embedding`. Pure, so every bad-argument case is unit-tested.
-import { parseArgs } from 'node:util';
+import { parseSubcommand } from '../ops/subcommand';
 import { UsageError } from '../ops/usage-error';
 
 export const EMBEDDING_USAGE = `Usage: npm run embedding -- <command> [options]
@@ -28,18 +28,9 @@ const OPTIONS = {
 } as const;
 
 export function parseEmbeddingArgs(argv: readonly string[]): EmbeddingCommand {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') return { command: 'help' };
-  if (!(command in OPTIONS)) throw new UsageError(`unknown command "${command}" (expected stats, requeue or enqueue)`);
-  const name = command as keyof typeof OPTIONS;
-  if (rest.includes('-h') || rest.includes('--help')) return { command: 'help' };
-
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: [...rest], options: OPTIONS[name], strict: true, allowPositionals: false }).values as typeof values;
-  } catch (err) {
-    throw new UsageError(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
-  }
+  const parsed = parseSubcommand(argv, OPTIONS);
+  if (parsed.command === 'help') return { command: 'help' };
+  const { command: name, values } = parsed;
 
   switch (name) {
     case 'stats':

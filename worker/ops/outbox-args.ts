@@ -1,7 +1,7 @@
 // The command line of `npm run outbox`: turns argv into a command or a UsageError that
 // says what is wrong. Pure, so every bad-argument case is unit-tested.
-import { parseArgs } from 'node:util';
 import { DURATION_EXPECTED, parseDuration } from '../../shared/duration';
+import { parseSubcommand } from './subcommand';
 import { UsageError } from './usage-error';
 
 export const OUTBOX_USAGE = `Usage: npm run outbox -- <command> [options]
@@ -55,19 +55,9 @@ function idsOption(values: readonly string[]): number[] {
 }
 
 export function parseOutboxArgs(argv: readonly string[]): OutboxCommand {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') return { command: 'help' };
-  if (!(command in OPTIONS)) throw new UsageError(`unknown command "${command}" (expected stats, requeue or purge)`);
-  const name = command as keyof typeof OPTIONS;
-  if (rest.includes('-h') || rest.includes('--help')) return { command: 'help' };
-
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseArgs({ args: [...rest], options: OPTIONS[name], strict: true, allowPositionals: false }).values as typeof values;
-  } catch (err) {
-    // parseArgs says e.g. "Unknown option '--x'"; add which command it was given to.
-    throw new UsageError(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
-  }
+  const parsed = parseSubcommand(argv, OPTIONS);
+  if (parsed.command === 'help') return { command: 'help' };
+  const { command: name, values } = parsed;
 
   switch (name) {
     case 'stats':
