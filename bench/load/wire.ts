@@ -67,23 +67,28 @@ function waitReply(h: Handshake, id: string | number, what: string, timeoutMs = 
   });
 }
 
-async function connectOurs(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
-  const ws = await open(`ws://127.0.0.1:${port}/`);
-  const h: Handshake = { ws, pending: new Map() };
+/** A BenchSocket over `ws` that notices a close it did not ask for. */
+function trackedSocket(ws: WebSocket, send: BenchSocket['send']): BenchSocket {
+  let closing = false;
   const socket: BenchSocket = {
-    send: (room, content) => ws.send(`{"op":"send","room_id":"${room}","content":${JSON.stringify(content)}}`),
-    close: () => ws.close(),
+    send,
+    close: () => {
+      closing = true;
+      ws.close();
+    },
     sendErrors: 0,
     closedUnexpectedly: false,
-  };
-  let closing = false;
-  socket.close = () => {
-    closing = true;
-    ws.close();
   };
   ws.on('close', () => {
     if (!closing) socket.closedUnexpectedly = true;
   });
+  return socket;
+}
+
+async function connectOurs(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
+  const ws = await open(`ws://127.0.0.1:${port}/`);
+  const h: Handshake = { ws, pending: new Map() };
+  const socket = trackedSocket(ws, (room, content) => ws.send(`{"op":"send","room_id":"${room}","content":${JSON.stringify(content)}}`));
   ws.on('message', (data) => {
     const text = data.toString();
     const stamp = readStamp(text);
@@ -110,20 +115,7 @@ async function connectSocketIo(port: number, userId: string, roomId: string, onE
   const ws = await open(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
   const h: Handshake = { ws, pending: new Map() };
   let nextAck = 1;
-  const socket: BenchSocket = {
-    send: (room, content) => ws.send(`42${nextAck++}["send",{"room_id":"${room}","content":${JSON.stringify(content)}}]`),
-    close: () => ws.close(),
-    sendErrors: 0,
-    closedUnexpectedly: false,
-  };
-  let closing = false;
-  socket.close = () => {
-    closing = true;
-    ws.close();
-  };
-  ws.on('close', () => {
-    if (!closing) socket.closedUnexpectedly = true;
-  });
+  const socket = trackedSocket(ws, (room, content) => ws.send(`42${nextAck++}["send",{"room_id":"${room}","content":${JSON.stringify(content)}}]`));
   ws.on('message', (data) => {
     const text = data.toString();
     const stamp = text.startsWith('42["event"') ? readStamp(text) : null;
