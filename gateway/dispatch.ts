@@ -1,6 +1,6 @@
 // One incoming frame: rate limit, parse, auth gate, then the op, queued behind the
 // connection's earlier ops. Every failure becomes an error reply; nothing escapes.
-import { Errors, parseFrame, type ParsedFrame, type RequestIds } from './frames';
+import { Errors, parseFrame, peekFrame, type ParsedFrame, type RequestIds } from './frames';
 import { ack } from './ops/ack';
 import { auth } from './ops/auth';
 import { UNAUTHORIZED, withIds, type OpContext, type Reply } from './ops/context';
@@ -20,12 +20,6 @@ export interface DispatchContext extends OpContext {
 
 function reply(ctx: DispatchContext, ws: Socket, body: Reply, ids: RequestIds) {
   ctx.send(ws, [JSON.stringify(withIds(body, ids))]);
-}
-
-/** Just enough of a frame to address a refusal to the right request. */
-function peek(text: string): { op: string; ids: RequestIds } {
-  const parsed = parseFrame(text);
-  return { op: parsed.ok ? parsed.request.op : parsed.op, ids: parsed.ids };
 }
 
 async function runOp(ctx: DispatchContext, ws: Socket, frame: Extract<ParsedFrame, { ok: true }>): Promise<Reply | null> {
@@ -50,7 +44,7 @@ export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer,
 
   if (!takeToken(session.bucket, ctx.rlCapacity, ctx.rlRefillMs, Date.now())) {
     ctx.onRateLimited();
-    const { op, ids } = isBinary ? { op: 'error', ids: {} } : peek(text);
+    const { op, ids } = isBinary ? { op: 'error', ids: {} } : peekFrame(text);
     reply(ctx, ws, { op, success: false, error: 'rate_limited' }, ids);
     return;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_CONTENT_DEPTH, parseFrame } from './frames';
+import { MAX_CONTENT_DEPTH, parseFrame, peekFrame } from './frames';
 
 const ROOM = '3f0e6a52-6a1b-4c52-9d7e-0d6f2b1a9c11';
 
@@ -87,5 +87,17 @@ describe('parseFrame', () => {
     const text = `{"op":"send","room_id":"${ROOM}","content":${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}}`;
     expect(() => parseFrame(text)).not.toThrow();
     expect(parseFrame(text).ok).toBe(false);
+  });
+});
+
+describe('peekFrame', () => {
+  it('finds the op and request ids without validating the rest', () => {
+    expect(peekFrame(JSON.stringify({ op: 'send', room_id: 'not-a-uuid', temp_id: 't', request_id: 3 }))).toEqual({ op: 'send', ids: { temp_id: 't', request_id: 3 } });
+  });
+
+  it('says error for anything it cannot read', () => {
+    expect(peekFrame('{oops')).toEqual({ op: 'error', ids: {} });
+    expect(peekFrame('[1]')).toEqual({ op: 'error', ids: {} });
+    expect(peekFrame(JSON.stringify({ op: 'drop_tables' }))).toEqual({ op: 'error', ids: {} });
   });
 });

@@ -89,6 +89,21 @@ function idsOf(frame: Record<string, unknown>): RequestIds {
   return ids;
 }
 
+/**
+ * The op and request ids of a frame without validating it: enough to address a refusal
+ * (rate limit) to the right request, at the cost of one JSON.parse.
+ */
+export function peekFrame(text: string): { op: string; ids: RequestIds } {
+  try {
+    const frame: unknown = JSON.parse(text);
+    if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) return { op: 'error', ids: {} };
+    const record = frame as Record<string, unknown>;
+    return { op: isOp(record.op) ? record.op : 'error', ids: idsOf(record) };
+  } catch {
+    return { op: 'error', ids: {} };
+  }
+}
+
 export function parseFrame(text: string): ParsedFrame {
   let frame: unknown;
   try {

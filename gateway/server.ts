@@ -9,17 +9,16 @@ import type { gatewayEnv } from './config';
 import { serveDemo } from './demo';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './fanout';
-import { createOutboxWaker } from './outbox-waker';
-import { OUTBOX_CHANNEL } from '../shared/outbox/notify-channel';
-import { loadMissedMessages } from './sql/backfill';
 import { respondAsync, sendJson, withTimeout } from './http';
 import { createGatewayMetrics, metricsRoute } from './metrics';
+import { createOutboxWaker } from './outbox-waker';
 import { CLOSE_SLOW_CONSUMER, newSession, sendFrames, type Session, type Socket } from './session';
+import { loadMissedMessages } from './sql/backfill';
 import { loadNativeUws, type UWS } from './uws';
+import { OUTBOX_CHANNEL } from '../shared/outbox/notify-channel';
 import type * as v from 'valibot';
-import type { ObjectSchema } from 'valibot';
 
-export type GatewayConfig = Readonly<v.InferOutput<ObjectSchema<typeof gatewayEnv, undefined>>>;
+export type GatewayConfig = Readonly<v.InferOutput<v.ObjectSchema<typeof gatewayEnv, undefined>>>;
 
 export interface GatewayDeps {
   sql: Sql;
@@ -30,7 +29,7 @@ export interface GatewayDeps {
 }
 
 export interface GatewayStats {
-  connections: number;
+  readonly connections: number;
   rateLimited: number;
   slowConsumerCloses: number;
 }
@@ -43,9 +42,9 @@ export interface Gateway {
 }
 
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_AUTH_TIMEOUT = 4001;
 /** At most this many missed messages per room are replayed after a bus reconnect. */
 const CATCH_UP_LIMIT = 1000;
-export const CLOSE_AUTH_TIMEOUT = 4001;
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
   const { sql, bus, logger } = deps;
@@ -53,7 +52,13 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const authenticate = await createAuthenticator(config.JWT_PUBLIC_KEY, config.NODE_ENV);
   const app = uws.App();
   const sockets = new Set<Socket>();
-  const stats: GatewayStats = { connections: 0, rateLimited: 0, slowConsumerCloses: 0 };
+  const stats: GatewayStats = {
+    get connections() {
+      return sockets.size;
+    },
+    rateLimited: 0,
+    slowConsumerCloses: 0,
+  };
   let draining = false;
   const registry = deps.registry ?? createRegistry();
   const metrics = createGatewayMetrics(registry, { connections: () => sockets.size, rooms: () => fanout.roomsWithMembers() });
@@ -125,7 +130,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     },
     open: (ws) => {
       sockets.add(ws);
-      stats.connections = sockets.size;
       const session = ws.getUserData();
       session.authTimer = setTimeout(() => {
         if (!session.closed && !session.userId) ws.end(CLOSE_AUTH_TIMEOUT, 'authentication timeout');
@@ -143,7 +147,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       session.closed = true;
       if (session.authTimer) clearTimeout(session.authTimer);
       sockets.delete(ws);
-      stats.connections = sockets.size;
       metrics.closed(code);
       if (code === CLOSE_SLOW_CONSUMER) logger.info({ userId: session.userId }, 'closed a slow consumer');
       for (const roomId of session.rooms) fanout.release(roomId);
