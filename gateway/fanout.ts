@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bus } from '../shared/bus/bus';
 import { channelFor, GLOBAL_CHANNEL, type PubsubMode } from '../shared/bus/channels';
 import type { Logger } from '../shared/logger';
-import { routeOf, serializeMessageEvent, type ChatMessage, type EventRoute } from '../shared/protocol/events';
+import { roomIdOf, routeOf, serializeMessageEvent, type ChatMessage, type EventRoute } from '../shared/protocol/events';
 import { RecentIds } from './recent-ids';
 import type { Socket } from './session';
 
@@ -136,7 +136,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
     if (route.type === 'member.removed' && route.userId) options.onMemberRemoved?.(route.roomId, route.userId, frame);
     publish(route.roomId, frame);
     options.onPublished?.(route);
-    for (const joiner of [...room.joiners]) deliverToJoiner(joiner, messageId, frame);
+    if (room.joiners.size) for (const joiner of [...room.joiners]) deliverToJoiner(joiner, messageId, frame);
   };
 
   const catchUpRoom = async (roomId: string, room: Room) => {
@@ -170,6 +170,10 @@ export function createFanout(bus: Bus, mode: PubsubMode, publish: (topic: string
       }
       return; // someone else's barrier (global mode): not for us
     }
+    // Global mode carries every room's events to every gateway: skip, unparsed, the rooms
+    // nobody here is in.
+    const roomId = roomIdOf(frame);
+    if (roomId !== null && !rooms.has(roomId)) return;
     const route = routeOf(frame);
     if (!route) {
       logger.warn('dropping malformed event from the bus');

@@ -31,6 +31,19 @@ export interface EventRoute {
   userId: string | null;
 }
 
+const ROOM_ID_KEY = '"roomId":"';
+
+/**
+ * The room of a serialised event without parsing it (null if not found where our
+ * serialisers put it), so a gateway can skip events of rooms it has no members of.
+ */
+export function roomIdOf(frame: string): string | null {
+  const start = frame.indexOf(ROOM_ID_KEY);
+  if (start < 0 || start > 64) return null;
+  const end = frame.indexOf('"', start + ROOM_ID_KEY.length);
+  return end < 0 ? null : frame.slice(start + ROOM_ID_KEY.length, end);
+}
+
 export function routeOf(frame: string): EventRoute | null {
   try {
     const event = JSON.parse(frame) as { roomId?: unknown; type?: unknown; message?: { id?: unknown }; timestamp?: unknown; data?: { user_id?: unknown } };
