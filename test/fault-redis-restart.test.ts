@@ -6,10 +6,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receivedIds } from './support/backlog';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
-import { createRoom, newUser } from './support/fixtures';
+import { membersInRoom } from './support/room-members';
 import { startPrivateRedis, type PrivateService } from './support/private-services';
 import { createTestDatabase, type TestDatabase } from './support/services';
-import { TestClient } from './support/ws-client';
 
 for (const mode of ['global', 'perconv'] as const) {
   describe(`Redis restart (PUBSUB_MODE=${mode})`, () => {
@@ -37,13 +36,7 @@ for (const mode of ['global', 'perconv'] as const) {
       const gateway = await startGatewayProcess(env);
       const worker = await startWorkerProcess(env);
       procs.push(gateway, worker);
-      const users = [newUser(), newUser()];
-      const roomId = await createRoom(db.sql, users);
-      const [sender, reader] = await Promise.all(users.map(async (u) => {
-        const c = await TestClient.connect(gateway.port);
-        await c.login(u, roomId);
-        return c;
-      }));
+      const { roomId, clients: [sender, reader] } = await membersInRoom(db.sql, gateway.port, 2);
       const admin = new Redis(redis.url);
       admin.on('error', () => {});
       const acked: number[] = [];
@@ -74,13 +67,7 @@ for (const mode of ['global', 'perconv'] as const) {
       const gateway = await startGatewayProcess(env);
       const worker = await startWorkerProcess(env);
       procs.push(gateway, worker);
-      const users = [newUser(), newUser(), newUser()];
-      const roomId = await createRoom(db.sql, users);
-      const clients = await Promise.all(users.map(async (u) => {
-        const c = await TestClient.connect(gateway.port);
-        await c.login(u, roomId);
-        return c;
-      }));
+      const { roomId, clients } = await membersInRoom(db.sql, gateway.port, 3);
       const sender = clients[0]!;
 
       const acked: number[] = [];

@@ -1,7 +1,7 @@
 // Workers wake on NOTIFY (SPEC §7): a message reaches the other member in milliseconds,
 // not after the poll interval.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRoom, newUser } from './support/fixtures';
+import { membersInRoom } from './support/room-members';
 import { startSystem, type TestSystem } from './support/system';
 import { TestClient } from './support/ws-client';
 
@@ -13,12 +13,8 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
   afterAll(() => system.stop());
 
   it('delivers well before one poll interval, every time', async () => {
-    const [alice, bob] = [newUser(), newUser()];
-    const roomId = await createRoom(system.sql, [alice, bob]);
-    const a = await TestClient.connect(system.port);
-    const b = await TestClient.connect(system.port);
-    await a.login(alice, roomId);
-    await b.login(bob, roomId);
+    const { roomId, clients } = await membersInRoom(system.sql, system.port, 2);
+    const [a, b] = clients as [TestClient, TestClient];
     await new Promise((r) => setTimeout(r, 200)); // let the worker settle into its 5 s sleep
 
     const latencies: number[] = [];
@@ -36,13 +32,7 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
   });
 
   it('delivers a burst of concurrent sends (wake-ups coalesced) without waiting for a poll', async () => {
-    const users = Array.from({ length: 12 }, () => newUser());
-    const roomId = await createRoom(system.sql, users);
-    const clients = await Promise.all(users.map(async (u) => {
-      const c = await TestClient.connect(system.port);
-      await c.login(u, roomId);
-      return c;
-    }));
+    const { roomId, clients } = await membersInRoom(system.sql, system.port, 12);
     const reader = clients[0]!;
     await new Promise((r) => setTimeout(r, 200)); // the worker is asleep for 5 s
 
@@ -63,12 +53,8 @@ describe('coalesced wake-ups (OUTBOX_NOTIFY_WINDOW_MS)', () => {
   afterAll(() => system.stop());
 
   it('wakes the sleeping worker for a send that skipped its own NOTIFY, within the window, not the poll', async () => {
-    const [alice, bob] = [newUser(), newUser()];
-    const roomId = await createRoom(system.sql, [alice, bob]);
-    const a = await TestClient.connect(system.port);
-    const b = await TestClient.connect(system.port);
-    await a.login(alice, roomId);
-    await b.login(bob, roomId);
+    const { roomId, clients } = await membersInRoom(system.sql, system.port, 2);
+    const [a, b] = clients as [TestClient, TestClient];
     await new Promise((r) => setTimeout(r, 1100)); // a fresh window
 
     const first = await a.request({ op: 'send', room_id: roomId, content: { n: 1 } }); // notifies inline

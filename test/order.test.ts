@@ -2,10 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { insertBacklog, receivedIds } from './support/backlog';
 import { startGatewayProcess, startWorkerProcess } from './support/child-process';
-import { createRoom, newUser } from './support/fixtures';
+import { membersInRoom } from './support/room-members';
 import { processTestBed } from './support/process-bed';
 import { redisUrl } from './support/services';
-import { TestClient } from './support/ws-client';
 
 describe('per-room order with 4 workers', () => {
   const bed = processTestBed();
@@ -16,16 +15,7 @@ describe('per-room order with 4 workers', () => {
     const gateway = await startGatewayProcess(env);
     procs.push(gateway);
     const rooms = await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        const users = [newUser(), newUser()];
-        const roomId = await createRoom(bed.db.sql, users);
-        const clients = await Promise.all(users.map(async (u) => {
-          const c = await TestClient.connect(gateway.port);
-          await c.login(u, roomId);
-          return c;
-        }));
-        return { roomId, users, clients };
-      }),
+      Array.from({ length: 4 }, () => membersInRoom(bed.db.sql, gateway.port, 2)),
     );
     // A backlog in every room, then four workers at once with small batches.
     const expected = new Map<string, number[]>();

@@ -1,0 +1,17 @@
+import type { Sql } from '../../shared/db/client';
+import { createRoom, newUser } from './fixtures';
+import { TestClient } from './ws-client';
+
+/** A new room with `count` members, each connected to the gateway on `port` and joined. */
+export async function membersInRoom(sql: Sql, port: number, count: number): Promise<{ roomId: string; users: string[]; clients: TestClient[] }> {
+  const users = Array.from({ length: count }, () => newUser());
+  const roomId = await createRoom(sql, users);
+  const clients = await Promise.all(
+    users.map(async (userId) => {
+      const client = await TestClient.connect(port);
+      await client.login(userId, roomId);
+      return client;
+    }),
+  );
+  return { roomId, users, clients };
+}
