@@ -4,7 +4,13 @@ import { importSPKI, jwtVerify } from 'jose';
 import { ConfigError } from '../shared/config';
 import { DEV_PLACEHOLDER_KEY } from './config';
 
-export type Authenticate = (token: string) => Promise<string | null>;
+export interface Identity {
+  userId: string;
+  /** When the token stops being valid (its `exp`), in ms since the epoch; null: never (dev tokens, no `exp`). */
+  expiresAtMs: number | null;
+}
+
+export type Authenticate = (token: string) => Promise<Identity | null>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -13,7 +19,7 @@ export async function createAuthenticator(publicKey: string, nodeEnv: string): P
     if (nodeEnv === 'production') {
       throw new ConfigError('Invalid configuration:\n  JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production (dev-placeholder is for development only)');
     }
-    return async (token) => (UUID.test(token) ? token.toLowerCase() : null);
+    return async (token) => (UUID.test(token) ? { userId: token.toLowerCase(), expiresAtMs: null } : null);
   }
   let key: Awaited<ReturnType<typeof importSPKI>>;
   try {
@@ -25,7 +31,8 @@ export async function createAuthenticator(publicKey: string, nodeEnv: string): P
   return async (token) => {
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: ['RS256'] });
-      return typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub.toLowerCase() : null;
+      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) return null;
+      return { userId: payload.sub.toLowerCase(), expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : null };
     } catch {
       return null; // expired, not yet valid, bad signature, wrong algorithm, malformed
     }

@@ -20,6 +20,12 @@ export const gatewayEnv = {
   SHUTDOWN_GRACE_MS: integer(10_000, 0, 600_000),
   /** At most one worker wake-up (NOTIFY) per this many ms from sends; 0 = one per send. */
   OUTBOX_NOTIFY_WINDOW_MS: integer(5, 0, 1000),
+  /** A message that came before the ones ahead of it waits this long for them before they are read from PostgreSQL. */
+  DELIVERY_HOLD_MS: integer(250, 1, 60_000),
+  /** A gap that cannot be read from PostgreSQL for this long is announced to clients (a `gap` event) and skipped. */
+  DELIVERY_GAP_TIMEOUT_MS: integer(30_000, 100, 3_600_000),
+  /** How often the bus subscription proves it is alive (a heartbeat through Redis); 0 = never. */
+  BUS_HEARTBEAT_MS: integer(1000, 0, 60_000),
   /** Serve the demo chat page at /demo (gateway/demo/). On in `npm start`. */
   DEMO_UI: flag(false),
 };

@@ -27,9 +27,9 @@ async function runOp(ctx: DispatchContext, ws: Socket, frame: Extract<ParsedFram
   const { request, ids } = frame;
   switch (request.op) {
     case 'auth':
-      return auth(ctx, session, request.token);
+      return auth(ctx, ws, session, request.token);
     case 'join':
-      return join(ctx, ws, session, request.roomId, ids);
+      return join(ctx, ws, session, request.roomId, request.afterSeq, ids);
     case 'send':
       return send(ctx, session, request.roomId, request.content, ids.temp_id);
     case 'ack':
@@ -61,11 +61,6 @@ export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer,
     return;
   }
   const op = frame.request.op;
-  if (op !== 'auth' && !session.userId) {
-    ctx.onOpDone(op, UNAUTHORIZED);
-    reply(ctx, ws, { op, success: false, error: UNAUTHORIZED }, frame.ids);
-    return;
-  }
   if (ctx.draining()) {
     reply(ctx, ws, { op, success: false, error: 'unavailable', detail: 'server is shutting down' }, frame.ids);
     return;
@@ -73,11 +68,17 @@ export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer,
 
   session.queue = session.queue.then(async () => {
     if (session.closed) return;
+    // Checked in queue order, so an op pipelined right behind its auth runs once auth is done.
+    if (op !== 'auth' && !session.userId) {
+      ctx.onOpDone(op, UNAUTHORIZED);
+      reply(ctx, ws, { op, success: false, error: UNAUTHORIZED }, frame.ids);
+      return;
+    }
     let body: Reply | null;
     try {
       body = await runOp(ctx, ws, frame);
     } catch (err) {
-      ctx.logger.error({ op, err: err instanceof Error ? err.message : String(err) }, 'op failed');
+      ctx.logger.error({ op, err }, 'op failed');
       body = { op, success: false, error: 'unavailable' };
     }
     ctx.onOpDone(op, body ? (body.success ? 'ok' : String(body.error)) : 'ok');

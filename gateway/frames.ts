@@ -12,7 +12,7 @@ export interface RequestIds {
 
 export type Request =
   | { op: 'auth'; token: string }
-  | { op: 'join'; roomId: string }
+  | { op: 'join'; roomId: string; afterSeq: number | null }
   | { op: 'send'; roomId: string; content: Record<string, unknown> }
   | { op: 'ack'; roomId: string; lastReadMessageId: number };
 
@@ -62,16 +62,22 @@ const content = v.pipe(
   v.check((value) => depthWithin(value, MAX_CONTENT_DEPTH), `must not be nested deeper than ${MAX_CONTENT_DEPTH} levels`),
   v.check((value) => storableJson(value), 'must not contain U+0000 or unpaired surrogates'),
 );
-const messageId = v.union(
-  [v.pipe(v.number(), v.safeInteger(), v.minValue(0)), v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number))],
-  'must be a non-negative integer',
-);
+// Ids and seqs stay below 2^53 (the database's sequences stop there), so they are exact as numbers.
+const position = (what: string) =>
+  v.union(
+    [
+      v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+      v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number), v.safeInteger()),
+    ],
+    `must be ${what}`,
+  );
+const messageId = position('a non-negative integer');
 const common = { temp_id: clientId, request_id: clientId };
 const roomRef = { room_id: v.optional(uuid), conversation_id: v.optional(uuid) };
 
 const schemas = {
   auth: v.object({ op: v.literal('auth'), token: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(16_384, 'is too long')), ...common }),
-  join: v.object({ op: v.literal('join'), ...roomRef, ...common }),
+  join: v.object({ op: v.literal('join'), ...roomRef, after_seq: v.optional(position('a non-negative integer (a seq)')), ...common }),
   send: v.object({ op: v.literal('send'), ...roomRef, content: v.optional(content), body: v.optional(content), ...common }),
   ack: v.object({ op: v.literal('ack'), ...roomRef, last_read_message_id: messageId, ...common }),
 };
@@ -141,7 +147,7 @@ export function parseFrame(text: string): ParsedFrame {
   if (!roomId) return { ok: false, op, error: Errors.roomRequired, ids: parsedIds };
   switch (data.op) {
     case 'join':
-      return { ok: true, request: { op: 'join', roomId }, ids: parsedIds };
+      return { ok: true, request: { op: 'join', roomId, afterSeq: data.after_seq ?? null }, ids: parsedIds };
     case 'send': {
       const body = data.content ?? data.body;
       if (!body) return { ok: false, op, error: Errors.invalidRequest, detail: 'content required', ids: parsedIds };

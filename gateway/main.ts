@@ -12,7 +12,7 @@ runMain('gateway', async () => {
   const config = loadConfig(gatewayEnv);
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-gateway' });
-  const bus = createRedisBus(config.REDIS_URL, logger, 'arcyou-gateway');
+  const bus = createRedisBus(config.REDIS_URL, logger, 'arcyou-gateway', { heartbeatMs: config.BUS_HEARTBEAT_MS });
   const gateway = await startGateway(config, { sql, bus, logger, registry: createRegistry({ processMetrics: true }) });
 
   onShutdownSignal(async (signal) => {

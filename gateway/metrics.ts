@@ -10,6 +10,8 @@ export interface GatewayMetrics {
   slowConsumerCloses: Counter;
   closes: Counter<'reason'>;
   deliveryLatency: Histogram;
+  /** What the delivery rule did in a room (see docs/delivery.md). */
+  deliveryRule: Counter<'event'>;
   /** An op finished: `result` is `ok` or its error string (a fixed set: see gateway/frames.ts, gateway/ops/). */
   opDone(op: string, result: string): void;
   /** A socket closed with this WebSocket close code. */
@@ -26,6 +28,7 @@ const CLOSE_REASONS: Record<number, string> = {
   1006: 'abnormal',
   1009: 'frame_too_big',
   4001: 'auth_timeout',
+  4003: 'token_expired',
   4008: 'slow_consumer',
 };
 
@@ -76,8 +79,16 @@ export function createGatewayMetrics(registry: Registry, gauges: { connections: 
     registers,
   });
 
+  const deliveryRule = new Counter({
+    name: 'arcyou_gateway_delivery_rule_total',
+    help: 'What per-room seq delivery did: duplicate (an event already delivered, dropped), gap_read (missing messages read from PostgreSQL), gap_notice (a gap that could not be read in time, announced to clients).',
+    labelNames: ['event'] as const,
+    registers,
+  });
+
   return {
     ops,
+    deliveryRule,
     rateLimited,
     slowConsumerCloses,
     closes,

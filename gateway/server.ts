@@ -8,12 +8,13 @@ import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
 import { serveDemo } from './demo';
 import { handleFrame, type DispatchContext } from './dispatch';
-import { createFanout } from './fanout';
+import { createFanout } from './delivery/fanout';
 import { respondAsync, sendJson, withTimeout } from './http';
 import { createGatewayMetrics, metricsRoute } from './metrics';
 import { createOutboxWaker } from './outbox-waker';
-import { CLOSE_SLOW_CONSUMER, newSession, sendFrames, type Session, type Socket } from './session';
-import { loadMissedMessages } from './sql/backfill';
+import { CLOSE_SLOW_CONSUMER, drained, newSession, sendFrames, wakeDrainWaiters, type Session, type Socket } from './session';
+import { loadMemberPage } from './sql/member-page';
+import { loadRoomGap } from './sql/room-gap';
 import { loadNativeUws, type UWS } from './uws';
 import { OUTBOX_CHANNEL } from '../shared/outbox/notify-channel';
 import type * as v from 'valibot';
@@ -43,8 +44,10 @@ export interface Gateway {
 
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_AUTH_TIMEOUT = 4001;
-/** At most this many missed messages per room are replayed after a bus reconnect. */
-const CATCH_UP_LIMIT = 1000;
+/** A join that could not be completed (PostgreSQL unreachable for too long): the client reconnects and resumes. */
+export const CLOSE_TRY_AGAIN = 1013;
+/** Places of a room read per query (backfill pages, gap reads). */
+const PAGE_SIZE = 100;
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
   const { sql, bus, logger } = deps;
@@ -68,21 +71,42 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       stats.slowConsumerCloses++;
       metrics.slowConsumerCloses.inc();
     });
-  const fanout = createFanout(bus, config.PUBSUB_MODE, (topic, frame) => app.publish(topic, frame, false, false), logger, {
-    send,
-    loadMissed: (roomId, afterId) => loadMissedMessages(sql, roomId, afterId, CATCH_UP_LIMIT),
-    onMemberRemoved: (roomId, userId, frame) => {
-      for (const ws of sockets) {
-        const session = ws.getUserData();
-        if (session.userId !== userId || !session.rooms.has(roomId)) continue;
-        send(ws, [frame]);
-        fanout.leave(ws, roomId);
-      }
+  // Paced sends (backfill pages) wait until a socket has at most this much buffered.
+  const lowWater = Math.floor(config.WS_SEND_HIGH_WATER / 2);
+  const fanout = createFanout(
+    bus,
+    config.PUBSUB_MODE,
+    {
+      publish: (topic, frame) => app.publish(topic, frame, false, false),
+      send,
+      drained: (ws) => drained(ws, lowWater),
+      subscribe: (ws, topic) => {
+        if (!ws.getUserData().closed) ws.subscribe(topic);
+      },
+      unsubscribe: (ws, topic) => {
+        if (!ws.getUserData().closed) ws.unsubscribe(topic);
+      },
+      forget: (ws, roomId) => ws.getUserData().rooms.delete(roomId),
+      readGap: (roomId, afterSeq, upToSeq, memberships) => loadRoomGap(sql, roomId, afterSeq, upToSeq, memberships, PAGE_SIZE),
+      readPage: (roomId, membership, afterSeq, upToSeq) => loadMemberPage(sql, roomId, membership.userId, membership.membershipId, afterSeq, upToSeq, PAGE_SIZE),
+      abort: (ws, reason) => {
+        if (!ws.getUserData().closed) ws.end(CLOSE_TRY_AGAIN, reason);
+      },
+      delivered: (route) => {
+        if (route.publishedAtMs !== null) metrics.delivered(route.publishedAtMs);
+      },
+      count: (what) => metrics.deliveryRule.inc({ event: what }),
+      setTimer: (ms, fn) => {
+        const timer = setTimeout(fn, ms);
+        return { cancel: () => clearTimeout(timer) };
+      },
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      now: () => Date.now(),
+      logger,
     },
-    onPublished: (route) => {
-      if (route.publishedAtMs !== null) metrics.delivered(route.publishedAtMs);
-    },
-  });
+    { holdMs: config.DELIVERY_HOLD_MS, gapTimeoutMs: config.DELIVERY_GAP_TIMEOUT_MS, pageSize: PAGE_SIZE, maxHeldBytes: Math.floor(config.WS_SEND_HIGH_WATER / 4) },
+    logger,
+  );
   await fanout.start();
 
   const outboxWaker = createOutboxWaker(config.OUTBOX_NOTIFY_WINDOW_MS, () => {
@@ -96,6 +120,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     authenticate,
     logger,
     backfillLimit: config.BACKFILL_LIMIT,
+    pageSize: PAGE_SIZE,
     rlCapacity: config.RL_BUCKET_CAPACITY,
     rlRefillMs: config.RL_REFILL_MS,
     send,
@@ -135,21 +160,25 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         if (!session.closed && !session.userId) ws.end(CLOSE_AUTH_TIMEOUT, 'authentication timeout');
       }, config.AUTH_TIMEOUT_MS);
     },
+    drain: (ws) => wakeDrainWaiters(ws, lowWater),
     message: (ws, data, isBinary) => {
       try {
         handleFrame(ctx, ws, data, isBinary);
       } catch (err) {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'frame handler failed');
+        logger.error({ err }, 'frame handler failed');
       }
     },
     close: (ws, code) => {
       const session = ws.getUserData();
       session.closed = true;
       if (session.authTimer) clearTimeout(session.authTimer);
+      if (session.expiryTimer) clearTimeout(session.expiryTimer);
+      wakeDrainWaiters(ws, lowWater);
       sockets.delete(ws);
       metrics.closed(code);
       if (code === CLOSE_SLOW_CONSUMER) logger.info({ userId: session.userId }, 'closed a slow consumer');
-      for (const roomId of session.rooms) fanout.release(roomId);
+      // Includes rooms whose join is still on its way (backfill, catching up): they hold the socket too.
+      for (const roomId of session.rooms.keys()) fanout.leave(ws, roomId);
       session.rooms.clear();
     },
   });

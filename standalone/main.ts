@@ -62,7 +62,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
 
   // One bus for both sides: the in-process one, or a Redis connection pair that other
   // gateways and workers on the same Redis share.
-  const bus: Bus = config.REDIS_URL ? createRedisBus(config.REDIS_URL, logger, 'arcyou-standalone') : createMemoryBus();
+  const bus: Bus = config.REDIS_URL ? createRedisBus(config.REDIS_URL, logger, 'arcyou-standalone', { heartbeatMs: config.BUS_HEARTBEAT_MS }) : createMemoryBus();
   stack.push('bus', () => bus.close());
 
   const listenUrl = config.LISTEN_DATABASE_URL ?? (config.DATABASE_POOL_MODE === 'direct' ? databaseUrl : null);

@@ -100,13 +100,13 @@ describe('authenticator configuration', () => {
     const authenticate = await createAuthenticator(pem, 'production');
     const sub = randomUUID();
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject(sub).setExpirationTime('1m').sign(privateKey);
-    expect(await authenticate(token)).toBe(sub);
+    expect(await authenticate(token)).toMatchObject({ userId: sub });
   });
 
   it('in development accepts a UUID and refuses anything else', async () => {
     const authenticate = await createAuthenticator('dev-placeholder', 'development');
     const id = randomUUID();
-    expect(await authenticate(id)).toBe(id);
+    expect(await authenticate(id)).toEqual({ userId: id, expiresAtMs: null });
     expect(await authenticate('robert; drop table')).toBeNull();
   });
 });

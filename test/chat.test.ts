@@ -176,7 +176,7 @@ for (const mode of ['global', 'perconv'] as const) {
 
       await system.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
       const removed = await b.waitFor((f) => f.type === 'member.removed' && f.roomId === roomId);
-      expect(removed.data).toEqual({ user_id: bob });
+      expect(removed.data).toEqual({ user_id: bob, membership_id: expect.any(Number) });
 
       const after = await a.request({ op: 'send', room_id: roomId, content: { text: 'after' } });
       await a.waitFor((f) => f.message?.id === after.message_id);

@@ -18,7 +18,14 @@ export function eventForRow(row: OutboxRow): { frame: string } | { invalid: stri
     }
     return { frame: serializeMessageEvent(row.room_id, message as ChatMessage, 'live') };
   }
-  return { frame: serializeRoomEvent(row.type, row.room_id, row.payload) };
+  // Room events written under the room lock carry their place in the room (`seq`): it
+  // goes to the top of the event, where gateways order by it.
+  const payload = row.payload;
+  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload) && 'seq' in payload) {
+    const { seq, ...data } = payload as { seq: unknown };
+    return { frame: serializeRoomEvent(row.type, row.room_id, data, Number.isSafeInteger(seq) ? (seq as number) : null) };
+  }
+  return { frame: serializeRoomEvent(row.type, row.room_id, payload, null) };
 }
 
 export function createChatPublisher(bus: Bus, mode: PubsubMode) {

@@ -63,7 +63,7 @@ function write(writer: WriterState, t: number) {
     setup!.sockets[spec.socketIndex]?.send(spec.roomId, content);
     return;
   }
-  const message = { id: spec.writer * 10_000_000 + writer.seq, user_id: '00000000-0000-4000-8000-000000000000', content, created_at: new Date(t).toISOString() };
+  const message = { id: spec.writer * 10_000_000 + writer.seq, seq: spec.seqAfter + writer.seq, user_id: '00000000-0000-4000-8000-000000000000', content, created_at: new Date(t).toISOString() };
   if (setup!.system === 'ours') {
     redis!.publish(channelFor(setup!.pubsubMode, spec.roomId), serializeMessageEvent(spec.roomId, message, 'live')).catch(() => {});
   } else {
@@ -122,6 +122,7 @@ async function runPhase(spec: PhaseSpec) {
     deliveredInWindow,
     sentInWindow: writers.reduce((n, w) => n + w.sentInWindow, 0),
     sentTotal: writers.reduce((n, w) => n + w.seq, 0),
+    publishedByRoom: Object.fromEntries(writers.filter((w) => w.spec.via === 'publish').map((w) => [w.spec.roomId, w.seq])),
     sendErrors: setup!.sockets.reduce((n, s) => n + (s?.sendErrors ?? 0), 0) - errorsBefore,
     closedSockets: setup!.sockets.filter((s) => s?.closedUnexpectedly).length,
   });

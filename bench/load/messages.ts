@@ -17,6 +17,8 @@ export interface WriterSpec {
   /** Fixed offered rate (messages/s) or, when null, saturation: keep `window` messages in flight. */
   rate: number | null;
   window: number;
+  /** publish: the room's last seq before the phase; the writer's messages take the next ones (as the send path would). */
+  seqAfter: number;
 }
 
 export interface PhaseSpec {
@@ -45,6 +47,8 @@ export interface PhaseReport {
   /** Messages this client's writers meant to send inside the window. */
   sentInWindow: number;
   sentTotal: number;
+  /** publish phases: messages published per room (the scenario moves the room's last_seq past them). */
+  publishedByRoom: Record<string, number>;
   sendErrors: number;
   closedSockets: number;
 }

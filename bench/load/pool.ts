@@ -17,6 +17,7 @@ export interface MergedReport {
   sentTotal: number;
   sendErrors: number;
   closedSockets: number;
+  publishedByRoom: Record<string, number>;
 }
 
 /** A writer as the scenario sees it: which of all the sockets paces or sends it. */
@@ -87,7 +88,7 @@ export class LoadPool {
     const reports = (await Promise.all(this.clients.map((c, i) => c.request({ type: 'phase', phase: { ...phase, writers: perClient[i]! } }, timeoutMs)))) as PhaseReport[];
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
     for (const report of reports) histogram.add(hdr.decodeFromCompressedBase64(report.histogram));
-    const sum = (key: keyof Omit<PhaseReport, 'type' | 'phaseId' | 'histogram'>) => reports.reduce((n, r) => n + r[key], 0);
+    const sum = (key: keyof Omit<PhaseReport, 'type' | 'phaseId' | 'histogram' | 'publishedByRoom'>) => reports.reduce((n, r) => n + r[key], 0);
     return {
       histogram,
       deliveredInWindow: sum('deliveredInWindow'),
@@ -95,6 +96,7 @@ export class LoadPool {
       sentTotal: sum('sentTotal'),
       sendErrors: sum('sendErrors'),
       closedSockets: sum('closedSockets'),
+      publishedByRoom: Object.assign({}, ...reports.map((r) => r.publishedByRoom)),
     };
   }
 

@@ -58,11 +58,12 @@ io.on('connection', (socket) => {
       if (typeof content !== 'object' || content === null) return ack({ success: false, error: 'invalid_request' });
       const userId: string = socket.data.userId;
       // No worker to wake: this peer broadcasts the message itself.
-      const id = await insertMessage(sql, roomId, userId, content as Record<string, unknown>, request.temp_id, false);
-      if (id === null) return ack({ success: false, error: 'Forbidden: not a member' });
+      const stored = await insertMessage(sql, roomId, userId, content as Record<string, unknown>, request.temp_id, false);
+      if (stored === null) return ack({ success: false, error: 'Forbidden: not a member' });
+      const { id, seq } = stored;
       const now = new Date().toISOString();
-      io.to(roomId).emit('event', { op: 'event', type: 'message.created', roomId, message: { id, user_id: userId, content, created_at: now }, timestamp: now, source: 'live' });
-      ack({ success: true, message_id: id });
+      io.to(roomId).emit('event', { op: 'event', type: 'message.created', roomId, message: { id, seq, user_id: userId, content, created_at: now }, timestamp: now, source: 'live' });
+      ack({ success: true, message_id: id, seq });
     } catch {
       ack({ success: false, error: 'unavailable' });
     }

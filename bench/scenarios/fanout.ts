@@ -147,6 +147,22 @@ function backendCpu(before: Map<number, number>, after: readonly number[]): numb
   return total;
 }
 
+async function roomLastSeqs(sql: Sql, roomIds: string[]): Promise<Map<string, number>> {
+  const rows = await sql<{ id: string; last_seq: number }[]>`SELECT id, last_seq FROM arcyou_chat_rooms WHERE id = ANY(${roomIds}::uuid[])`;
+  return new Map(rows.map((row) => [row.id, row.last_seq]));
+}
+
+/**
+ * Fan-out-only phases publish numbered messages straight into Redis, as a worker would;
+ * the rooms' last_seq then moves past them, so that the next full-path message takes the
+ * seq after them (as it would had they been stored).
+ */
+async function advanceLastSeqs(sql: Sql, publishedByRoom: Record<string, number>): Promise<void> {
+  for (const [roomId, count] of Object.entries(publishedByRoom)) {
+    if (count > 0) await sql`UPDATE arcyou_chat_rooms SET last_seq = last_seq + ${count} WHERE id = ${roomId}`;
+  }
+}
+
 async function retirePendingRows(sql: Sql): Promise<void> {
   await sql`UPDATE outbox SET status = 'published', published_at = now() WHERE status IN ('pending', 'in_progress')`;
 }
@@ -170,13 +186,14 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
     const rssBefore = rssBytes(servers.main);
     const connectStarted = Date.now();
     await pool.connect(system, servers.port, group.redisUrl, (group.oursEnv.PUBSUB_MODE as 'global' | 'perconv') ?? 'global', sockets);
-    await sleep(1000); // joins go native once their barrier returns
+    await sleep(1000); // let the joins settle
     const rssPerConnectionBytes = (rssBytes(servers.main) - rssBefore) / sockets.length;
     log(`  ${system} F=${fanout}: ${sockets.length} sockets connected in ${Date.now() - connectStarted} ms, ${(rssPerConnectionBytes / 1024).toFixed(1)} KiB RSS each`);
 
     let writerSeq = 1;
     for (const kind of group.phases) {
       const offeredRate = kind.load === 'fixed' ? (group.offeredRate ?? offeredRateFor(fanout)) : null;
+      const lastSeqs = await roomLastSeqs(group.sql, seeded.map((room) => room.roomId));
       const writers: PoolWriter[] = seeded.map((room, r) => ({
         writer: writerSeq++,
         roomId: room.roomId,
@@ -184,6 +201,7 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
         via: kind.path === 'full' ? 'full' : 'publish',
         rate: offeredRate === null ? null : offeredRate / rooms,
         window: windowFor(rooms, fanout),
+        seqAfter: lastSeqs.get(room.roomId) ?? 0,
       }));
       const sendStartMs = Date.now() + 300;
       const measureStartMs = sendStartMs + group.timing.warmupMs;
@@ -207,6 +225,7 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
         return { server, client, db: backendCpu(dbBefore, await backendPids(group.sql)) };
       });
       const merged = await pool.runPhase({ id: `${kind.path}-${kind.load}`, sendStartMs, measureStartMs, measureEndMs, drainMs: group.timing.drainMs }, writers);
+      await advanceLastSeqs(group.sql, merged.publishedByRoom);
       const cpu = await meters;
       const measureSec = group.timing.measureMs / 1000;
       const delivered = merged.deliveredInWindow;

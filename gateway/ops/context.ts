@@ -1,7 +1,7 @@
 import type { Sql } from '../../shared/db/client';
 import type { Logger } from '../../shared/logger';
 import type { Authenticate } from '../auth';
-import type { Fanout } from '../fanout';
+import type { Fanout } from '../delivery/fanout';
 import type { OutboxWaker } from '../outbox-waker';
 import type { RequestIds } from '../frames';
 import type { Socket } from '../session';
@@ -12,6 +12,8 @@ export interface OpContext {
   authenticate: Authenticate;
   logger: Logger;
   backfillLimit: number;
+  /** Messages read from PostgreSQL per query (backfill pages). */
+  pageSize: number;
   outboxWaker: OutboxWaker;
   /** Sends frames to a socket, closing it if it is over its high-water mark. */
   send(ws: Socket, frames: readonly string[]): boolean;

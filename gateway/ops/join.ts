@@ -1,48 +1,45 @@
-// join: membership check, then backfill (messages after the member's read position,
-// oldest first), then live events (see fanout.ts for how the two meet without gaps).
-import { serializeMessageEvent } from '../../shared/protocol/events';
-import type { JoinTicket } from '../fanout';
+// join: membership check and the room's position, then the backfill (after `after_seq`,
+// or after the member's read position), then live events. How the two meet with no gap
+// and no duplicate is the room's business: gateway/delivery/room.ts.
 import type { RequestIds } from '../frames';
 import type { Session, Socket } from '../session';
-import { loadBackfill } from '../sql/backfill';
-import { findMembership } from '../sql/membership';
+import { loadJoinSnapshot } from '../sql/join-snapshot';
 import { NOT_A_MEMBER, withIds, type OpContext, type Reply } from './context';
 
-/** Returns an error reply, or null when the join reply and backfill were sent. */
-export async function join(ctx: OpContext, ws: Socket, session: Session, roomId: string, ids: RequestIds): Promise<Reply | null> {
+/** Returns an error reply, or null when the join reply went out (the backfill follows it). */
+export async function join(ctx: OpContext, ws: Socket, session: Session, roomId: string, afterSeq: number | null, ids: RequestIds): Promise<Reply | null> {
   const userId = session.userId!;
-  const membership = await findMembership(ctx.sql, roomId, userId);
-  if (!membership) return { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
-
-  // Joining again (e.g. to page through a long backlog) starts over from the read position.
+  // Joining again (e.g. to resume after a gap notice) starts over.
   ctx.fanout.leave(ws, roomId);
+  session.rooms.delete(roomId);
 
-  let ticket: JoinTicket;
+  let joining;
   try {
-    ticket = await ctx.fanout.beginJoin(roomId);
+    joining = await ctx.fanout.beginJoin(ws, roomId, userId);
   } catch (err) {
-    ctx.logger.warn({ roomId, err: (err as Error).message }, 'join: bus subscription failed');
+    ctx.logger.warn({ roomId, err }, 'join: bus subscription failed');
     return { op: 'join', success: false, error: 'unavailable', room_id: roomId };
   }
-
-  const afterId = membership.lastReadMessageId ?? 0;
-  let backfill;
+  let snapshot;
   try {
-    backfill = await loadBackfill(ctx.sql, roomId, userId, afterId, ctx.backfillLimit);
+    snapshot = await loadJoinSnapshot(ctx.sql, roomId, userId, afterSeq, ctx.backfillLimit, ctx.pageSize);
   } catch (err) {
-    ticket.cancel();
+    joining.cancel();
     throw err;
   }
-  if (session.closed || !backfill.member) {
-    ticket.cancel();
+  if (session.closed || !snapshot) {
+    joining.cancel();
     return session.closed ? null : { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
   }
 
-  // Synchronous from here: nothing can come between the backfill and the live events.
-  const lastSent = backfill.messages.at(-1)?.id ?? afterId;
-  const held = ticket.ready(ws, lastSent, backfill.unpublishedUpTo);
-  session.rooms.add(roomId);
-  const reply = JSON.stringify(withIds({ op: 'join', success: true, room_id: roomId }, ids));
-  ctx.send(ws, [reply, ...backfill.messages.map((message) => serializeMessageEvent(roomId, message, 'backfill')), ...held]);
+  const backfillEnd = Math.min(snapshot.lastSeq, snapshot.startAfter + ctx.backfillLimit);
+  const reply = JSON.stringify(
+    withIds({ op: 'join', success: true, room_id: roomId, last_seq: snapshot.lastSeq, has_more: backfillEnd < snapshot.lastSeq }, ids),
+  );
+  session.rooms.set(roomId, snapshot.membershipId);
+  if (!joining.open({ ...snapshot, backfillEnd, reply })) {
+    session.rooms.delete(roomId);
+    return { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
+  }
   return null;
 }

@@ -3,11 +3,21 @@ import type { Session } from '../session';
 import { insertMessage } from '../sql/insert-message';
 import { NOT_A_MEMBER, NOT_JOINED, type OpContext, type Reply } from './context';
 
+/** PostgreSQL's sequence_generator_limit_exceeded: message ids reached 2^53 − 1 (see sql/0005_room_seq.sql). */
+const IDS_EXHAUSTED = '2200H';
+
 export async function send(ctx: OpContext, session: Session, roomId: string, content: Record<string, unknown>, tempId: ClientId | undefined): Promise<Reply> {
   if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: NOT_JOINED, room_id: roomId };
   const notify = ctx.outboxWaker.notifyInline();
-  const messageId = await insertMessage(ctx.sql, roomId, session.userId!, content, tempId, notify);
-  if (messageId === null) return { op: 'send', success: false, error: NOT_A_MEMBER, room_id: roomId };
+  let stored;
+  try {
+    stored = await insertMessage(ctx.sql, roomId, session.userId!, content, tempId, notify);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== IDS_EXHAUSTED) throw err;
+    ctx.logger.error({ err }, 'message ids are exhausted (2^53 − 1): no message can be stored');
+    return { op: 'send', success: false, error: 'unavailable', detail: 'message ids exhausted', room_id: roomId };
+  }
+  if (stored === null) return { op: 'send', success: false, error: NOT_A_MEMBER, room_id: roomId };
   if (!notify) ctx.outboxWaker.committedWithoutNotify();
-  return { op: 'send', success: true, message_id: messageId };
+  return { op: 'send', success: true, message_id: stored.id, seq: stored.seq };
 }

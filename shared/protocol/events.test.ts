@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { roomIdOf, routeOf, serializeMessageEvent, serializeRoomEvent } from './events';
+import { roomIdOf, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent } from './events';
 
 const ROOM = '3f0e6a52-6a1b-4c52-9d7e-0d6f2b1a9c11';
-const message = { id: 42, user_id: '9a6f2c2e-8a8d-4c1e-b1a8-2f0f7a9d6b10', content: { text: 'hi' }, created_at: '2026-11-23T10:00:00.000Z' };
+const message = { id: 42, seq: 7, user_id: '9a6f2c2e-8a8d-4c1e-b1a8-2f0f7a9d6b10', content: { text: 'hi' }, created_at: '2026-11-23T10:00:00.000Z' };
 
 describe('event serialisation', () => {
+  it('writes other room events with their place in the room, and gap notices', () => {
+    expect(JSON.parse(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1' }, 5, 'T'))).toEqual({ op: 'event', type: 'member.removed', roomId: ROOM, seq: 5, data: { user_id: 'u1' }, timestamp: 'T', source: 'live' });
+    expect(JSON.parse(serializeRoomEvent('room.updated', ROOM, {}, null, 'T'))).not.toHaveProperty('seq');
+    expect(JSON.parse(serializeGapEvent(ROOM, 4, 9, 'T'))).toEqual({ op: 'event', type: 'gap', roomId: ROOM, from_seq: 4, to_seq: 9, timestamp: 'T', source: 'live' });
+  });
+
   it('writes message.created exactly in the wire shape of the protocol', () => {
     expect(JSON.parse(serializeMessageEvent(ROOM, message, 'live', '2026-11-23T10:00:01.000Z'))).toEqual({
       op: 'event',
@@ -16,22 +22,34 @@ describe('event serialisation', () => {
     });
   });
 
-  it('routes an event by room, message id, type, timestamp and member', () => {
+  it('routes an event by room, message id, seq, type, timestamp and member', () => {
     expect(routeOf(serializeMessageEvent(ROOM, message, 'live', '2026-11-23T10:00:01.000Z'))).toEqual({
       roomId: ROOM,
       type: 'message.created',
       messageId: 42,
+      seq: 7,
       publishedAtMs: Date.parse('2026-11-23T10:00:01.000Z'),
       userId: null,
+      membershipId: null,
     });
-    expect(routeOf(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1' }))).toMatchObject({ type: 'member.removed', messageId: null, userId: 'u1' });
+    expect(routeOf(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1', membership_id: 9 }, 12))).toMatchObject({
+      type: 'member.removed',
+      messageId: null,
+      seq: 12,
+      userId: 'u1',
+      membershipId: 9,
+    });
+    expect(routeOf(serializeRoomEvent('room.updated', ROOM, { name: 'x' }, null))).toMatchObject({ seq: null, membershipId: null });
+    // A seq that is not a non-negative safe integer is no seq at all.
+    expect(routeOf(serializeMessageEvent(ROOM, { ...message, seq: -1 }, 'live'))).toMatchObject({ seq: null });
+    expect(routeOf('{"op":"event","type":"message.created","roomId":"r","message":{"id":1,"seq":"3"}}')).toMatchObject({ seq: null });
     expect(routeOf('{"no":"room"}')).toBeNull();
     expect(routeOf('not json')).toBeNull();
   });
 
   it('finds the room of a serialised event without parsing it', () => {
     expect(roomIdOf(serializeMessageEvent(ROOM, message, 'backfill'))).toBe(ROOM);
-    expect(roomIdOf(serializeRoomEvent('room.updated', ROOM, { roomId: 'other' }))).toBe(ROOM);
+    expect(roomIdOf(serializeRoomEvent('room.updated', ROOM, { roomId: 'other' }, 3))).toBe(ROOM);
     expect(roomIdOf('{"op":"barrier","token":"x"}')).toBeNull();
     // A "roomId" deep inside user content is not mistaken for the event's room.
     expect(roomIdOf(`{"op":"event","type":"${'x'.repeat(80)}","roomId":"${ROOM}"}`)).toBeNull();

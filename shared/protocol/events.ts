@@ -1,8 +1,11 @@
-// Server → client room events (seed 002 §5). An event is serialised once, by the
-// worker for live delivery or by the gateway for backfill, and sent as-is.
+// Server → client room events (seed 002 §5, and docs/delivery.md for seq). An event is
+// serialised once, by the worker for live delivery or by the gateway for backfill and
+// gap reads, and sent as-is.
 
 export interface ChatMessage {
   id: number;
+  /** Position in its room: 1, 2, 3, … */
+  seq: number;
   user_id: string;
   content: unknown;
   created_at: string;
@@ -15,20 +18,32 @@ export function serializeMessageEvent(roomId: string, message: ChatMessage, sour
   return JSON.stringify({ op: 'event', type: 'message.created', roomId, message, timestamp, source });
 }
 
-/** Any other room event type (e.g. `room.updated`) carries its outbox payload as `data`. */
-export function serializeRoomEvent(type: string, roomId: string, data: unknown, timestamp = new Date().toISOString()): string {
-  return JSON.stringify({ op: 'event', type, roomId, data, timestamp, source: 'live' });
+/**
+ * Any other room event (e.g. `member.removed`) carries its outbox payload as `data`, and
+ * `seq`: the room's last seq when it happened (it comes after that message), if known.
+ */
+export function serializeRoomEvent(type: string, roomId: string, data: unknown, seq: number | null, timestamp = new Date().toISOString()): string {
+  return JSON.stringify(seq === null ? { op: 'event', type, roomId, data, timestamp, source: 'live' } : { op: 'event', type, roomId, seq, data, timestamp, source: 'live' });
 }
 
-/** What a gateway needs to know about an event it did not serialise: where it goes, its message id if any, and when it was published (for the delivery-latency metric). */
+/** Messages `fromSeq`…`toSeq` of the room could not be delivered: the client reads them from history. */
+export function serializeGapEvent(roomId: string, fromSeq: number, toSeq: number, timestamp = new Date().toISOString()): string {
+  return JSON.stringify({ op: 'event', type: 'gap', roomId, from_seq: fromSeq, to_seq: toSeq, timestamp, source: 'live' });
+}
+
+/** What a gateway needs to know about an event it did not serialise: where it goes, its place in the room, and when it was published (for the delivery-latency metric). */
 export interface EventRoute {
   roomId: string;
   type: string;
   messageId: number | null;
+  /** message.created: the message's seq; other events: the room's seq when they happened; null if the event has none. */
+  seq: number | null;
   /** The event's `timestamp` in ms since the epoch, or null if it has none. */
   publishedAtMs: number | null;
   /** `data.user_id` of membership events (e.g. member.removed), else null. */
   userId: string | null;
+  /** `data.membership_id` of membership events, else null. */
+  membershipId: number | null;
 }
 
 const ROOM_ID_KEY = '"roomId":"';
@@ -44,9 +59,18 @@ export function roomIdOf(frame: string): string | null {
   return end < 0 ? null : frame.slice(start + ROOM_ID_KEY.length, end);
 }
 
+const position = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : null);
+
 export function routeOf(frame: string): EventRoute | null {
   try {
-    const event = JSON.parse(frame) as { roomId?: unknown; type?: unknown; message?: { id?: unknown }; timestamp?: unknown; data?: { user_id?: unknown } };
+    const event = JSON.parse(frame) as {
+      roomId?: unknown;
+      type?: unknown;
+      seq?: unknown;
+      message?: { id?: unknown; seq?: unknown };
+      timestamp?: unknown;
+      data?: { user_id?: unknown; membership_id?: unknown };
+    };
     if (typeof event.roomId !== 'string' || typeof event.type !== 'string') return null;
     const id = event.message?.id;
     const publishedAtMs = typeof event.timestamp === 'string' ? Date.parse(event.timestamp) : NaN;
@@ -55,8 +79,10 @@ export function routeOf(frame: string): EventRoute | null {
       roomId: event.roomId,
       type: event.type,
       messageId: typeof id === 'number' ? id : null,
+      seq: position(event.type === 'message.created' ? event.message?.seq : event.seq),
       publishedAtMs: Number.isNaN(publishedAtMs) ? null : publishedAtMs,
       userId: typeof userId === 'string' ? userId : null,
+      membershipId: position(event.data?.membership_id),
     };
   } catch {
     return null;

@@ -24,8 +24,9 @@ export async function startSystem(env: Record<string, string> = {}, options: { w
   const db = await createTestDatabase();
   const fullEnv = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...env };
   const logger = createLogger('test', fullEnv.LOG_LEVEL);
-  const gatewayBus = createRedisBus(redisUrl(), logger, 'test-gateway');
-  const gateway = await startGateway(loadConfig(gatewayEnv, fullEnv), { sql: db.sql, bus: gatewayBus, logger });
+  const gatewayConfig = loadConfig(gatewayEnv, fullEnv);
+  const gatewayBus = createRedisBus(redisUrl(), logger, 'test-gateway', { heartbeatMs: gatewayConfig.BUS_HEARTBEAT_MS });
+  const gateway = await startGateway(gatewayConfig, { sql: db.sql, bus: gatewayBus, logger });
 
   const stops: Array<() => Promise<unknown>> = [];
   if (options.worker ?? true) {

@@ -6,7 +6,7 @@ import type { Sql } from '../../shared/db/client';
  */
 export async function reapExpiredLocks(sql: Sql, limit = 1000): Promise<number> {
   const result = await sql`
-    UPDATE outbox SET status = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
+    UPDATE outbox SET status = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = '-infinity'
     WHERE id IN (
       SELECT id FROM outbox
       WHERE status = 'in_progress' AND locked_until < now()

@@ -11,7 +11,7 @@ export async function requeueDead(sql: Sql, filter: RequeueFilter): Promise<{ id
   const rows = await sql<{ id: number; type: string }[]>`
     WITH requeued AS (
       UPDATE outbox
-      SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_by = NULL, locked_until = NULL
+      SET status = 'pending', attempts = 0, next_attempt_at = '-infinity', locked_by = NULL, locked_until = NULL
       WHERE status = 'dead'
         AND (${filter.type}::text IS NULL OR type = ${filter.type}::text)
         AND (${filter.ids}::bigint[] IS NULL OR id = ANY(${filter.ids}::bigint[]))

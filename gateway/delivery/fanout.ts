@@ -1,0 +1,136 @@
+// Room events from the bus → the rooms of this gateway (room.ts) → native uWS topics.
+// Each event arrives serialised once; a room hands it to app.publish as-is, in seq order,
+// and uWS loops over the room's sockets in C++. This module keeps the rooms that have
+// sockets here, their bus subscriptions (perconv: one channel per room) and tells every
+// room when the bus reconnected.
+import type { Bus } from '../../shared/bus/bus';
+import { channelFor, GLOBAL_CHANNEL, type PubsubMode } from '../../shared/bus/channels';
+import type { Logger } from '../../shared/logger';
+import { roomIdOf, routeOf } from '../../shared/protocol/events';
+import type { Socket } from '../session';
+import { Room, type OpenJoin, type RoomPort, type RoomSettings } from './room';
+
+/** A socket on its way into a room: open() once its snapshot is read, or cancel(). */
+export interface Joining {
+  open(join: OpenJoin): boolean;
+  cancel(): void;
+}
+
+export interface Fanout {
+  start(): Promise<void>;
+  /** A socket starts joining: its room here exists and hears the bus before this resolves. */
+  beginJoin(ws: Socket, roomId: string, userId: string): Promise<Joining>;
+  /** Takes an open socket out of a room (re-join). */
+  leave(ws: Socket, roomId: string): void;
+  roomsWithMembers(): number;
+  /** The room's last delivered seq here (tests and diagnostics). */
+  deliveredSeq(roomId: string): number | null;
+  /** Resolves when no room is reading a gap (tests, shutdown). */
+  settled(): Promise<void>;
+}
+
+/** What a room needs from the gateway, for any room. */
+export type RoomPorts = Omit<RoomPort, 'roomId' | 'readGap' | 'readPage' | 'forget' | 'publish' | 'subscribe' | 'unsubscribe'> & {
+  publish(topic: string, frame: string): void;
+  subscribe(ws: Socket, topic: string): void;
+  unsubscribe(ws: Socket, topic: string): void;
+  readGap(roomId: string, ...rest: Parameters<RoomPort['readGap']>): ReturnType<RoomPort['readGap']>;
+  readPage(roomId: string, ...rest: Parameters<RoomPort['readPage']>): ReturnType<RoomPort['readPage']>;
+  /** The socket is no longer in the room (its session forgets the room). */
+  forget(ws: Socket, roomId: string): void;
+};
+
+export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, settings: RoomSettings, logger: Logger): Fanout {
+  const rooms = new Map<string, Room>();
+  const subscriptions = new Map<string, Promise<void>>();
+
+  const closeIfEmpty = (roomId: string, room: Room) => {
+    if (room.size > 0 || rooms.get(roomId) !== room) return;
+    room.close();
+    rooms.delete(roomId);
+    if (mode === 'perconv' && subscriptions.delete(roomId)) {
+      bus.unsubscribe(channelFor(mode, roomId)).catch((err: unknown) => logger.warn({ roomId, err }, 'unsubscribe failed'));
+    }
+  };
+
+  const roomFor = (roomId: string): Room => {
+    let room = rooms.get(roomId);
+    if (room) return room;
+    const port: RoomPort = {
+      ...ports,
+      roomId,
+      publish: (frame) => ports.publish(roomId, frame),
+      subscribe: (ws) => ports.subscribe(ws, roomId),
+      unsubscribe: (ws) => ports.unsubscribe(ws, roomId),
+      readGap: (...args) => ports.readGap(roomId, ...args),
+      readPage: (...args) => ports.readPage(roomId, ...args),
+      forget: (ws) => {
+        ports.forget(ws, roomId);
+        // Evictions happen while the room hands events on: close it after that.
+        queueMicrotask(() => closeIfEmpty(roomId, room!));
+      },
+    };
+    room = new Room(port, settings);
+    rooms.set(roomId, room);
+    return room;
+  };
+
+  const subscribeRoom = (roomId: string): Promise<void> => {
+    let subscription = subscriptions.get(roomId);
+    if (!subscription) {
+      subscription = bus.subscribe(channelFor(mode, roomId));
+      subscription.catch(() => subscriptions.delete(roomId));
+      subscriptions.set(roomId, subscription);
+    }
+    return subscription;
+  };
+
+  bus.onMessage((_channel, frame) => {
+    // Global mode carries every room's events to every gateway: skip, unparsed, the rooms
+    // nobody here is in.
+    const roomId = roomIdOf(frame);
+    if (roomId !== null && !rooms.has(roomId)) return;
+    const route = routeOf(frame);
+    if (!route) {
+      logger.warn('dropping malformed event from the bus');
+      return;
+    }
+    rooms.get(route.roomId)?.receive(frame, route);
+  });
+
+  bus.onReconnect(() => {
+    for (const room of rooms.values()) room.busReconnected();
+  });
+
+  return {
+    async start() {
+      if (mode === 'global') await bus.subscribe(GLOBAL_CHANNEL);
+    },
+    async beginJoin(ws, roomId, userId) {
+      const room = roomFor(roomId);
+      const joiner = room.register(ws, userId);
+      const cancel = () => {
+        room.cancel(joiner);
+        closeIfEmpty(roomId, room);
+      };
+      try {
+        if (mode === 'perconv') await subscribeRoom(roomId);
+      } catch (err) {
+        cancel();
+        throw err;
+      }
+      return { open: (join) => room.open(joiner, join), cancel };
+    },
+    leave(ws, roomId) {
+      const room = rooms.get(roomId);
+      if (!room) return;
+      room.leave(ws);
+      closeIfEmpty(roomId, room);
+    },
+    roomsWithMembers: () => rooms.size,
+    deliveredSeq: (roomId) => rooms.get(roomId)?.deliveredSeq ?? null,
+    settled: async () => {
+      await Promise.all([...rooms.values()].map((room) => room.settled()));
+    },
+  };
+}

@@ -1,0 +1,577 @@
+// One room on this gateway: its sockets, the delivery order (room-order.ts), joining
+// sockets on their way from backfill to live, and the reads that close gaps. Everything
+// that touches sockets, uWS topics, PostgreSQL or timers goes through a RoomPort, so the
+// logic is tested with fakes (room.test.ts).
+//
+// A joining socket is not subscribed to the room's topic until it has everything before
+// it: its backfill (read in pages, paced by the socket's buffer), then whatever the room
+// handed on meanwhile — captured for it as it went out ("held"), or read back from
+// PostgreSQL when the capture overflowed. The switch to the topic happens synchronously,
+// between two deliveries, so nothing can fall between.
+import { serializeGapEvent, serializeMessageEvent, serializeRoomEvent, type EventRoute, type EventSource } from '../../shared/protocol/events';
+import type { Logger } from '../../shared/logger';
+import type { MemberPage } from '../sql/member-page';
+import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
+import type { StoredPlace } from '../sql/stored-page';
+import type { Socket } from '../session';
+import { RoomOrder, type Emitted, type RoomEvent } from './room-order';
+
+export interface RoomSettings {
+  /** How long a message that came early waits for the ones before it before they are read from PostgreSQL. */
+  holdMs: number;
+  /** How long a gap may stay open (reads failing) before clients are told and delivery goes on. */
+  gapTimeoutMs: number;
+  /** Places read per query. */
+  pageSize: number;
+  /** Bytes captured for one joining socket before it reads from PostgreSQL instead. */
+  maxHeldBytes: number;
+}
+
+export interface RoomPort {
+  readonly roomId: string;
+  /** Hands a frame to the room's topic (every live socket of the room here). */
+  publish(frame: string): void;
+  /** Sends frames to one socket now; false if it is gone (closed, or closed as a slow consumer). */
+  send(ws: Socket, frames: readonly string[]): boolean;
+  /** Resolves when the socket can take another page without passing its high-water mark; false if it is gone. */
+  drained(ws: Socket): Promise<boolean>;
+  subscribe(ws: Socket): void;
+  unsubscribe(ws: Socket): void;
+  /** The socket is no longer in the room (evicted, or its join ended): forget it in its session. */
+  forget(ws: Socket): void;
+  /** A page of what the room missed after `afterSeq`, with the ended memberships among `memberships`. */
+  readGap(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): Promise<RoomGap>;
+  /** A page for one joining socket, checked against its membership. */
+  readPage(membership: Membership, afterSeq: number, upToSeq: number): Promise<MemberPage>;
+  /** Closes a socket whose join cannot be completed (it reconnects and resumes). */
+  abort(ws: Socket, reason: string): void;
+  /** An event went out (metrics). */
+  delivered?(route: EventRoute): void;
+  /** Counts what the rule did: duplicates dropped, gaps read, gap notices. */
+  count?(what: 'duplicate' | 'gap_read' | 'gap_notice'): void;
+  setTimer(ms: number, fn: () => void): { cancel(): void };
+  sleep(ms: number): Promise<void>;
+  now(): number;
+  logger: Logger;
+}
+
+/** What a join's snapshot said (see gateway/sql/join-snapshot.ts), and its reply frame. */
+export interface OpenJoin {
+  membershipId: number;
+  lastSeq: number;
+  startAfter: number;
+  /** Last seq the backfill covers: min(lastSeq, startAfter + BACKFILL_LIMIT). */
+  backfillEnd: number;
+  page: StoredPlace[];
+  reply: string;
+}
+
+export interface Joiner {
+  readonly ws: Socket;
+  readonly userId: string;
+  membershipId: number | null;
+  /** Removals of this user's memberships seen before its own membership was known. */
+  removalsSeen: Array<number | null>;
+  /** Room deliveries captured for it: every one after the room's delivered seq was `heldFrom`. */
+  held: RoomEvent[];
+  heldBytes: number;
+  heldFrom: number | null;
+  /** It has everything up to this seq. */
+  cursor: number;
+  /** Live delivery starts after this seq (its snapshot's last_seq); null until its snapshot. */
+  liveAfter: number | null;
+  /** Waiting for the room to deliver this seq, to go live right after it. */
+  waitingFor: number | null;
+  /** The join reply went out. */
+  opened: boolean;
+  done: boolean;
+}
+
+interface LiveSocket {
+  userId: string;
+  membershipId: number;
+}
+
+/** Whether a socket that has everything up to `cursor` still needs this event. */
+function needed(event: RoomEvent, cursor: number): boolean {
+  switch (event.kind) {
+    case 'message':
+      return event.seq > cursor;
+    case 'gap':
+      return event.toSeq > cursor;
+    case 'other':
+      return event.seq === null || event.seq >= cursor;
+    case 'skip':
+      return false;
+  }
+}
+
+const frameBytes = (event: RoomEvent) => (event.kind === 'skip' ? 0 : event.frame.length);
+
+export class Room {
+  private readonly order = new RoomOrder();
+  private readonly live = new Map<Socket, LiveSocket>();
+  private readonly joiners = new Set<Joiner>();
+  /** Removals read back from PostgreSQL that take effect once their place is delivered. */
+  private pendingRemovals: EndedMembership[] = [];
+  private holdTimer: { cancel(): void } | null = null;
+  /** When the current gap was first seen (for the gap timeout). */
+  private gapSince: number | null = null;
+  private filling: Promise<void> | null = null;
+  /** After a bus reconnect: read everything after the last delivered seq, to the room's end. */
+  private readToEnd = false;
+  /** After a bus reconnect nothing goes out until memberships have been checked; bumped per reconnect. */
+  private verifyGeneration = 0;
+  private verifiedGeneration = 0;
+  private closed = false;
+
+  constructor(
+    private readonly port: RoomPort,
+    private readonly settings: RoomSettings,
+  ) {}
+
+  /** Sockets in the room here: live and joining. */
+  get size(): number {
+    return this.live.size + this.joiners.size;
+  }
+
+  get deliveredSeq(): number | null {
+    return this.order.delivered;
+  }
+
+  /** A fill in progress, or none (tests and shutdown wait on it). */
+  settled(): Promise<void> {
+    return this.filling ?? Promise.resolve();
+  }
+
+  // ---- events from the bus ----
+
+  receive(frame: string, route: EventRoute): void {
+    if (this.closed) return;
+    if (route.type === 'message.created') {
+      if (route.seq === null) {
+        // Written by something that does not number messages: read the room back to find out.
+        this.port.logger.warn({ roomId: this.port.roomId }, 'message event without seq; reading the room back');
+        this.readToEnd = true;
+        void this.fill();
+        return;
+      }
+      const delivered = this.order.delivered;
+      if (delivered !== null && route.seq <= delivered) {
+        this.port.count?.('duplicate');
+        return;
+      }
+      this.handOn(this.order.offer({ kind: 'message', seq: route.seq, frame, route }));
+    } else {
+      this.handOn(this.order.offer({ kind: 'other', seq: route.seq, frame, route }));
+    }
+    this.watchForGap();
+  }
+
+  /** The bus lost its connection and got it back: what was published meanwhile is gone. */
+  busReconnected(): void {
+    if (this.closed) return;
+    this.verifyGeneration++;
+    this.order.pause();
+    this.readToEnd = true;
+    void this.fill();
+  }
+
+  // ---- joins ----
+
+  /** A socket starts joining; call before its snapshot is read, so that nothing delivered after it is missed. */
+  register(ws: Socket, userId: string): Joiner {
+    const joiner: Joiner = {
+      ws,
+      userId,
+      membershipId: null,
+      removalsSeen: [],
+      held: [],
+      heldBytes: 0,
+      heldFrom: this.order.delivered,
+      cursor: 0,
+      liveAfter: null,
+      waitingFor: null,
+      opened: false,
+      done: false,
+    };
+    this.joiners.add(joiner);
+    return joiner;
+  }
+
+  /**
+   * The join's snapshot is in. Sends the reply and the first backfill page, and goes on in
+   * the background (rest of the backfill, then live). False if the membership ended meanwhile.
+   */
+  open(joiner: Joiner, join: OpenJoin): boolean {
+    if (joiner.done) return false;
+    joiner.membershipId = join.membershipId;
+    if (joiner.removalsSeen.some((id) => id === null || id === join.membershipId)) {
+      this.dropJoiner(joiner);
+      return false;
+    }
+    joiner.liveAfter = join.lastSeq;
+    joiner.cursor = join.startAfter;
+    if (!this.order.started) {
+      for (const other of this.joiners) if (other.heldFrom === null) other.heldFrom = join.lastSeq;
+      this.handOn(this.order.begin(join.lastSeq));
+      if (this.readToEnd) void this.fill();
+    }
+    if (joiner.done) return false; // removed by an event that was waiting for the room to start
+    this.prune(joiner);
+    joiner.opened = true;
+    if (!this.port.send(joiner.ws, [join.reply])) {
+      this.dropJoiner(joiner);
+      return true;
+    }
+    void this.completeJoin(joiner, join.page, join.backfillEnd).catch((err: unknown) => {
+      this.port.logger.warn({ roomId: this.port.roomId, err }, 'join could not be completed; closing the socket');
+      this.dropJoiner(joiner);
+      this.port.abort(joiner.ws, 'join could not be completed');
+    });
+    return true;
+  }
+
+  /** The join failed before open(), or the socket left: forget it. */
+  cancel(joiner: Joiner): void {
+    this.dropJoiner(joiner);
+  }
+
+  /** Takes a socket out of the room (re-join, leave, close). */
+  leave(ws: Socket): void {
+    if (this.live.delete(ws)) this.port.unsubscribe(ws);
+    for (const joiner of this.joiners) if (joiner.ws === ws) this.dropJoiner(joiner);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.holdTimer?.cancel();
+    this.holdTimer = null;
+    for (const joiner of this.joiners) joiner.done = true;
+    this.joiners.clear();
+  }
+
+  private dropJoiner(joiner: Joiner): void {
+    joiner.done = true;
+    joiner.held = [];
+    this.joiners.delete(joiner);
+  }
+
+  /** Rest of the backfill, then what the room delivered meanwhile, then the topic. */
+  private async completeJoin(joiner: Joiner, firstPage: readonly StoredPlace[], backfillEnd: number): Promise<void> {
+    if (!(await this.sendPaced(joiner, this.framesOf(firstPage, 'backfill')))) return;
+    joiner.cursor = this.cursorAfter(firstPage, joiner.cursor, backfillEnd);
+    if (!(await this.streamPages(joiner, backfillEnd, 'backfill'))) return;
+    joiner.cursor = Math.max(joiner.cursor, joiner.liveAfter!);
+    for (;;) {
+      if (joiner.done) return;
+      const delivered = this.order.delivered!;
+      if (delivered < joiner.cursor) {
+        joiner.waitingFor = joiner.cursor; // goLive() runs when the room delivers it
+        return;
+      }
+      if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor) {
+        if (!(await this.port.drained(joiner.ws))) return this.dropJoiner(joiner);
+        if (joiner.done) return;
+        if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && this.order.delivered! >= joiner.cursor) return this.goLive(joiner);
+        continue;
+      }
+      // The capture does not reach back to what it has (it overflowed, or the room started after its snapshot).
+      const upTo = joiner.heldFrom ?? delivered;
+      if (!(await this.streamPages(joiner, upTo, 'live'))) return;
+    }
+  }
+
+  /** Sends the room's places after joiner.cursor up to `upTo`, page by page, paced by the socket. False if the join ended. */
+  private async streamPages(joiner: Joiner, upTo: number, source: EventSource): Promise<boolean> {
+    const membership = { userId: joiner.userId, membershipId: joiner.membershipId! };
+    let failingSince: number | null = null;
+    while (joiner.cursor < upTo) {
+      if (joiner.done) return false;
+      let read: MemberPage;
+      try {
+        read = await this.port.readPage(membership, joiner.cursor, upTo);
+        failingSince = null;
+      } catch (err) {
+        failingSince ??= this.port.now();
+        if (this.port.now() - failingSince > this.settings.gapTimeoutMs) throw err;
+        await this.port.sleep(this.retryDelay(this.port.now() - failingSince));
+        continue;
+      }
+      if (joiner.done) return false;
+      if (read.endedAfterSeq !== undefined) {
+        // Removed while joining: what it was still a member for, then the removal.
+        const end = read.endedAfterSeq;
+        const kept = end === null ? [] : read.page.filter((place) => place.seq <= end);
+        const removal = serializeRoomEvent('member.removed', this.port.roomId, { user_id: joiner.userId, membership_id: membership.membershipId }, end);
+        this.port.send(joiner.ws, [...this.framesOf(kept, source), removal]);
+        this.dropJoiner(joiner);
+        this.port.forget(joiner.ws);
+        return false;
+      }
+      if (!(await this.sendPaced(joiner, this.framesOf(read.page, source)))) return false;
+      joiner.cursor = this.cursorAfter(read.page, joiner.cursor, upTo);
+    }
+    return true;
+  }
+
+  /** One frame at a time, each once the socket's buffer is low enough: a reader is never closed for a large backlog. */
+  private async sendPaced(joiner: Joiner, frames: readonly string[]): Promise<boolean> {
+    for (const frame of frames) {
+      if (!(await this.port.drained(joiner.ws)) || joiner.done || !this.port.send(joiner.ws, [frame])) {
+        this.dropJoiner(joiner);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Synchronous: what was captured for it, then the topic. Nothing is delivered in between. */
+  private goLive(joiner: Joiner): void {
+    const frames: string[] = [];
+    for (const event of joiner.held) if (needed(event, joiner.cursor) && event.kind !== 'skip') frames.push(event.frame);
+    this.dropJoiner(joiner);
+    if (!this.port.send(joiner.ws, frames)) return;
+    this.live.set(joiner.ws, { userId: joiner.userId, membershipId: joiner.membershipId! });
+    this.port.subscribe(joiner.ws);
+  }
+
+  /** Drops what a joiner captured that its snapshot already covers. */
+  private prune(joiner: Joiner): void {
+    const from = joiner.liveAfter!;
+    joiner.held = joiner.held.filter((event) => needed(event, from));
+    joiner.heldBytes = joiner.held.reduce((sum, event) => sum + frameBytes(event), 0);
+  }
+
+  private capture(event: RoomEvent): void {
+    for (const joiner of this.joiners) {
+      if (joiner.heldFrom === null) continue; // the room has not started: nothing was delivered before this
+      if (joiner.liveAfter !== null && !needed(event, joiner.liveAfter)) continue;
+      joiner.held.push(event);
+      joiner.heldBytes += frameBytes(event);
+      if (joiner.heldBytes > this.settings.maxHeldBytes) {
+        // Too much to keep in memory for a slow joiner: it reads this stretch from PostgreSQL.
+        joiner.held = [];
+        joiner.heldBytes = 0;
+        joiner.heldFrom = this.order.delivered;
+      }
+    }
+  }
+
+  // ---- handing on ----
+
+  private handOn(events: Emitted): void {
+    for (const event of events) {
+      switch (event.kind) {
+        case 'message':
+          this.port.publish(event.frame);
+          this.capture(event);
+          this.port.delivered?.(event.route);
+          break;
+        case 'gap':
+          this.port.publish(event.frame);
+          this.capture(event);
+          this.port.count?.('gap_notice');
+          break;
+        case 'other':
+          if (event.route.type === 'member.removed' && event.route.userId) this.remove(event.route.userId, event.route.membershipId, event.frame);
+          this.port.publish(event.frame);
+          this.capture(event);
+          this.port.delivered?.(event.route);
+          break;
+        case 'skip':
+          break;
+      }
+      if (event.kind !== 'other') this.reached(this.order.delivered!);
+    }
+  }
+
+  /** The room's delivery reached `seq`: removals placed there take effect, joiners waiting for it go live. */
+  private reached(seq: number): void {
+    if (this.pendingRemovals.length) {
+      const due = this.pendingRemovals.filter((removal) => removal.removedAfterSeq! <= seq);
+      if (due.length) {
+        this.pendingRemovals = this.pendingRemovals.filter((removal) => removal.removedAfterSeq! > seq);
+        for (const removal of due) this.removeAndTell(removal);
+      }
+    }
+    for (const joiner of this.joiners) if (joiner.waitingFor !== null && joiner.waitingFor <= seq) this.goLive(joiner);
+  }
+
+  /**
+   * Takes the sockets of one membership out of the room, telling them first. A removal
+   * without a membership id (from an older writer) takes all of the user's sockets.
+   */
+  private remove(userId: string, membershipId: number | null, frame: string): void {
+    const matches = (id: number | null) => membershipId === null || id === membershipId;
+    for (const [ws, socket] of this.live) {
+      if (socket.userId !== userId || !matches(socket.membershipId)) continue;
+      this.port.send(ws, [frame]);
+      this.live.delete(ws);
+      this.port.unsubscribe(ws);
+      this.port.forget(ws);
+    }
+    for (const joiner of this.joiners) {
+      if (joiner.userId !== userId) continue;
+      if (joiner.membershipId === null) {
+        joiner.removalsSeen.push(membershipId);
+        continue;
+      }
+      if (!matches(joiner.membershipId)) continue;
+      if (joiner.opened) this.port.send(joiner.ws, [frame]);
+      this.dropJoiner(joiner);
+      this.port.forget(joiner.ws);
+    }
+  }
+
+  /** A removal learnt from PostgreSQL (its event never came): the room is told too. */
+  private removeAndTell(removal: EndedMembership): void {
+    const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, removal.removedAfterSeq);
+    this.remove(removal.userId, removal.membershipId, frame);
+    this.port.publish(frame);
+  }
+
+  // ---- gaps ----
+
+  private watchForGap(): void {
+    if (this.holdTimer || this.filling) return;
+    if (!this.order.gap()) {
+      this.gapSince = null;
+      return;
+    }
+    this.gapSince ??= this.port.now();
+    this.holdTimer = this.port.setTimer(this.settings.holdMs, () => {
+      this.holdTimer = null;
+      if (this.order.gap()) void this.fill();
+    });
+  }
+
+  private memberships(): Membership[] {
+    const seen = new Map<string, Membership>();
+    const add = (userId: string, membershipId: number) => seen.set(`${userId}:${membershipId}`, { userId, membershipId });
+    for (const socket of this.live.values()) add(socket.userId, socket.membershipId);
+    for (const joiner of this.joiners) if (joiner.membershipId !== null) add(joiner.userId, joiner.membershipId);
+    return [...seen.values()];
+  }
+
+  /** Reads back from PostgreSQL what the room is missing, one read at a time, until nothing is. */
+  private fillAgain = false;
+
+  private fill(): Promise<void> {
+    if (this.filling) {
+      this.fillAgain = true;
+      return this.filling;
+    }
+    this.filling = this.runFill().finally(() => {
+      this.filling = null;
+      if (!this.closed) this.watchForGap();
+    });
+    return this.filling;
+  }
+
+  private async runFill(): Promise<void> {
+    let readBack = 0;
+    try {
+      await this.fillLoop((count) => (readBack += count));
+    } finally {
+      if (readBack > 0) this.port.logger.info({ roomId: this.port.roomId, messages: readBack, deliveredSeq: this.order.delivered }, 'caught up from PostgreSQL');
+    }
+  }
+
+  private async fillLoop(onDelivered: (count: number) => void): Promise<void> {
+    let failures = 0;
+    let failingSince: number | null = null;
+    while (!this.closed) {
+      this.fillAgain = false;
+      const delivered = this.order.delivered;
+      if (delivered === null) return; // open() reads once the room has started
+      const verifying = this.verifiedGeneration < this.verifyGeneration;
+      const gap = this.order.gap();
+      if (gap) this.gapSince ??= this.port.now();
+      else this.gapSince = null;
+      const toEnd = this.readToEnd || verifying || (gap !== null && gap.toSeq === null);
+      if (!toEnd && !gap) return;
+      const upTo = toEnd ? null : gap!.toSeq;
+      const generation = this.verifyGeneration;
+      const mark = this.order.dropMark();
+      let read: RoomGap;
+      try {
+        this.port.count?.('gap_read');
+        read = await this.port.readGap(delivered, upTo, this.memberships());
+      } catch (err) {
+        failures++;
+        failingSince ??= this.port.now();
+        this.giveUpOnGapIfOverdue();
+        if (failures === 1 || failures % 20 === 0) this.port.logger.warn({ roomId: this.port.roomId, err, failures }, 'reading a gap from PostgreSQL failed; retrying');
+        await this.port.sleep(this.retryDelay(this.port.now() - failingSince));
+        continue;
+      }
+      if (this.closed) return;
+      failures = 0;
+      failingSince = null;
+      this.applyEnded(read.ended);
+      if (generation === this.verifyGeneration && this.verifiedGeneration < generation) {
+        this.verifiedGeneration = generation;
+        this.handOn(this.order.resume());
+      }
+      const before = this.order.delivered;
+      for (const place of read.page) this.handOn(this.order.offer(this.eventOf(place)));
+      onDelivered(this.order.delivered! - before!);
+      const reachedEnd = read.page.length < this.settings.pageSize;
+      if (reachedEnd && upTo === null) {
+        if (generation === this.verifyGeneration) this.readToEnd = false;
+        this.order.readThrough(mark);
+      }
+      if (reachedEnd && upTo !== null && this.order.delivered === before && !this.fillAgain) {
+        // The missing messages are not in PostgreSQL (yet?): wait and look again, within the bound.
+        failingSince ??= this.port.now();
+        if (!this.giveUpOnGapIfOverdue()) await this.port.sleep(this.retryDelay(this.port.now() - failingSince));
+      }
+    }
+  }
+
+  /** Past the gap timeout with messages held behind the gap: tell the clients and go on. */
+  private giveUpOnGapIfOverdue(): boolean {
+    const gap = this.order.gap();
+    if (!gap || gap.toSeq === null || this.gapSince === null) return false;
+    if (this.port.now() - this.gapSince < this.settings.gapTimeoutMs) return false;
+    this.port.logger.error({ roomId: this.port.roomId, fromSeq: gap.fromSeq, toSeq: gap.toSeq }, 'could not read a gap from PostgreSQL in time; clients are told');
+    this.handOn(this.order.skipGap(gap.toSeq, serializeGapEvent(this.port.roomId, gap.fromSeq, gap.toSeq)));
+    this.gapSince = null;
+    return true;
+  }
+
+  private applyEnded(ended: readonly EndedMembership[]): void {
+    const delivered = this.order.delivered!;
+    for (const removal of ended) {
+      const pending = this.pendingRemovals.some((p) => p.userId === removal.userId && p.membershipId === removal.membershipId);
+      if (pending) continue;
+      if (removal.removedAfterSeq !== null && removal.removedAfterSeq > delivered) this.pendingRemovals.push(removal);
+      else this.removeAndTell({ ...removal, removedAfterSeq: removal.removedAfterSeq ?? delivered });
+    }
+  }
+
+  private retryDelay(failingForMs: number): number {
+    return Math.min(2000, 100 * 2 ** Math.floor(failingForMs / 1000));
+  }
+
+  // ---- places read back ----
+
+  private eventOf(place: StoredPlace): RoomEvent {
+    if (!place.message) return { kind: 'skip', seq: place.seq };
+    const route: EventRoute = { roomId: this.port.roomId, type: 'message.created', messageId: place.message.id, seq: place.seq, publishedAtMs: null, userId: null, membershipId: null };
+    return { kind: 'message', seq: place.seq, frame: serializeMessageEvent(this.port.roomId, place.message, 'live'), route };
+  }
+
+  private framesOf(page: readonly StoredPlace[], source: EventSource): string[] {
+    const frames: string[] = [];
+    for (const place of page) if (place.message) frames.push(serializeMessageEvent(this.port.roomId, place.message, source));
+    return frames;
+  }
+
+  /** Where a socket stands after a page: its last place, or the end asked for when the page was short. */
+  private cursorAfter(page: readonly StoredPlace[], cursor: number, upTo: number): number {
+    if (page.length < this.settings.pageSize) return Math.max(cursor, upTo);
+    return Math.max(cursor, page.at(-1)!.seq);
+  }
+}

@@ -1,0 +1,54 @@
+import type { Sql } from '../../shared/db/client';
+import { messageJson } from './message-json';
+import type { StoredPlace } from './stored-page';
+
+export interface JoinSnapshot {
+  membershipId: number;
+  /** The room's newest seq: live delivery to this socket starts after it. */
+  lastSeq: number;
+  /** The backfill starts after this seq (the client's after_seq, else the read position). */
+  startAfter: number;
+  /** The first page of the backfill: places after startAfter, up to min(lastSeq, startAfter + limit). */
+  page: StoredPlace[];
+}
+
+/**
+ * What a join needs, read in one snapshot: the member's active membership, the room's
+ * last seq, where the backfill starts and its first page. Null for a non-member.
+ * Without `afterSeq` the backfill starts after the member's read position (the seq of
+ * its last_read_message_id); a start past the room's end is taken as the end.
+ */
+export async function loadJoinSnapshot(
+  sql: Sql,
+  roomId: string,
+  userId: string,
+  afterSeq: number | null,
+  backfillLimit: number,
+  pageSize: number,
+): Promise<JoinSnapshot | null> {
+  const [row] = await sql<{ membership_id: number; last_seq: number; start_after: number; page: StoredPlace[] }[]>`
+    WITH member AS (
+      SELECT membership_id, last_read_message_id FROM arcyou_chat_members
+      WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL
+    ), start AS (
+      SELECT member.membership_id, r.last_seq,
+             LEAST(r.last_seq, COALESCE(
+               ${afterSeq}::bigint,
+               (SELECT m.seq FROM arcyou_chat_messages m
+                WHERE m.room_id = ${roomId} AND m.id <= member.last_read_message_id
+                ORDER BY m.id DESC LIMIT 1),
+               0)) AS start_after
+      FROM member, arcyou_chat_rooms r WHERE r.id = ${roomId}
+    )
+    SELECT membership_id, last_seq, start_after,
+      (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
+       FROM (
+         SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages
+         WHERE room_id = ${roomId} AND seq > start.start_after AND seq <= LEAST(start.last_seq, start.start_after + ${backfillLimit})
+         ORDER BY seq
+         LIMIT ${pageSize}
+       ) page) AS page
+    FROM start`;
+  if (!row) return null;
+  return { membershipId: row.membership_id, lastSeq: row.last_seq, startAfter: row.start_after, page: row.page };
+}

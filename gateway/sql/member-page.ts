@@ -1,0 +1,39 @@
+import type { Sql } from '../../shared/db/client';
+import { messageJson } from './message-json';
+import type { StoredPlace } from './stored-page';
+
+export interface MemberPage {
+  /** Places after the asked seq, up to `upToSeq`, at most a page of them. */
+  page: StoredPlace[];
+  /** Undefined while the membership is active; else where it ended (null: not known). */
+  endedAfterSeq?: number | null;
+}
+
+/**
+ * A page of a room for one joining socket, read in the same snapshot as its membership,
+ * so that nothing past the member's removal is handed to it.
+ */
+export async function loadMemberPage(
+  sql: Sql,
+  roomId: string,
+  userId: string,
+  membershipId: number,
+  afterSeq: number,
+  upToSeq: number,
+  pageSize: number,
+): Promise<MemberPage> {
+  const [row] = await sql<{ active: boolean; removed_after_seq: number | null; page: StoredPlace[] }[]>`
+    SELECT
+      EXISTS (SELECT 1 FROM arcyou_chat_members
+              WHERE room_id = ${roomId} AND user_id = ${userId} AND membership_id = ${membershipId} AND deleted_at IS NULL) AS active,
+      (SELECT removed_after_seq FROM arcyou_chat_members
+       WHERE room_id = ${roomId} AND user_id = ${userId} AND membership_id = ${membershipId}) AS removed_after_seq,
+      (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
+       FROM (
+         SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages
+         WHERE room_id = ${roomId} AND seq > ${afterSeq} AND seq <= ${upToSeq}
+         ORDER BY seq
+         LIMIT ${pageSize}
+       ) page) AS page`;
+  return row!.active ? { page: row!.page } : { page: row!.page, endedAfterSeq: row!.removed_after_seq };
+}

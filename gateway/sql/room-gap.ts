@@ -1,0 +1,48 @@
+import type { Sql } from '../../shared/db/client';
+import { messageJson } from './message-json';
+import type { StoredPlace } from './stored-page';
+
+export interface Membership {
+  userId: string;
+  membershipId: number;
+}
+
+export interface EndedMembership extends Membership {
+  /** Where the membership ended (its removal's place), or null when that is not known (row deleted, or re-added since). */
+  removedAfterSeq: number | null;
+}
+
+export interface RoomGap {
+  page: StoredPlace[];
+  /** Of the memberships asked about, those that are no longer active. */
+  ended: EndedMembership[];
+}
+
+/**
+ * A page of what a gateway missed in a room (places after `afterSeq`, up to `upToSeq` or
+ * the room's end), and — in the same snapshot — which memberships of its sockets there
+ * have ended: a removal whose event was lost must still take effect.
+ */
+export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], pageSize: number): Promise<RoomGap> {
+  const users = memberships.map((m) => m.userId);
+  const ids = memberships.map((m) => m.membershipId);
+  const [row] = await sql<{ page: StoredPlace[]; ended: { user_id: string; membership_id: number; removed_after_seq: number | null }[] }[]>`
+    SELECT
+      (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
+       FROM (
+         SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages
+         WHERE room_id = ${roomId} AND seq > ${afterSeq} AND (${upToSeq}::bigint IS NULL OR seq <= ${upToSeq}::bigint)
+         ORDER BY seq
+         LIMIT ${pageSize}
+       ) page) AS page,
+      (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'user_id', here.user_id, 'membership_id', here.membership_id,
+                'removed_after_seq', CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq END)), '[]'::jsonb)
+       FROM unnest(${users}::uuid[], ${ids}::bigint[]) AS here (user_id, membership_id)
+       LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id
+       WHERE mb.user_id IS NULL OR mb.membership_id <> here.membership_id OR mb.deleted_at IS NOT NULL) AS ended`;
+  return {
+    page: row!.page,
+    ended: row!.ended.map((e) => ({ userId: e.user_id, membershipId: e.membership_id, removedAfterSeq: e.removed_after_seq })),
+  };
+}
