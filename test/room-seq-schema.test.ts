@@ -1,0 +1,137 @@
+// The schema side of per-room seq (sql/0005_room_seq.sql): numbering existing messages,
+// numbering concurrent sends with no gap in commit order, memberships and their removal
+// events, and the id cap at 2^53 − 1.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, readMigrations } from '../shared/db/migrate';
+import { insertMessage } from '../gateway/sql/insert-message';
+import { createRoom, newUser } from './support/fixtures';
+import { createTestDatabase, type TestDatabase } from './support/services';
+
+describe('migration 0005 on a database with history', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+  });
+  afterAll(() => db.drop());
+
+  it('numbers existing messages 1, 2, 3, … per room in id order, and sets each room last_seq', async () => {
+    const all = await readMigrations();
+    await migrate(db.sql, all.filter((m) => m.name < '0005'));
+    const [alice, bob] = [newUser(), newUser()];
+    const [a] = await db.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('a') RETURNING id`;
+    const [b] = await db.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('b') RETURNING id`;
+    await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${a!.id}, ${alice}), (${b!.id}, ${bob})`;
+    // Interleaved across the two rooms, so ids alone are not per-room positions.
+    for (let i = 0; i < 5; i++) {
+      await db.sql`INSERT INTO arcyou_chat_messages (room_id, user_id, content) VALUES (${a!.id}, ${alice}, ${db.sql.json({ i })})`;
+      if (i < 3) await db.sql`INSERT INTO arcyou_chat_messages (room_id, user_id, content) VALUES (${b!.id}, ${bob}, ${db.sql.json({ i })})`;
+    }
+    await migrate(db.sql);
+    const rows = await db.sql<{ room: string; seqs: number[] }[]>`
+      SELECT r.name AS room, array_agg(m.seq ORDER BY m.id)::int[] AS seqs
+      FROM arcyou_chat_messages m JOIN arcyou_chat_rooms r ON r.id = m.room_id GROUP BY r.name ORDER BY r.name`;
+    expect(rows).toEqual([
+      { room: 'a', seqs: [1, 2, 3, 4, 5] },
+      { room: 'b', seqs: [1, 2, 3] },
+    ]);
+    const rooms = await db.sql<{ name: string; last_seq: number }[]>`SELECT name, last_seq FROM arcyou_chat_rooms ORDER BY name`;
+    expect(rooms).toEqual([
+      { name: 'a', last_seq: 5 },
+      { name: 'b', last_seq: 3 },
+    ]);
+    const members = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members`;
+    expect(new Set(members.map((m) => m.membership_id)).size).toBe(2);
+    // A send after the migration takes the next seq.
+    expect(await insertMessage(db.sql, a!.id, alice, { after: true }, undefined, false)).toMatchObject({ seq: 6 });
+  });
+});
+
+describe('per-room seq on a migrated database', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db.drop());
+
+  it('numbers concurrent sends to one room 1…N with no gap, in the order of their ids (commit order)', async () => {
+    const users = Array.from({ length: 8 }, () => newUser());
+    const roomId = await createRoom(db.sql, users);
+    const stored = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => insertMessage(db.sql, roomId, users[i % users.length]!, { i }, undefined, false)),
+    );
+    const seqs = stored.map((s) => s!.seq).sort((x, y) => x - y);
+    expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    const rows = await db.sql<{ id: number; seq: number }[]>`SELECT id, seq FROM arcyou_chat_messages WHERE room_id = ${roomId} ORDER BY id`;
+    expect(rows.map((r) => r.seq)).toEqual(seqs);
+    const [room] = await db.sql<{ last_seq: number; last_message_id: number }[]>`SELECT last_seq, last_message_id FROM arcyou_chat_rooms WHERE id = ${roomId}`;
+    expect(room).toEqual({ last_seq: 200, last_message_id: rows.at(-1)!.id });
+    // The outbox payload carries the seq the message got.
+    const payloads = await db.sql<{ id: number; seq: number }[]>`
+      SELECT (payload->>'id')::bigint AS id, (payload->>'seq')::bigint AS seq FROM outbox WHERE room_id = ${roomId} ORDER BY id`;
+    expect(payloads).toEqual(rows);
+  });
+
+  it('writes nothing and takes no seq for a non-member', async () => {
+    const [alice, mallory] = [newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice]);
+    expect(await insertMessage(db.sql, roomId, mallory, { x: 1 }, undefined, false)).toBeNull();
+    expect(await insertMessage(db.sql, roomId, alice, { x: 2 }, undefined, false)).toMatchObject({ seq: 1 });
+  });
+
+  it('a removal names the membership it ended and its place in the room; a re-add starts a new membership', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice, bob]);
+    await insertMessage(db.sql, roomId, alice, { n: 1 }, undefined, false);
+    await insertMessage(db.sql, roomId, alice, { n: 2 }, undefined, false);
+    const [before] = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    const [removed] = await db.sql<{ removed_after_seq: number }[]>`SELECT removed_after_seq FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    expect(removed!.removed_after_seq).toBe(2);
+    const [event] = await db.sql<{ payload: Record<string, unknown> }[]>`SELECT payload FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
+    expect(event!.payload).toEqual({ user_id: bob, membership_id: before!.membership_id, seq: 2 });
+
+    await db.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    const [after] = await db.sql<{ membership_id: number; removed_after_seq: number | null }[]>`
+      SELECT membership_id, removed_after_seq FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    expect(after!.membership_id).toBeGreaterThan(before!.membership_id);
+    expect(after!.removed_after_seq).toBeNull();
+  });
+
+  it('a removal and re-add in one transaction changes nothing anyone can see: same membership, no event', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice, bob]);
+    const [before] = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    await db.sql.begin(async (tx) => {
+      await tx`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
+      await tx`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    });
+    const [after] = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    expect(after!.membership_id).toBe(before!.membership_id);
+    expect(await db.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`).toHaveLength(0);
+  });
+
+  it('a member row deleted outright still gets a removal event with its place', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice, bob]);
+    await insertMessage(db.sql, roomId, alice, { n: 1 }, undefined, false);
+    await db.sql`DELETE FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    const [event] = await db.sql<{ payload: { seq: number; user_id: string } }[]>`SELECT payload FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
+    expect(event!.payload).toMatchObject({ user_id: bob, seq: 1 });
+    // Deleting the room deletes its members too; that must not fail.
+    await db.sql`DELETE FROM arcyou_chat_rooms WHERE id = ${roomId}`;
+  });
+
+  it('refuses a message id past 2^53 − 1 instead of storing one JavaScript cannot represent', async () => {
+    const alice = newUser();
+    const roomId = await createRoom(db.sql, [alice]);
+    await db.sql`SELECT setval('arcyou_chat_messages_id_seq', ${Number.MAX_SAFE_INTEGER - 1})`;
+    try {
+      expect(await insertMessage(db.sql, roomId, alice, { last: true }, undefined, false)).toMatchObject({ id: Number.MAX_SAFE_INTEGER });
+      await expect(insertMessage(db.sql, roomId, alice, { past: true }, undefined, false)).rejects.toMatchObject({ code: '2200H' });
+      const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${roomId}`;
+      expect(row!.n).toBe(1);
+    } finally {
+      await db.sql`SELECT setval('arcyou_chat_messages_id_seq', (SELECT max(id) FROM arcyou_chat_messages WHERE id < ${Number.MAX_SAFE_INTEGER - 1}))`;
+    }
+  });
+});
