@@ -82,6 +82,14 @@ export interface Joiner {
   liveAfter: number | null;
   /** Waiting for the room to deliver this seq, to go live right after it. */
   waitingFor: number | null;
+  /** Its membership ended at this seq: it gets the room up to there, then the removal, and never goes live. */
+  endAt: number | null;
+  phase: 'backfill' | 'catch-up';
+  /** The backfill covers up to here (its snapshot's min(last_seq, start + BACKFILL_LIMIT)). */
+  backfillEnd: number;
+  firstPage: readonly StoredPlace[] | null;
+  /** completeJoin() is running for it. */
+  driving: boolean;
   /** The join reply went out. */
   opened: boolean;
   done: boolean;
@@ -114,6 +122,8 @@ export class Room {
   private readonly joiners = new Set<Joiner>();
   /** Removals read back from PostgreSQL that take effect once their place is delivered. */
   private pendingRemovals: EndedMembership[] = [];
+  /** Seq of the last message handed on (order.delivered runs ahead of it while a batch is handed on). */
+  private handedOn = 0;
   private holdTimer: { cancel(): void } | null = null;
   /** When the current gap was first seen (for the gap timeout). */
   private gapSince: number | null = null;
@@ -192,6 +202,11 @@ export class Room {
       cursor: 0,
       liveAfter: null,
       waitingFor: null,
+      endAt: null,
+      phase: 'backfill',
+      backfillEnd: 0,
+      firstPage: null,
+      driving: false,
       opened: false,
       done: false,
     };
@@ -214,6 +229,7 @@ export class Room {
     joiner.cursor = join.startAfter;
     if (!this.order.started) {
       for (const other of this.joiners) if (other.heldFrom === null) other.heldFrom = join.lastSeq;
+      this.handedOn = join.lastSeq;
       this.handOn(this.order.begin(join.lastSeq));
       if (this.readToEnd) void this.fill();
     }
@@ -224,12 +240,25 @@ export class Room {
       this.dropJoiner(joiner);
       return true;
     }
-    void this.completeJoin(joiner, join.page, join.backfillEnd).catch((err: unknown) => {
-      this.port.logger.warn({ roomId: this.port.roomId, err }, 'join could not be completed; closing the socket');
-      this.dropJoiner(joiner);
-      this.port.abort(joiner.ws, 'join could not be completed');
-    });
+    joiner.firstPage = join.page;
+    joiner.backfillEnd = join.backfillEnd;
+    this.drive(joiner);
     return true;
+  }
+
+  /** Runs completeJoin() for a joiner unless it already runs (it then sees the change itself). */
+  private drive(joiner: Joiner): void {
+    if (joiner.driving || joiner.done) return;
+    joiner.driving = true;
+    this.completeJoin(joiner)
+      .catch((err: unknown) => {
+        this.port.logger.warn({ roomId: this.port.roomId, err }, 'join could not be completed; closing the socket');
+        this.dropJoiner(joiner);
+        this.port.abort(joiner.ws, 'join could not be completed');
+      })
+      .finally(() => {
+        joiner.driving = false;
+      });
   }
 
   /** The join failed before open(), or the socket left: forget it. */
@@ -257,14 +286,25 @@ export class Room {
     this.joiners.delete(joiner);
   }
 
-  /** Rest of the backfill, then what the room delivered meanwhile, then the topic. */
-  private async completeJoin(joiner: Joiner, firstPage: readonly StoredPlace[], backfillEnd: number): Promise<void> {
-    if (!(await this.sendPaced(joiner, this.framesOf(firstPage, 'backfill')))) return;
-    joiner.cursor = this.cursorAfter(firstPage, joiner.cursor, backfillEnd);
-    if (!(await this.streamPages(joiner, backfillEnd, 'backfill'))) return;
-    joiner.cursor = Math.max(joiner.cursor, joiner.liveAfter!);
+  /**
+   * Rest of the backfill, then what the room delivered meanwhile, then the topic — or, once
+   * its membership ended, the room up to the removal's place, then the removal.
+   */
+  private async completeJoin(joiner: Joiner): Promise<void> {
+    if (joiner.phase === 'backfill') {
+      const first = joiner.firstPage;
+      if (first) {
+        joiner.firstPage = null;
+        if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, first), 'backfill')))) return;
+        joiner.cursor = this.cursorAfter(joiner, first, joiner.backfillEnd);
+      }
+      if (!(await this.streamPages(joiner, joiner.backfillEnd, 'backfill'))) return;
+      joiner.phase = 'catch-up';
+      if (joiner.endAt === null) joiner.cursor = Math.max(joiner.cursor, joiner.liveAfter!);
+    }
     for (;;) {
       if (joiner.done) return;
+      if (joiner.endAt !== null) return this.endJoin(joiner);
       const delivered = this.order.delivered!;
       if (delivered < joiner.cursor) {
         joiner.waitingFor = joiner.cursor; // goLive() runs when the room delivers it
@@ -272,25 +312,46 @@ export class Room {
       }
       if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor) {
         if (!(await this.port.drained(joiner.ws))) return this.dropJoiner(joiner);
-        if (joiner.done) return;
+        if (joiner.done || joiner.endAt !== null) continue;
         if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && this.order.delivered! >= joiner.cursor) return this.goLive(joiner);
         continue;
       }
       // The capture does not reach back to what it has (it overflowed, or the room started after its snapshot).
-      const upTo = joiner.heldFrom ?? delivered;
-      if (!(await this.streamPages(joiner, upTo, 'live'))) return;
+      if (!(await this.streamPages(joiner, joiner.heldFrom ?? delivered, 'live'))) return;
     }
   }
 
-  /** Sends the room's places after joiner.cursor up to `upTo`, page by page, paced by the socket. False if the join ended. */
+  /** Its membership ended: the room up to the removal's place, then the removal. */
+  private async endJoin(joiner: Joiner): Promise<void> {
+    if (!(await this.streamPages(joiner, joiner.endAt!, joiner.phase === 'backfill' ? 'backfill' : 'live'))) return;
+    const removal = serializeRoomEvent('member.removed', this.port.roomId, { user_id: joiner.userId, membership_id: joiner.membershipId }, joiner.endAt);
+    this.port.send(joiner.ws, [removal]);
+    this.dropJoiner(joiner);
+    this.port.forget(joiner.ws);
+  }
+
+  /** Ends a joiner's membership at `seq` (at once when unknown): see endJoin(). */
+  private endMembership(joiner: Joiner, seq: number | null): void {
+    const at = seq ?? joiner.cursor;
+    joiner.endAt = joiner.endAt === null ? at : Math.min(joiner.endAt, at);
+    joiner.waitingFor = null;
+    this.drive(joiner);
+  }
+
+  /**
+   * Sends the room's places after joiner.cursor up to `upTo` (or its removal's place),
+   * page by page, paced by the socket. False if the join ended.
+   */
   private async streamPages(joiner: Joiner, upTo: number, source: EventSource): Promise<boolean> {
     const membership = { userId: joiner.userId, membershipId: joiner.membershipId! };
     let failingSince: number | null = null;
-    while (joiner.cursor < upTo) {
+    for (;;) {
+      const end = joiner.endAt ?? upTo;
+      if (joiner.cursor >= end) return true;
       if (joiner.done) return false;
       let read: MemberPage;
       try {
-        read = await this.port.readPage(membership, joiner.cursor, upTo);
+        read = await this.port.readPage(membership, joiner.cursor, end);
         failingSince = null;
       } catch (err) {
         failingSince ??= this.port.now();
@@ -299,20 +360,16 @@ export class Room {
         continue;
       }
       if (joiner.done) return false;
-      if (read.endedAfterSeq !== undefined) {
-        // Removed while joining: what it was still a member for, then the removal.
-        const end = read.endedAfterSeq;
-        const kept = end === null ? [] : read.page.filter((place) => place.seq <= end);
-        const removal = serializeRoomEvent('member.removed', this.port.roomId, { user_id: joiner.userId, membership_id: membership.membershipId }, end);
-        this.port.send(joiner.ws, [...this.framesOf(kept, source), removal]);
-        this.dropJoiner(joiner);
-        this.port.forget(joiner.ws);
-        return false;
-      }
-      if (!(await this.sendPaced(joiner, this.framesOf(read.page, source)))) return false;
-      joiner.cursor = this.cursorAfter(read.page, joiner.cursor, upTo);
+      // Removed meanwhile (its event may not have reached this gateway): it gets what it was a member for.
+      if (read.endedAfterSeq !== undefined) this.endMembership(joiner, read.endedAfterSeq);
+      if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, read.page), source)))) return false;
+      joiner.cursor = this.cursorAfter(joiner, read.page, end);
     }
-    return true;
+  }
+
+  private withinMembership(joiner: Joiner, page: readonly StoredPlace[]): readonly StoredPlace[] {
+    const end = joiner.endAt;
+    return end === null ? page : page.filter((place) => place.seq <= end);
   }
 
   /** One frame at a time, each once the socket's buffer is low enough: a reader is never closed for a large backlog. */
@@ -353,7 +410,7 @@ export class Room {
         // Too much to keep in memory for a slow joiner: it reads this stretch from PostgreSQL.
         joiner.held = [];
         joiner.heldBytes = 0;
-        joiner.heldFrom = this.order.delivered;
+        joiner.heldFrom = this.handedOn;
       }
     }
   }
@@ -364,25 +421,29 @@ export class Room {
     for (const event of events) {
       switch (event.kind) {
         case 'message':
+          this.handedOn = event.seq;
           this.port.publish(event.frame);
           this.capture(event);
           this.port.delivered?.(event.route);
           break;
         case 'gap':
+          this.handedOn = event.toSeq;
           this.port.publish(event.frame);
           this.capture(event);
           this.port.count?.('gap_notice');
           break;
         case 'other':
-          if (event.route.type === 'member.removed' && event.route.userId) this.remove(event.route.userId, event.route.membershipId, event.frame);
+          if (event.route.type === 'member.removed' && event.route.userId) this.remove(event.route.userId, event.route.membershipId, event.frame, event.seq);
           this.port.publish(event.frame);
           this.capture(event);
           this.port.delivered?.(event.route);
           break;
         case 'skip':
+          this.handedOn = event.seq;
           break;
       }
-      if (event.kind !== 'other') this.reached(this.order.delivered!);
+      // Per event, not per batch: the order's `delivered` is already past the whole batch.
+      if (event.kind !== 'other') this.reached(this.handedOn);
     }
   }
 
@@ -402,7 +463,7 @@ export class Room {
    * Takes the sockets of one membership out of the room, telling them first. A removal
    * without a membership id (from an older writer) takes all of the user's sockets.
    */
-  private remove(userId: string, membershipId: number | null, frame: string): void {
+  private remove(userId: string, membershipId: number | null, frame: string, seq: number | null): void {
     const matches = (id: number | null) => membershipId === null || id === membershipId;
     for (const [ws, socket] of this.live) {
       if (socket.userId !== userId || !matches(socket.membershipId)) continue;
@@ -418,16 +479,14 @@ export class Room {
         continue;
       }
       if (!matches(joiner.membershipId)) continue;
-      if (joiner.opened) this.port.send(joiner.ws, [frame]);
-      this.dropJoiner(joiner);
-      this.port.forget(joiner.ws);
+      this.endMembership(joiner, seq);
     }
   }
 
   /** A removal learnt from PostgreSQL (its event never came): the room is told too. */
   private removeAndTell(removal: EndedMembership): void {
     const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, removal.removedAfterSeq);
-    this.remove(removal.userId, removal.membershipId, frame);
+    this.remove(removal.userId, removal.membershipId, frame, removal.removedAfterSeq);
     this.port.publish(frame);
   }
 
@@ -569,9 +628,9 @@ export class Room {
     return frames;
   }
 
-  /** Where a socket stands after a page: its last place, or the end asked for when the page was short. */
-  private cursorAfter(page: readonly StoredPlace[], cursor: number, upTo: number): number {
-    if (page.length < this.settings.pageSize) return Math.max(cursor, upTo);
-    return Math.max(cursor, page.at(-1)!.seq);
+  /** Where a joiner stands after a page: its last place, or the end asked for when the page was short; never past its removal. */
+  private cursorAfter(joiner: Joiner, page: readonly StoredPlace[], upTo: number): number {
+    const reached = page.length < this.settings.pageSize ? upTo : page.at(-1)!.seq;
+    return Math.max(joiner.cursor, Math.min(reached, joiner.endAt ?? reached));
   }
 }

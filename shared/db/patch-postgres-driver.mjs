@@ -1,16 +1,21 @@
-// Postinstall: patches postgres.js 3.4.9 (the latest release) for two open bugs that take
-// a process down or hang it when a database connection drops mid-write:
+// Postinstall: patches postgres.js 3.4.9 (the latest release) for open bugs that take a
+// process down or hang it when a database connection drops:
 //  - porsager/postgres#1154, #1208: a deferred write runs after the socket closed and
 //    throws from setImmediate (an uncatchable crash);
 //  - the teardown paths cancel that deferred write without resetting its state, so the
-//    reconnected connection never flushes again (queries hang).
-// The fix follows the upstream PRs #1168/#1209. It refuses to run on any other source, so
-// an upgrade makes us look again (and drop this file once a fixed release exists).
+//    reconnected connection never flushes again (queries hang);
+//  - porsager/postgres#1192, #1205, #1223: the array-types query every new connection runs
+//    first is not awaited, so a connection terminated at that moment (a database restart,
+//    pg_terminate_backend) rejects it with nobody listening: an unhandled rejection that
+//    exits the process. Its error reaches the queries of that connection anyway.
+// The first two follow the upstream PRs #1168/#1209. It refuses to run on any other source,
+// so an upgrade makes us look again (and drop this file once a fixed release exists).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MARKER = '/* arcyou: patched nextWrite */';
+const TYPES_MARKER = '/* arcyou: patched fetchArrayTypes */';
 const root = fileURLToPath(new URL('../../node_modules/postgres/', import.meta.url));
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
@@ -21,14 +26,17 @@ const replacements = [
   ],
   ['    clearImmediate(nextWriteTimer)\n    if (socket) {', '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    if (socket) {'],
   ['    clearImmediate(nextWriteTimer)\n    socket.removeListener', '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    socket.removeListener'],
+  ['        return fetchArrayTypes()\n', `        return fetchArrayTypes().catch(() => {}) ${TYPES_MARKER}\n`],
 ];
 
 for (const file of ['src/connection.js', 'cjs/src/connection.js']) {
   const path = join(root, file);
   let source = readFileSync(path, 'utf8');
-  if (source.includes(MARKER)) continue;
-  if (version !== '3.4.9') throw new Error(`patch-postgres-driver: expected postgres@3.4.9, found ${version}; check whether the nextWrite fix is released and update or drop this patch`);
-  for (const [before, after] of replacements) {
+  // Each replacement once: an install patched by an earlier version of this script gets the rest.
+  const pending = replacements.filter(([, after]) => !source.includes(after));
+  if (pending.length === 0) continue;
+  if (version !== '3.4.9') throw new Error(`patch-postgres-driver: expected postgres@3.4.9, found ${version}; check whether the fixes are released and update or drop this patch`);
+  for (const [before, after] of pending) {
     if (!source.includes(before)) throw new Error(`patch-postgres-driver: ${file} does not contain the expected code; review the patch`);
     source = source.replace(before, after);
   }
