@@ -87,6 +87,10 @@ $$;
 ALTER TABLE outbox ALTER COLUMN next_attempt_at SET DEFAULT '-infinity';
 UPDATE outbox SET next_attempt_at = '-infinity' WHERE status = 'pending' AND attempts = 0 AND next_attempt_at <= now();
 
+-- Gap reads: where an ended membership was removed when its member row no longer says
+-- (deleted outright, or added again since): its member.removed row (kept OUTBOX_RETENTION).
+CREATE INDEX outbox_member_removed_idx ON outbox (room_id) WHERE type = 'member.removed';
+
 -- Claim: rows that hold back the later rows of their room — in flight, or pending with a
 -- time to wait for (a retry's backoff). Rows due at once are not in it, so it stays small.
 DROP INDEX outbox_room_blockers_idx;

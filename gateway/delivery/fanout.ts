@@ -78,9 +78,12 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
   const subscribeRoom = (roomId: string): Promise<void> => {
     let subscription = subscriptions.get(roomId);
     if (!subscription) {
-      subscription = bus.subscribe(channelFor(mode, roomId));
-      subscription.catch(() => subscriptions.delete(roomId));
-      subscriptions.set(roomId, subscription);
+      const attempt = bus.subscribe(channelFor(mode, roomId));
+      attempt.catch(() => {
+        if (subscriptions.get(roomId) === attempt) subscriptions.delete(roomId);
+      });
+      subscriptions.set(roomId, attempt);
+      subscription = attempt;
     }
     return subscription;
   };
@@ -119,7 +122,14 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
         cancel();
         throw err;
       }
-      return { open: (join) => room.open(joiner, join), cancel };
+      return {
+        open: (join) => {
+          const opened = room.open(joiner, join);
+          if (!opened) closeIfEmpty(roomId, room);
+          return opened;
+        },
+        cancel,
+      };
     },
     leave(ws, roomId) {
       const room = rooms.get(roomId);

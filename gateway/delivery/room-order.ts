@@ -76,7 +76,8 @@ export class RoomOrder {
 
   private holdEarly(event: Extract<RoomEvent, { kind: 'message' | 'skip' }>): Emitted {
     if (this.early.has(event.seq)) return [];
-    if (this.early.size >= this.maxEarly) {
+    // Full: newer ones are dropped (they are in PostgreSQL), but never the one in turn.
+    if (this.early.size >= this.maxEarly && event.seq !== this.delivered! + 1) {
       this.dropped++;
       return [];
     }
@@ -96,11 +97,16 @@ export class RoomOrder {
 
   /** The first missing range, when later messages are held: fromSeq…toSeq (toSeq null: unknown, after an overflow). */
   gap(): { fromSeq: number; toSeq: number | null } | null {
+    if (this.delivered === null) return null;
     const overflowed = this.dropped > this.droppedBefore;
-    if (this.delivered === null || (this.early.size === 0 && !overflowed)) return null;
     if (this.early.has(this.delivered + 1)) return null; // paused, not missing
     const lowest = this.lowestEarly();
-    return { fromSeq: this.delivered + 1, toSeq: overflowed || lowest === null ? null : lowest - 1 };
+    if (overflowed) return { fromSeq: this.delivered + 1, toSeq: null };
+    if (lowest !== null) return { fromSeq: this.delivered + 1, toSeq: lowest - 1 };
+    // An event placed after a message that has not come: the messages up to it are missing.
+    let furthest = this.delivered;
+    for (const position of this.waiting.keys()) if (position > furthest) furthest = position;
+    return furthest > this.delivered ? { fromSeq: this.delivered + 1, toSeq: furthest } : null;
   }
 
   /** A mark to pass to readThrough() once a gap read has gone past everything it had at the mark. */

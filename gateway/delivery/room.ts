@@ -90,6 +90,12 @@ export interface Joiner {
   firstPage: readonly StoredPlace[] | null;
   /** completeJoin() is running for it. */
   driving: boolean;
+  /** Its membership is known good up to this bus reconnect (see Room.verifyGeneration). */
+  checkedGeneration: number;
+  /** Events captured for it from reads that did not check its membership (it was not known yet). */
+  uncheckedCaptures: number;
+  /** uncheckedCaptures as of its last membership check. */
+  checkedCaptures: number;
   /** The join reply went out. */
   opened: boolean;
   done: boolean;
@@ -133,6 +139,14 @@ export class Room {
   /** After a bus reconnect nothing goes out until memberships have been checked; bumped per reconnect. */
   private verifyGeneration = 0;
   private verifiedGeneration = 0;
+  /** Bumped by every request to read to the end of the room, so that a read issued before one does not clear it. */
+  private readToEndRequests = 0;
+  /** Removals already applied (user:membership), so that one read back and then heard live is told once. */
+  private readonly appliedRemovals = new Set<string>();
+  private gapFrom: number | null = null;
+  /** While a read's page is handed on: the memberships that read checked. */
+  private handingOnRead: Set<string> | null = null;
+  private fillAgain = false;
   private closed = false;
 
   constructor(
@@ -162,8 +176,7 @@ export class Room {
       if (route.seq === null) {
         // Written by something that does not number messages: read the room back to find out.
         this.port.logger.warn({ roomId: this.port.roomId }, 'message event without seq; reading the room back');
-        this.readToEnd = true;
-        void this.fill();
+        this.requestReadToEnd();
         return;
       }
       const delivered = this.order.delivered;
@@ -183,7 +196,12 @@ export class Room {
     if (this.closed) return;
     this.verifyGeneration++;
     this.order.pause();
+    this.requestReadToEnd();
+  }
+
+  private requestReadToEnd(): void {
     this.readToEnd = true;
+    this.readToEndRequests++;
     void this.fill();
   }
 
@@ -207,6 +225,10 @@ export class Room {
       backfillEnd: 0,
       firstPage: null,
       driving: false,
+      // Its snapshot, read right after this, checks its membership as of now.
+      checkedGeneration: this.verifyGeneration,
+      uncheckedCaptures: 0,
+      checkedCaptures: 0,
       opened: false,
       done: false,
     };
@@ -227,11 +249,14 @@ export class Room {
     }
     joiner.liveAfter = join.lastSeq;
     joiner.cursor = join.startAfter;
+    joiner.firstPage = join.page;
+    joiner.backfillEnd = join.backfillEnd;
     if (!this.order.started) {
       for (const other of this.joiners) if (other.heldFrom === null) other.heldFrom = join.lastSeq;
       this.handedOn = join.lastSeq;
       this.handOn(this.order.begin(join.lastSeq));
       if (this.readToEnd) void this.fill();
+      else this.watchForGap();
     }
     if (joiner.done) return false; // removed by an event that was waiting for the room to start
     this.prune(joiner);
@@ -240,8 +265,6 @@ export class Room {
       this.dropJoiner(joiner);
       return true;
     }
-    joiner.firstPage = join.page;
-    joiner.backfillEnd = join.backfillEnd;
     this.drive(joiner);
     return true;
   }
@@ -252,6 +275,7 @@ export class Room {
     joiner.driving = true;
     this.completeJoin(joiner)
       .catch((err: unknown) => {
+        if (joiner.done) return; // it had ended anyway (left, re-joined, closed)
         this.port.logger.warn({ roomId: this.port.roomId, err }, 'join could not be completed; closing the socket');
         this.dropJoiner(joiner);
         this.port.abort(joiner.ws, 'join could not be completed');
@@ -300,11 +324,17 @@ export class Room {
       }
       if (!(await this.streamPages(joiner, joiner.backfillEnd, 'backfill'))) return;
       joiner.phase = 'catch-up';
-      if (joiner.endAt === null) joiner.cursor = Math.max(joiner.cursor, joiner.liveAfter!);
+      // Past a has_more backfill the client reads up to last_seq from history: live starts after it.
+      joiner.cursor = Math.max(joiner.cursor, Math.min(joiner.liveAfter!, joiner.endAt ?? Infinity));
     }
     for (;;) {
       if (joiner.done) return;
       if (joiner.endAt !== null) return this.endJoin(joiner);
+      if (this.needsCheck(joiner)) {
+        // A removal may have been lost (a bus drop) or overtaken (a read that did not ask about it).
+        if (!(await this.checkMembership(joiner))) return;
+        continue;
+      }
       const delivered = this.order.delivered!;
       if (delivered < joiner.cursor) {
         joiner.waitingFor = joiner.cursor; // goLive() runs when the room delivers it
@@ -312,7 +342,7 @@ export class Room {
       }
       if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor) {
         if (!(await this.port.drained(joiner.ws))) return this.dropJoiner(joiner);
-        if (joiner.done || joiner.endAt !== null) continue;
+        if (joiner.done || joiner.endAt !== null || this.needsCheck(joiner)) continue;
         if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && this.order.delivered! >= joiner.cursor) return this.goLive(joiner);
         continue;
       }
@@ -323,7 +353,7 @@ export class Room {
 
   /** Its membership ended: the room up to the removal's place, then the removal. */
   private async endJoin(joiner: Joiner): Promise<void> {
-    if (!(await this.streamPages(joiner, joiner.endAt!, joiner.phase === 'backfill' ? 'backfill' : 'live'))) return;
+    if (!(await this.streamPages(joiner, joiner.endAt!, 'live'))) return;
     const removal = serializeRoomEvent('member.removed', this.port.roomId, { user_id: joiner.userId, membership_id: joiner.membershipId }, joiner.endAt);
     this.port.send(joiner.ws, [removal]);
     this.dropJoiner(joiner);
@@ -339,6 +369,38 @@ export class Room {
   }
 
   /**
+   * Whether its membership must be read again before it goes live: the bus dropped since it
+   * was last checked, or it was handed messages from a read that did not check it.
+   */
+  private needsCheck(joiner: Joiner): boolean {
+    return joiner.checkedGeneration < this.verifyGeneration || joiner.uncheckedCaptures > joiner.checkedCaptures;
+  }
+
+  /** Reads the joiner's membership (an empty page); false if the join ended. */
+  private async checkMembership(joiner: Joiner): Promise<boolean> {
+    const generation = this.verifyGeneration;
+    const captures = joiner.uncheckedCaptures;
+    let failingSince: number | null = null;
+    for (;;) {
+      try {
+        const read = await this.port.readPage({ userId: joiner.userId, membershipId: joiner.membershipId! }, joiner.cursor, joiner.cursor);
+        if (joiner.done) return false;
+        if (read.endedAfterSeq !== undefined) this.endMembership(joiner, read.endedAfterSeq);
+        else {
+          joiner.checkedGeneration = Math.max(joiner.checkedGeneration, generation);
+          joiner.checkedCaptures = Math.max(joiner.checkedCaptures, captures);
+        }
+        return true;
+      } catch (err) {
+        if (joiner.done) return false;
+        failingSince ??= this.port.now();
+        if (this.port.now() - failingSince > this.settings.gapTimeoutMs) throw err;
+        await this.port.sleep(this.retryDelay(this.port.now() - failingSince));
+      }
+    }
+  }
+
+  /**
    * Sends the room's places after joiner.cursor up to `upTo` (or its removal's place),
    * page by page, paced by the socket. False if the join ended.
    */
@@ -346,14 +408,16 @@ export class Room {
     const membership = { userId: joiner.userId, membershipId: joiner.membershipId! };
     let failingSince: number | null = null;
     for (;;) {
-      const end = joiner.endAt ?? upTo;
+      const end = Math.min(upTo, joiner.endAt ?? upTo);
       if (joiner.cursor >= end) return true;
       if (joiner.done) return false;
       let read: MemberPage;
+      const generation = this.verifyGeneration;
       try {
         read = await this.port.readPage(membership, joiner.cursor, end);
         failingSince = null;
       } catch (err) {
+        if (joiner.done) return false;
         failingSince ??= this.port.now();
         if (this.port.now() - failingSince > this.settings.gapTimeoutMs) throw err;
         await this.port.sleep(this.retryDelay(this.port.now() - failingSince));
@@ -362,6 +426,7 @@ export class Room {
       if (joiner.done) return false;
       // Removed meanwhile (its event may not have reached this gateway): it gets what it was a member for.
       if (read.endedAfterSeq !== undefined) this.endMembership(joiner, read.endedAfterSeq);
+      else joiner.checkedGeneration = Math.max(joiner.checkedGeneration, generation);
       if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, read.page), source)))) return false;
       joiner.cursor = this.cursorAfter(joiner, read.page, end);
     }
@@ -404,6 +469,8 @@ export class Room {
     for (const joiner of this.joiners) {
       if (joiner.heldFrom === null) continue; // the room has not started: nothing was delivered before this
       if (joiner.liveAfter !== null && !needed(event, joiner.liveAfter)) continue;
+      const read = this.handingOnRead;
+      if (read && !(joiner.membershipId !== null && read.has(`${joiner.userId}:${joiner.membershipId}`))) joiner.uncheckedCaptures++;
       joiner.held.push(event);
       joiner.heldBytes += frameBytes(event);
       if (joiner.heldBytes > this.settings.maxHeldBytes) {
@@ -419,6 +486,7 @@ export class Room {
 
   private handOn(events: Emitted): void {
     for (const event of events) {
+      if (this.closed) return; // its last socket left while this went out (a slow consumer closed)
       switch (event.kind) {
         case 'message':
           this.handedOn = event.seq;
@@ -433,7 +501,11 @@ export class Room {
           this.port.count?.('gap_notice');
           break;
         case 'other':
-          if (event.route.type === 'member.removed' && event.route.userId) this.remove(event.route.userId, event.route.membershipId, event.frame, event.seq);
+          if (event.route.type === 'member.removed' && event.route.userId) {
+            // Already read back from PostgreSQL and told: this is the same removal heard live.
+            if (this.removalApplied(event.route.userId, event.route.membershipId)) continue;
+            this.remove(event.route.userId, event.route.membershipId, event.frame, event.seq);
+          }
           this.port.publish(event.frame);
           this.capture(event);
           this.port.delivered?.(event.route);
@@ -456,7 +528,13 @@ export class Room {
         for (const removal of due) this.removeAndTell(removal);
       }
     }
-    for (const joiner of this.joiners) if (joiner.waitingFor !== null && joiner.waitingFor <= seq) this.goLive(joiner);
+    for (const joiner of this.joiners) {
+      if (joiner.waitingFor === null || joiner.waitingFor > seq) continue;
+      if (this.needsCheck(joiner)) {
+        joiner.waitingFor = null;
+        this.drive(joiner); // checks its membership first, then goes live
+      } else this.goLive(joiner);
+    }
   }
 
   /**
@@ -464,6 +542,7 @@ export class Room {
    * without a membership id (from an older writer) takes all of the user's sockets.
    */
   private remove(userId: string, membershipId: number | null, frame: string, seq: number | null): void {
+    if (membershipId !== null) this.rememberRemoval(userId, membershipId);
     const matches = (id: number | null) => membershipId === null || id === membershipId;
     for (const [ws, socket] of this.live) {
       if (socket.userId !== userId || !matches(socket.membershipId)) continue;
@@ -479,13 +558,29 @@ export class Room {
         continue;
       }
       if (!matches(joiner.membershipId)) continue;
-      this.endMembership(joiner, seq);
+      // Not told it joined yet (its room was starting): the join is refused instead.
+      if (!joiner.opened) this.dropJoiner(joiner);
+      else this.endMembership(joiner, seq);
     }
   }
 
-  /** A removal learnt from PostgreSQL (its event never came): the room is told too. */
+  private rememberRemoval(userId: string, membershipId: number): void {
+    if (this.appliedRemovals.size >= 1000) this.appliedRemovals.clear();
+    this.appliedRemovals.add(`${userId}:${membershipId}`);
+  }
+
+  private removalApplied(userId: string, membershipId: number | null): boolean {
+    return membershipId !== null && this.appliedRemovals.has(`${userId}:${membershipId}`);
+  }
+
+  /**
+   * A removal learnt from PostgreSQL (its event never came): the room is told too. Where its
+   * place is no longer known it takes effect now: live sockets where the room is, joiners
+   * where they are.
+   */
   private removeAndTell(removal: EndedMembership): void {
-    const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, removal.removedAfterSeq);
+    const place = removal.removedAfterSeq ?? this.order.delivered;
+    const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, place);
     this.remove(removal.userId, removal.membershipId, frame, removal.removedAfterSeq);
     this.port.publish(frame);
   }
@@ -493,16 +588,34 @@ export class Room {
   // ---- gaps ----
 
   private watchForGap(): void {
-    if (this.holdTimer || this.filling) return;
-    if (!this.order.gap()) {
-      this.gapSince = null;
-      return;
-    }
-    this.gapSince ??= this.port.now();
+    if (this.holdTimer || this.filling || this.closed) return;
+    const gap = this.missing();
+    this.noteGap(gap);
+    if (!gap) return;
     this.holdTimer = this.port.setTimer(this.settings.holdMs, () => {
       this.holdTimer = null;
-      if (this.order.gap()) void this.fill();
+      if (this.missing()) void this.fill();
     });
+  }
+
+  /** What the room waits for: a gap in its order, or the messages up to a removal read back. */
+  private missing(): { fromSeq: number; toSeq: number | null } | null {
+    const gap = this.order.gap();
+    const delivered = this.order.delivered;
+    if (gap || delivered === null || this.pendingRemovals.length === 0) return gap;
+    const furthest = Math.max(...this.pendingRemovals.map((removal) => removal.removedAfterSeq!));
+    return furthest > delivered ? { fromSeq: delivered + 1, toSeq: furthest } : null;
+  }
+
+  /** The gap timeout counts from when the current gap (by where it starts) opened. */
+  private noteGap(gap: { fromSeq: number } | null): void {
+    if (!gap) {
+      this.gapSince = null;
+      this.gapFrom = null;
+    } else if (this.gapSince === null || this.gapFrom !== gap.fromSeq) {
+      this.gapSince = this.port.now();
+      this.gapFrom = gap.fromSeq;
+    }
   }
 
   private memberships(): Membership[] {
@@ -514,17 +627,17 @@ export class Room {
   }
 
   /** Reads back from PostgreSQL what the room is missing, one read at a time, until nothing is. */
-  private fillAgain = false;
-
   private fill(): Promise<void> {
     if (this.filling) {
       this.fillAgain = true;
       return this.filling;
     }
-    this.filling = this.runFill().finally(() => {
-      this.filling = null;
-      if (!this.closed) this.watchForGap();
-    });
+    this.filling = this.runFill()
+      .catch((err: unknown) => this.port.logger.error({ roomId: this.port.roomId, err }, 'reading a gap failed unexpectedly'))
+      .finally(() => {
+        this.filling = null;
+        this.watchForGap();
+      });
     return this.filling;
   }
 
@@ -545,19 +658,21 @@ export class Room {
       const delivered = this.order.delivered;
       if (delivered === null) return; // open() reads once the room has started
       const verifying = this.verifiedGeneration < this.verifyGeneration;
-      const gap = this.order.gap();
-      if (gap) this.gapSince ??= this.port.now();
-      else this.gapSince = null;
+      const gap = this.missing();
+      this.noteGap(gap);
       const toEnd = this.readToEnd || verifying || (gap !== null && gap.toSeq === null);
       if (!toEnd && !gap) return;
       const upTo = toEnd ? null : gap!.toSeq;
       const generation = this.verifyGeneration;
+      const request = this.readToEndRequests;
       const mark = this.order.dropMark();
+      const asked = this.memberships();
       let read: RoomGap;
       try {
         this.port.count?.('gap_read');
-        read = await this.port.readGap(delivered, upTo, this.memberships());
+        read = await this.port.readGap(delivered, upTo, asked);
       } catch (err) {
+        if (this.closed) return;
         failures++;
         failingSince ??= this.port.now();
         this.giveUpOnGapIfOverdue();
@@ -569,16 +684,30 @@ export class Room {
       failures = 0;
       failingSince = null;
       this.applyEnded(read.ended);
-      if (generation === this.verifyGeneration && this.verifiedGeneration < generation) {
+      // A read hands on messages the bus has not brought (yet): only if it checked every
+      // membership here, or a socket that came meanwhile could get messages past a removal
+      // whose event is still on its way (or was lost). It is asked on the next read.
+      const askedKeys = new Set(asked.map((m) => `${m.userId}:${m.membershipId}`));
+      if (!this.memberships().every((m) => askedKeys.has(`${m.userId}:${m.membershipId}`))) continue;
+      for (const joiner of this.joiners) {
+        if (joiner.membershipId !== null) joiner.checkedGeneration = Math.max(joiner.checkedGeneration, generation);
+      }
+      // After a bus drop nothing goes out until a read issued since the drop checked them all.
+      if (this.verifiedGeneration < generation && generation === this.verifyGeneration) {
         this.verifiedGeneration = generation;
         this.handOn(this.order.resume());
       }
       const before = this.order.delivered;
-      for (const place of read.page) this.handOn(this.order.offer(this.eventOf(place)));
+      this.handingOnRead = askedKeys;
+      try {
+        for (const place of read.page) this.handOn(this.order.offer(this.eventOf(place)));
+      } finally {
+        this.handingOnRead = null;
+      }
       onDelivered(this.order.delivered! - before!);
       const reachedEnd = read.page.length < this.settings.pageSize;
       if (reachedEnd && upTo === null) {
-        if (generation === this.verifyGeneration) this.readToEnd = false;
+        if (generation === this.verifyGeneration && request === this.readToEndRequests) this.readToEnd = false;
         this.order.readThrough(mark);
       }
       if (reachedEnd && upTo !== null && this.order.delivered === before && !this.fillAgain) {
@@ -591,7 +720,9 @@ export class Room {
 
   /** Past the gap timeout with messages held behind the gap: tell the clients and go on. */
   private giveUpOnGapIfOverdue(): boolean {
-    const gap = this.order.gap();
+    // Not while memberships are unchecked after a bus drop: nothing may go out then.
+    if (this.verifiedGeneration < this.verifyGeneration) return false;
+    const gap = this.missing();
     if (!gap || gap.toSeq === null || this.gapSince === null) return false;
     if (this.port.now() - this.gapSince < this.settings.gapTimeoutMs) return false;
     this.port.logger.error({ roomId: this.port.roomId, fromSeq: gap.fromSeq, toSeq: gap.toSeq }, 'could not read a gap from PostgreSQL in time; clients are told');
@@ -606,7 +737,7 @@ export class Room {
       const pending = this.pendingRemovals.some((p) => p.userId === removal.userId && p.membershipId === removal.membershipId);
       if (pending) continue;
       if (removal.removedAfterSeq !== null && removal.removedAfterSeq > delivered) this.pendingRemovals.push(removal);
-      else this.removeAndTell({ ...removal, removedAfterSeq: removal.removedAfterSeq ?? delivered });
+      else this.removeAndTell(removal);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Sql } from '../../shared/db/client';
 import { messageJson } from './message-json';
+import { removalPlace } from './room-gap';
 import type { StoredPlace } from './stored-page';
 
 export interface MemberPage {
@@ -26,8 +27,9 @@ export async function loadMemberPage(
     SELECT
       EXISTS (SELECT 1 FROM arcyou_chat_members
               WHERE room_id = ${roomId} AND user_id = ${userId} AND membership_id = ${membershipId} AND deleted_at IS NULL) AS active,
-      (SELECT removed_after_seq FROM arcyou_chat_members
-       WHERE room_id = ${roomId} AND user_id = ${userId} AND membership_id = ${membershipId}) AS removed_after_seq,
+      (SELECT ${removalPlace(sql, roomId)}
+       FROM (SELECT ${userId}::uuid AS user_id, ${membershipId}::bigint AS membership_id) here
+       LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id) AS removed_after_seq,
       (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
        FROM (
          SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages

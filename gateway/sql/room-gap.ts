@@ -2,13 +2,26 @@ import type { Sql } from '../../shared/db/client';
 import { messageJson } from './message-json';
 import type { StoredPlace } from './stored-page';
 
+/**
+ * Where the membership `here` ended: its member row says so while it is that membership's
+ * (`mb`); once the row is deleted or the member added again, its member.removed event in the
+ * outbox does (until retention purges it). Null when neither knows any more.
+ */
+export const removalPlace = (sql: Sql, roomId: string) => sql`
+  CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq
+       ELSE (SELECT (o.payload->>'seq')::bigint FROM outbox o
+             WHERE o.room_id = ${roomId} AND o.type = 'member.removed'
+               AND o.payload->>'user_id' = here.user_id::text AND (o.payload->>'membership_id')::bigint = here.membership_id
+             LIMIT 1)
+  END`;
+
 export interface Membership {
   userId: string;
   membershipId: number;
 }
 
 export interface EndedMembership extends Membership {
-  /** Where the membership ended (its removal's place), or null when that is not known (row deleted, or re-added since). */
+  /** Where the membership ended (its removal's place), or null when that is no longer known (see removalPlace). */
   removedAfterSeq: number | null;
 }
 
@@ -37,7 +50,7 @@ export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, up
        ) page) AS page,
       (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'user_id', here.user_id, 'membership_id', here.membership_id,
-                'removed_after_seq', CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq END)), '[]'::jsonb)
+                'removed_after_seq', ${removalPlace(sql, roomId)})), '[]'::jsonb)
        FROM unnest(${users}::uuid[], ${ids}::bigint[]) AS here (user_id, membership_id)
        LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id
        WHERE mb.user_id IS NULL OR mb.membership_id <> here.membership_id OR mb.deleted_at IS NOT NULL) AS ended`;
