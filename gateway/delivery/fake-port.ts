@@ -11,7 +11,7 @@ import { routeOf, serializeMessageEvent, serializeRoomEvent, type ChatMessage } 
 import type { JoinSnapshot } from '../sql/join-snapshot';
 import type { MemberPage } from '../sql/member-page';
 import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
-import type { StoredPlace } from '../sql/stored-page';
+import type { StoredPage, StoredPlace } from '../sql/stored-page';
 import type { Socket } from '../session';
 import { Room, type Joiner, type RoomPort, type RoomSettings } from './room';
 
@@ -206,6 +206,12 @@ export class FakeDb {
 
   // --- reads (the shapes of gateway/sql/*.ts) ---
 
+  /** Like the SQL (gateway/sql/stored-page.ts), without its byte limit: complete unless it stopped at the row limit. */
+  page(afterSeq: number, upTo: number): StoredPage {
+    const places = this.places(afterSeq, upTo);
+    return { places, complete: places.length < this.pageSize };
+  }
+
   places(afterSeq: number, upTo: number, limit = this.pageSize): StoredPlace[] {
     const out: StoredPlace[] = [];
     for (let seq = afterSeq + 1; seq <= Math.min(upTo, this.lastSeq) && out.length < limit; seq++) {
@@ -225,7 +231,7 @@ export class FakeDb {
       membershipId: row.membershipId,
       lastSeq: this.lastSeq,
       startAfter,
-      page: this.places(startAfter, Math.min(this.lastSeq, startAfter + backfillLimit)),
+      page: this.page(startAfter, Math.min(this.lastSeq, startAfter + backfillLimit)),
     };
   }
 
@@ -238,14 +244,14 @@ export class FakeDb {
         ended.push({ userId: m.userId, membershipId: m.membershipId, removedAfterSeq: this.removalPlace(m, row) });
       }
     }
-    return { page: this.places(afterSeq, upToSeq ?? Infinity), ended };
+    return { page: this.page(afterSeq, upToSeq ?? Infinity), ended };
   }
 
   /** gateway/sql/member-page.ts */
   pageNow(membership: Membership, afterSeq: number, upToSeq: number): MemberPage {
     const row = this.members.get(membership.userId);
     const same = row !== undefined && row.membershipId === membership.membershipId;
-    const page = this.places(afterSeq, upToSeq);
+    const page = this.page(afterSeq, upToSeq);
     return same && !row.deleted ? { page } : { page, endedAfterSeq: this.removalPlace(membership, row) };
   }
 

@@ -12,7 +12,7 @@ import { serializeGapEvent, serializeMessageEvent, serializeRoomEvent, type Even
 import type { Logger } from '../../shared/logger';
 import type { MemberPage } from '../sql/member-page';
 import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
-import type { StoredPlace } from '../sql/stored-page';
+import type { StoredPage, StoredPlace } from '../sql/stored-page';
 import type { Socket } from '../session';
 import { RoomOrder, type Emitted, type RoomEvent } from './room-order';
 
@@ -62,7 +62,7 @@ export interface OpenJoin {
   startAfter: number;
   /** Last seq the backfill covers: min(lastSeq, startAfter + BACKFILL_LIMIT). */
   backfillEnd: number;
-  page: StoredPlace[];
+  page: StoredPage;
   reply: string;
 }
 
@@ -87,7 +87,7 @@ export interface Joiner {
   phase: 'backfill' | 'catch-up';
   /** The backfill covers up to here (its snapshot's min(last_seq, start + BACKFILL_LIMIT)). */
   backfillEnd: number;
-  firstPage: readonly StoredPlace[] | null;
+  firstPage: StoredPage | null;
   /** completeJoin() is running for it. */
   driving: boolean;
   /** Its membership is known good up to this bus reconnect (see Room.verifyGeneration). */
@@ -120,7 +120,7 @@ function needed(event: RoomEvent, cursor: number): boolean {
   }
 }
 
-const frameBytes = (event: RoomEvent) => (event.kind === 'skip' ? 0 : event.frame.length);
+const frameBytes = (event: RoomEvent) => (event.kind === 'skip' ? 0 : Buffer.byteLength(event.frame));
 
 export class Room {
   private readonly order = new RoomOrder();
@@ -319,7 +319,7 @@ export class Room {
       const first = joiner.firstPage;
       if (first) {
         joiner.firstPage = null;
-        if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, first), 'backfill')))) return;
+        if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, first.places), 'backfill')))) return;
         joiner.cursor = this.cursorAfter(joiner, first, joiner.backfillEnd);
       }
       if (!(await this.streamPages(joiner, joiner.backfillEnd, 'backfill'))) return;
@@ -427,7 +427,7 @@ export class Room {
       // Removed meanwhile (its event may not have reached this gateway): it gets what it was a member for.
       if (read.endedAfterSeq !== undefined) this.endMembership(joiner, read.endedAfterSeq);
       else joiner.checkedGeneration = Math.max(joiner.checkedGeneration, generation);
-      if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, read.page), source)))) return false;
+      if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, read.page.places), source)))) return false;
       joiner.cursor = this.cursorAfter(joiner, read.page, end);
     }
   }
@@ -700,12 +700,12 @@ export class Room {
       const before = this.order.delivered;
       this.handingOnRead = askedKeys;
       try {
-        for (const place of read.page) this.handOn(this.order.offer(this.eventOf(place)));
+        for (const place of read.page.places) this.handOn(this.order.offer(this.eventOf(place)));
       } finally {
         this.handingOnRead = null;
       }
       onDelivered(this.order.delivered! - before!);
-      const reachedEnd = read.page.length < this.settings.pageSize;
+      const reachedEnd = read.page.complete;
       if (reachedEnd && upTo === null) {
         if (generation === this.verifyGeneration && request === this.readToEndRequests) this.readToEnd = false;
         this.order.readThrough(mark);
@@ -759,9 +759,9 @@ export class Room {
     return frames;
   }
 
-  /** Where a joiner stands after a page: its last place, or the end asked for when the page was short; never past its removal. */
-  private cursorAfter(joiner: Joiner, page: readonly StoredPlace[], upTo: number): number {
-    const reached = page.length < this.settings.pageSize ? upTo : page.at(-1)!.seq;
+  /** Where a joiner stands after a page: the end asked for when the page reached it, else its last place; never past its removal. */
+  private cursorAfter(joiner: Joiner, page: StoredPage, upTo: number): number {
+    const reached = page.complete ? upTo : (page.places.at(-1)?.seq ?? joiner.cursor);
     return Math.max(joiner.cursor, Math.min(reached, joiner.endAt ?? reached));
   }
 }

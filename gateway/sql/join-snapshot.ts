@@ -1,6 +1,5 @@
 import type { Sql } from '../../shared/db/client';
-import { messageJson } from './message-json';
-import type { StoredPlace } from './stored-page';
+import { storedPageJson, type StoredPage } from './stored-page';
 
 export interface JoinSnapshot {
   membershipId: number;
@@ -9,7 +8,7 @@ export interface JoinSnapshot {
   /** The backfill starts after this seq (the client's after_seq, else the read position). */
   startAfter: number;
   /** The first page of the backfill: places after startAfter, up to min(lastSeq, startAfter + limit). */
-  page: StoredPlace[];
+  page: StoredPage;
 }
 
 /**
@@ -26,7 +25,7 @@ export async function loadJoinSnapshot(
   backfillLimit: number,
   pageSize: number,
 ): Promise<JoinSnapshot | null> {
-  const [row] = await sql<{ membership_id: number; last_seq: number; start_after: number; page: StoredPlace[] }[]>`
+  const [row] = await sql<{ membership_id: number; last_seq: number; start_after: number; page: StoredPage }[]>`
     WITH member AS (
       SELECT membership_id, last_read_message_id FROM arcyou_chat_members
       WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL
@@ -41,13 +40,7 @@ export async function loadJoinSnapshot(
       FROM member, arcyou_chat_rooms r WHERE r.id = ${roomId}
     )
     SELECT membership_id, last_seq, start_after,
-      (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
-       FROM (
-         SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages
-         WHERE room_id = ${roomId} AND seq > start.start_after AND seq <= LEAST(start.last_seq, start.start_after + ${backfillLimit})
-         ORDER BY seq
-         LIMIT ${pageSize}
-       ) page) AS page
+      ${storedPageJson(sql, roomId, sql`start.start_after`, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize)} AS page
     FROM start`;
   if (!row) return null;
   return { membershipId: row.membership_id, lastSeq: row.last_seq, startAfter: row.start_after, page: row.page };

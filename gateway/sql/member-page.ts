@@ -1,11 +1,10 @@
 import type { Sql } from '../../shared/db/client';
-import { messageJson } from './message-json';
 import { removalPlace } from './room-gap';
-import type { StoredPlace } from './stored-page';
+import { storedPageJson, type StoredPage } from './stored-page';
 
 export interface MemberPage {
   /** Places after the asked seq, up to `upToSeq`, at most a page of them. */
-  page: StoredPlace[];
+  page: StoredPage;
   /** Undefined while the membership is active; else where it ended (null: not known). */
   endedAfterSeq?: number | null;
 }
@@ -23,19 +22,13 @@ export async function loadMemberPage(
   upToSeq: number,
   pageSize: number,
 ): Promise<MemberPage> {
-  const [row] = await sql<{ active: boolean; removed_after_seq: number | null; page: StoredPlace[] }[]>`
+  const [row] = await sql<{ active: boolean; removed_after_seq: number | null; page: StoredPage }[]>`
     SELECT
       EXISTS (SELECT 1 FROM arcyou_chat_members
               WHERE room_id = ${roomId} AND user_id = ${userId} AND membership_id = ${membershipId} AND deleted_at IS NULL) AS active,
       (SELECT ${removalPlace(sql, roomId)}
        FROM (SELECT ${userId}::uuid AS user_id, ${membershipId}::bigint AS membership_id) here
        LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id) AS removed_after_seq,
-      (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
-       FROM (
-         SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages
-         WHERE room_id = ${roomId} AND seq > ${afterSeq} AND seq <= ${upToSeq}
-         ORDER BY seq
-         LIMIT ${pageSize}
-       ) page) AS page`;
+      ${storedPageJson(sql, roomId, afterSeq, upToSeq, pageSize)} AS page`;
   return row!.active ? { page: row!.page } : { page: row!.page, endedAfterSeq: row!.removed_after_seq };
 }

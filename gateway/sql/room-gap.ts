@@ -1,6 +1,5 @@
 import type { Sql } from '../../shared/db/client';
-import { messageJson } from './message-json';
-import type { StoredPlace } from './stored-page';
+import { storedPageJson, type StoredPage } from './stored-page';
 
 /**
  * Where the membership `here` ended: its member row says so while it is that membership's
@@ -26,7 +25,7 @@ export interface EndedMembership extends Membership {
 }
 
 export interface RoomGap {
-  page: StoredPlace[];
+  page: StoredPage;
   /** Of the memberships asked about, those that are no longer active. */
   ended: EndedMembership[];
 }
@@ -39,15 +38,9 @@ export interface RoomGap {
 export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], pageSize: number): Promise<RoomGap> {
   const users = memberships.map((m) => m.userId);
   const ids = memberships.map((m) => m.membershipId);
-  const [row] = await sql<{ page: StoredPlace[]; ended: { user_id: string; membership_id: number; removed_after_seq: number | null }[] }[]>`
+  const [row] = await sql<{ page: StoredPage; ended: { user_id: string; membership_id: number; removed_after_seq: number | null }[] }[]>`
     SELECT
-      (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'message', CASE WHEN deleted_at IS NULL THEN message END) ORDER BY seq), '[]'::jsonb)
-       FROM (
-         SELECT seq, deleted_at, ${messageJson(sql)} AS message FROM arcyou_chat_messages
-         WHERE room_id = ${roomId} AND seq > ${afterSeq} AND (${upToSeq}::bigint IS NULL OR seq <= ${upToSeq}::bigint)
-         ORDER BY seq
-         LIMIT ${pageSize}
-       ) page) AS page,
+      ${storedPageJson(sql, roomId, afterSeq, upToSeq, pageSize)} AS page,
       (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'user_id', here.user_id, 'membership_id', here.membership_id,
                 'removed_after_seq', ${removalPlace(sql, roomId)})), '[]'::jsonb)

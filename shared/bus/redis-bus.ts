@@ -41,6 +41,8 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
   let connection = 0;
   let syncWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   let heartbeat: { token: string; sentAt: number } | null = null;
+  /** Since when the subscriber has been without a synced connection (null: it has one). */
+  let unsyncedSince: number | null = null;
   let deaf = false;
   let heartbeatTimer: NodeJS.Timeout | null = null;
 
@@ -65,6 +67,7 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
     }
     if (mine !== connection || closed) return;
     synced = true;
+    unsyncedSince = null;
     deaf = false;
     heartbeat = null;
     settleWaiters();
@@ -80,18 +83,29 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
     const now = Date.now();
     const late = now - lastCheck > 2 * heartbeatMs;
     lastCheck = now;
-    if (!subscriber || !synced) return;
+    if (!subscriber) return;
+    if (!synced) {
+      // A reconnect whose handshake was swallowed can leave ioredis waiting on a dead
+      // connection (or not retrying at all): start a fresh one.
+      unsyncedSince ??= now;
+      if (!late && now - unsyncedSince > DEAF_AFTER_BEATS * heartbeatMs) {
+        logger.warn({ silentMs: now - unsyncedSince, status: subscriber.status }, 'redis subscriber has not resubscribed; replacing its connection');
+        unsyncedSince = now;
+        replaceSubscriber();
+      }
+      return;
+    }
     if (late) {
       // This process was busy (or paused): the heartbeat may be sitting unread. Start over.
       heartbeat = null;
       return;
     }
     if (heartbeat && now - heartbeat.sentAt > DEAF_AFTER_BEATS * heartbeatMs) {
-      logger.warn({ silentMs: now - heartbeat.sentAt }, 'redis subscription is deaf (heartbeat did not come back); reconnecting');
+      logger.warn({ silentMs: now - heartbeat.sentAt }, 'redis subscription is deaf (heartbeat did not come back); replacing its connection');
       deaf = true;
-      synced = false;
+      unsyncedSince = now;
       heartbeat = null;
-      subscriber.disconnect(true);
+      replaceSubscriber();
       return;
     }
     if (heartbeat) return;
@@ -104,6 +118,19 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
     );
   };
 
+  /**
+   * A new subscriber connection instead of the current one. Asking ioredis to reconnect is
+   * not enough: a client whose handshake was swallowed can stay "ready" on a dead socket.
+   */
+  const replaceSubscriber = () => {
+    const old = subscriber;
+    subscriber = undefined;
+    synced = false;
+    connection++;
+    old?.disconnect();
+    getSubscriber();
+  };
+
   const getSubscriber = (): Redis => {
     if (subscriber) return subscriber;
     // No ready check (INFO): ioredis 5.8.2+ may write a SUBSCRIBE issued during the handshake
@@ -111,12 +138,18 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
     // those subscribes (ioredis#2037). Pub/Sub does not need Redis to have finished loading.
     const client = createRedis(url, `${name}-sub`, { enableReadyCheck: false, autoResubscribe: false });
     client.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
-    client.on('ready', () => void resync(client));
+    const current = () => client === subscriber;
+    client.on('ready', () => {
+      if (current()) void resync(client);
+    });
     client.on('close', () => {
+      if (!current()) return;
       synced = false;
+      unsyncedSince ??= Date.now();
       connection++;
     });
     client.on('message', (channel: string, message: string) => {
+      if (!current()) return;
       if (channel === heartbeatChannel) {
         if (heartbeat?.token === message) heartbeat = null;
         return;
@@ -124,7 +157,7 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
       for (const handler of handlers) handler(channel, message);
     });
     subscriber = client;
-    if (heartbeatMs > 0) {
+    if (heartbeatMs > 0 && !heartbeatTimer) {
       heartbeatTimer = setInterval(checkHeartbeat, heartbeatMs);
       heartbeatTimer.unref();
     }

@@ -5,13 +5,20 @@ import type { Sql } from '../../shared/db/client';
  * seqs + pending outbox rows + the room's last_seq and last_message_id), in one
  * transaction holding the room lock: a backlog for the workers.
  */
-export async function insertBacklog(sql: Sql, roomId: string, userId: string, count: number): Promise<number[]> {
+export function insertBacklog(sql: Sql, roomId: string, userId: string, count: number): Promise<number[]> {
+  return insertMessages(sql, roomId, userId, Array.from({ length: count }, (_, i) => ({ n: i + 1 })));
+}
+
+/** Like insertBacklog, with the content of each message given, in order. Returns the new message ids. */
+export async function insertMessages(sql: Sql, roomId: string, userId: string, contents: Array<Record<string, unknown>>): Promise<number[]> {
   return sql.begin(async (tx) => {
     const [room] = await tx<{ last_seq: number }[]>`SELECT last_seq FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
     const rows = await tx<{ id: number }[]>`
-      WITH message AS (
+      WITH input AS (
+        SELECT ordinality AS n, value AS content FROM jsonb_array_elements(${sql.json(contents as never)}::jsonb) WITH ORDINALITY
+      ), message AS (
         INSERT INTO arcyou_chat_messages (room_id, seq, user_id, content)
-        SELECT ${roomId}, ${room!.last_seq} + n, ${userId}, jsonb_build_object('n', n) FROM generate_series(1, ${count}) AS n
+        SELECT ${roomId}, ${room!.last_seq} + n, ${userId}, content FROM input ORDER BY n
         RETURNING id, room_id, seq, user_id, content, created_at
       ), queued AS (
         INSERT INTO outbox (type, room_id, payload)
@@ -19,9 +26,20 @@ export async function insertBacklog(sql: Sql, roomId: string, userId: string, co
         FROM message ORDER BY id
       )
       SELECT id FROM message ORDER BY id`;
-    await tx`UPDATE arcyou_chat_rooms SET last_seq = last_seq + ${count}, last_message_id = ${rows.at(-1)!.id} WHERE id = ${roomId}`;
+    await tx`UPDATE arcyou_chat_rooms SET last_seq = last_seq + ${contents.length}, last_message_id = ${rows.at(-1)!.id} WHERE id = ${roomId}`;
     return rows.map((r) => r.id);
   });
+}
+
+/** Resolves once no outbox row is pending or in progress (the workers published everything). */
+export async function waitForOutboxDrained(sql: Sql, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status IN ('pending', 'in_progress')`;
+    if (row!.n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${row!.n} outbox rows still unpublished after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Asserts-friendly summary of what one client received in a room. */

@@ -1,0 +1,164 @@
+// A gateway must notice when it cannot hear the bus, and must hear it again after a blip.
+// A blip where the reconnect is accepted and then dropped (or refused by Redis at
+// maxclients) swallows ioredis' automatic re-SUBSCRIBE — ioredis 5 even reports itself
+// ready on the dead connection and stops reconnecting — so the gateway goes deaf: its
+// channel has no subscriber (PUBSUB NUMSUB 0), no member on it receives anything, and
+// GET /ready still answers 200. The gateway reaches Redis through a TCP proxy here
+// (test/support/tcp-proxy.ts); the worker talks to Redis directly and keeps publishing.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelFor } from '../shared/bus/channels';
+import { sleep, subscriberCount, until } from './support/bus-faults';
+import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
+import { startPrivateRedis, type PrivateService } from './support/private-services';
+import { membersInRoom } from './support/room-members';
+import { createTestDatabase, type TestDatabase } from './support/services';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+import type { TestClient } from './support/ws-client';
+
+const readyStatus = async (port: number): Promise<number> => {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(3000) })).status;
+  } catch {
+    return 0;
+  }
+};
+
+/** Sends from `sender` and resolves once `reader` got it live; rejects after `timeoutMs`. */
+async function sendAndReceive(sender: TestClient, reader: TestClient, roomId: string, text: string, timeoutMs: number): Promise<number> {
+  const reply = await sender.request({ op: 'send', room_id: roomId, content: { text } });
+  expect(reply.success).toBe(true);
+  await reader.waitFor((f) => f.op === 'event' && f.message?.id === reply.message_id, timeoutMs, `message "${text}" (${reply.message_id}) at the reader`);
+  return reply.message_id as number;
+}
+
+for (const mode of ['global', 'perconv'] as const) {
+  describe(`bus liveness (PUBSUB_MODE=${mode})`, () => {
+    let db: TestDatabase;
+    let redis: PrivateService;
+    let admin: Redis;
+    const proxies: TcpProxy[] = [];
+    const procs: RunningProcess[] = [];
+    const clients: TestClient[] = [];
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      redis = await startPrivateRedis();
+      admin = new Redis(redis.url);
+      admin.on('error', () => {});
+      // One worker, straight to Redis, for the whole file: it keeps publishing whatever the gateway goes through.
+      const worker = await startWorkerProcess({ ...baseEnv(), REDIS_URL: redis.url, POLL_INTERVAL_MS: '100' });
+      procs.push(worker);
+    });
+    afterAll(async () => {
+      for (const c of clients) c.close();
+      for (const p of procs) p.child.kill('SIGKILL');
+      for (const p of proxies) await p.close();
+      await admin?.quit().catch(() => {});
+      await redis?.destroy();
+      await db?.drop();
+    });
+
+    const baseEnv = () => ({
+      DATABASE_URL: db.url, PUBSUB_MODE: mode, LOG_LEVEL: 'info',
+      RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000',
+      // Settings of the fixed gateway (ignored by older ones): a fast bus heartbeat and gap read.
+      BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
+    });
+
+    /** A gateway whose Redis connections all go through a fresh proxy, with two joined members. */
+    const gatewayBehindProxy = async () => {
+      const proxy = await startTcpProxy(redis.port);
+      proxies.push(proxy);
+      const gateway = await startGatewayProcess({ ...baseEnv(), REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
+      procs.push(gateway);
+      const room = await membersInRoom(db.sql, gateway.port, 2);
+      clients.push(...room.clients);
+      return { proxy, gateway, ...room, sender: room.clients[0]!, reader: room.clients[1]! };
+    };
+
+    const subscribers = (channel: string) => subscriberCount(admin, channel);
+
+    /**
+     * The gateway's subscriber connection dies, and for a while (2 s) every reconnect is
+     * accepted and dropped at once (the publisher's connection is left alone). Resolves once
+     * the proxy forwards again and the gateway had the time to reconnect (it may not: an
+     * ioredis client whose handshake was dropped can report itself ready and stop retrying).
+     */
+    const blip = async (proxy: TcpProxy, during?: () => Promise<void>) => {
+      const forwardedBefore = proxy.forwarded();
+      await proxy.setMode('accept-then-drop');
+      await admin.client('KILL', 'TYPE', 'pubsub');
+      await until('a reconnect accepted and dropped', () => proxy.dropped() >= 1, 10_000);
+      const blipEnds = Date.now() + 2000;
+      await during?.();
+      await sleep(blipEnds - Date.now());
+      await proxy.setMode('forward');
+      await until('the gateway connected again', () => proxy.forwarded() >= forwardedBefore, 3000).catch(() => {});
+      await sleep(300); // let the reconnect settle: a send from here on is really "after the blip"
+    };
+
+    it('delivers messages to members again within 10 s after a blip that swallowed the re-subscribe', async () => {
+      const { proxy, gateway, roomId, sender, reader } = await gatewayBehindProxy();
+      await sendAndReceive(sender, reader, roomId, 'before the blip', 5000);
+      await blip(proxy);
+      await sendAndReceive(sender, reader, roomId, 'after the blip', 10_000).catch(async (err: Error) => {
+        throw new Error(`${err.message}; PUBSUB NUMSUB ${channelFor(mode, roomId)} = ${await subscribers(channelFor(mode, roomId))}\n${gateway.output().slice(-1500)}`);
+      });
+      expect(await subscribers(channelFor(mode, roomId))).toBeGreaterThanOrEqual(1);
+      await gateway.stop();
+    }, 60_000);
+
+    it('answers /ready with 503 while it cannot hear the bus, and 200 again only once it hears it', async () => {
+      const { proxy, gateway, roomId, sender, reader } = await gatewayBehindProxy();
+      await sendAndReceive(sender, reader, roomId, 'before the blip', 5000);
+      expect(await readyStatus(gateway.port)).toBe(200);
+      const seen: number[] = [];
+      await blip(proxy, async () => {
+        // The subscriber cannot get a connection: within 5 s /ready must say so.
+        const deadline = Date.now() + 5000;
+        while (Date.now() < deadline) {
+          const status = await readyStatus(gateway.port);
+          seen.push(status);
+          if (status === 503) break;
+          await sleep(100);
+        }
+        expect(seen.at(-1), `GET /ready while the gateway's subscriber could not connect (statuses seen: ${[...new Set(seen)].join(', ')})`).toBe(503);
+      });
+      // Once it says 200 again, it hears the bus: its channel has a subscriber and a message comes through.
+      await until('/ready answering 200 after the blip', async () => (await readyStatus(gateway.port)) === 200, 10_000, 100);
+      expect(await subscribers(channelFor(mode, roomId)), `subscribers on ${channelFor(mode, roomId)} while /ready says 200`).toBeGreaterThanOrEqual(1);
+      await sendAndReceive(sender, reader, roomId, 'after the blip', 10_000);
+      await gateway.stop();
+    }, 60_000);
+
+    // Redis at maxclients is the same blip without a proxy; once is enough (global mode).
+    if (mode === 'global') it('delivers messages to members again within 10 s after Redis refused its reconnects at maxclients', async () => {
+      // No proxy: Redis itself accepts the connection, answers "max number of clients reached" and closes it.
+      const gateway = await startGatewayProcess({ ...baseEnv(), REDIS_URL: redis.url });
+      procs.push(gateway);
+      const { roomId, clients: [sender, reader] } = await membersInRoom(db.sql, gateway.port, 2);
+      clients.push(sender!, reader!);
+      await sendAndReceive(sender!, reader!, roomId, 'before the blip', 5000);
+
+      const info = async (section: string, field: string) => Number(((await admin.info(section)).match(new RegExp(`^${field}:(\\d+)`, 'm')) ?? [])[1]);
+      const connected = await info('clients', 'connected_clients');
+      const rejectedBefore = await info('stats', 'rejected_connections');
+      // Room for exactly the connections there are once the gateway's subscriber is gone.
+      await admin.config('SET', 'maxclients', String(connected - 1));
+      try {
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        await until('a reconnect refused at maxclients', async () => (await info('stats', 'rejected_connections')) > rejectedBefore, 10_000, 50);
+        await sleep(2000);
+      } finally {
+        await admin.config('SET', 'maxclients', '10000');
+      }
+      await until('the gateway connected again', async () => (await info('clients', 'connected_clients')) >= connected, 3000).catch(() => {});
+      await sleep(300);
+      await sendAndReceive(sender!, reader!, roomId, 'after the blip', 10_000).catch(async (err: Error) => {
+        throw new Error(`${err.message}; PUBSUB NUMSUB ${channelFor(mode, roomId)} = ${await subscribers(channelFor(mode, roomId))}\n${gateway.output().slice(-1500)}`);
+      });
+      await gateway.stop();
+    }, 60_000);
+  });
+}
