@@ -1,7 +1,7 @@
 // A worker killed with SIGKILL in the middle of a batch: after its locks expire another
 // worker reclaims the rows; every message reaches the clients, none twice, in order.
 import { describe, expect, it } from 'vitest';
-import { insertBacklog, receivedIds } from './support/backlog';
+import { insertBacklog, receivedIds, waitForOutboxDrained } from './support/backlog';
 import { startGatewayProcess, startWorkerProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { processTestBed } from './support/process-bed';
@@ -58,6 +58,9 @@ describe('worker SIGKILL mid-batch', () => {
     console.log(`worker kill: sent ${ids.length}, received ${got.ids.length}, rows held by the killed worker ${held}, duplicates ${got.duplicates}`);
     expect(got.ids).toEqual(ids);
     expect(got.duplicates).toBe(0);
+    // Gateways may deliver from PostgreSQL before the worker has published (a gap read): the
+    // outbox drains on its own time.
+    await waitForOutboxDrained(bed.db.sql, 30_000);
     const [left] = await bed.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status <> 'published'`;
     expect(left!.n).toBe(0);
     await rescuer.stop();

@@ -41,6 +41,8 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
   let connection = 0;
   let syncWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   let heartbeat: { token: string; sentAt: number } | null = null;
+  /** When the subscriber last received anything: a connection busy with a backlog is not deaf. */
+  let lastMessageAt = 0;
   /** Since when the subscriber has been without a synced connection (null: it has one). */
   let unsyncedSince: number | null = null;
   let deaf = false;
@@ -100,7 +102,8 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
       heartbeat = null;
       return;
     }
-    if (heartbeat && now - heartbeat.sentAt > DEAF_AFTER_BEATS * heartbeatMs) {
+    const deafAfterMs = DEAF_AFTER_BEATS * heartbeatMs;
+    if (heartbeat && now - heartbeat.sentAt > deafAfterMs && now - lastMessageAt > deafAfterMs) {
       logger.warn({ silentMs: now - heartbeat.sentAt }, 'redis subscription is deaf (heartbeat did not come back); replacing its connection');
       deaf = true;
       unsyncedSince = now;
@@ -150,6 +153,7 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
     });
     client.on('message', (channel: string, message: string) => {
       if (!current()) return;
+      lastMessageAt = Date.now();
       if (channel === heartbeatChannel) {
         if (heartbeat?.token === message) heartbeat = null;
         return;
