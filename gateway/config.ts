@@ -1,4 +1,4 @@
-import { commonEnv, databaseEnv, flag, integer, pubsubEnv, text } from '../shared/config';
+import { commonEnv, databaseEnv, defaultWorkerId, flag, integer, pubsubEnv, text } from '../shared/config';
 
 export const DEV_PLACEHOLDER_KEY = 'dev-placeholder';
 
@@ -18,6 +18,14 @@ export const gatewayEnv = {
   AUTH_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
   BACKFILL_LIMIT: integer(500, 0, 10_000),
   SHUTDOWN_GRACE_MS: integer(10_000, 0, 600_000),
+  /** Names this gateway in the outbox rows it publishes itself (locked_by "gateway:<id>"). */
+  GATEWAY_ID: text(defaultWorkerId()),
+  /** Publish stored messages from the gateway right after their commit (the outbox workers only take what it could not). */
+  OUTBOX_FAST_PATH: flag(true),
+  /** Rows the gateway holds for its fast path go to the workers if it has not published them by then (it crashed). */
+  OUTBOX_FAST_PATH_LOCK_SECONDS: integer(5, 1, 3600),
+  /** Most sends written in one transaction (group commit). */
+  SEND_BATCH_MAX: integer(256, 1, 10_000),
   /** At most one worker wake-up (NOTIFY) per this many ms from sends; 0 = one per send. */
   OUTBOX_NOTIFY_WINDOW_MS: integer(5, 0, 1000),
   /** A message that came before the ones ahead of it waits this long for them before they are read from PostgreSQL. */

@@ -66,22 +66,28 @@ export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer,
     return;
   }
 
-  session.queue = session.queue.then(async () => {
-    if (session.closed) return;
+  const execute = async (): Promise<Reply | null> => {
     // Checked in queue order, so an op pipelined right behind its auth runs once auth is done.
-    if (op !== 'auth' && !session.userId) {
-      ctx.onOpDone(op, UNAUTHORIZED);
-      reply(ctx, ws, { op, success: false, error: UNAUTHORIZED }, frame.ids);
-      return;
-    }
-    let body: Reply | null;
+    if (op !== 'auth' && !session.userId) return { op, success: false, error: UNAUTHORIZED };
     try {
-      body = await runOp(ctx, ws, frame);
+      return await runOp(ctx, ws, frame);
     } catch (err) {
       ctx.logger.error({ op, err }, 'op failed');
-      body = { op, success: false, error: 'unavailable' };
+      return { op, success: false, error: 'unavailable' };
     }
-    ctx.onOpDone(op, body ? (body.success ? 'ok' : String(body.error)) : 'ok');
-    if (body) reply(ctx, ws, body, frame.ids);
+  };
+  // Ops start in arrival order and their replies go out in it. A send does not hold up the
+  // next op's start when that is a send too, so a client's consecutive sends are written
+  // together (group commit); any other op starts once everything before it is done.
+  session.queue = session.queue.then(async () => {
+    if (session.closed) return;
+    if (op !== 'send') await session.replies;
+    const result = execute();
+    session.replies = session.replies.then(async () => {
+      const body = await result;
+      ctx.onOpDone(op, body ? (body.success ? 'ok' : String(body.error)) : 'ok');
+      if (body) reply(ctx, ws, body, frame.ids);
+    });
+    if (op !== 'send') await result;
   });
 }

@@ -12,6 +12,10 @@ export interface GatewayMetrics {
   deliveryLatency: Histogram;
   /** What the delivery rule did in a room (see docs/delivery.md). */
   deliveryRule: Counter<'event'>;
+  /** Sends written per transaction (group commit). */
+  sendBatchSize: Histogram;
+  /** Messages this gateway published itself, or handed to the workers when it could not. */
+  fastPath: Counter<'result'>;
   /** An op finished: `result` is `ok` or its error string (a fixed set: see gateway/frames.ts, gateway/ops/). */
   opDone(op: string, result: string): void;
   /** A socket closed with this WebSocket close code. */
@@ -86,9 +90,24 @@ export function createGatewayMetrics(registry: Registry, gauges: { connections: 
     registers,
   });
 
+  const sendBatchSize = new Histogram({
+    name: 'arcyou_gateway_send_batch_size',
+    help: 'Sends written in one transaction (group commit: sends that arrive while earlier ones are being written go together).',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers,
+  });
+  const fastPath = new Counter({
+    name: 'arcyou_gateway_fast_path_total',
+    help: 'Stored messages this gateway published itself right after their commit (published), or handed to the outbox workers because the publish failed (handed_over). Messages of rooms with rows in the workers\' hands go to the workers from the start and are not counted.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+
   return {
     ops,
     deliveryRule,
+    sendBatchSize,
+    fastPath,
     rateLimited,
     slowConsumerCloses,
     closes,

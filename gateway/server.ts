@@ -12,6 +12,8 @@ import { createFanout } from './delivery/fanout';
 import { respondAsync, sendJson, withTimeout } from './http';
 import { createGatewayMetrics, metricsRoute } from './metrics';
 import { createOutboxWaker } from './outbox-waker';
+import { createSendBatcher } from './send-batcher';
+import { fastPathOwner } from '../shared/outbox/fast-path';
 import { CLOSE_SLOW_CONSUMER, drained, newSession, sendFrames, wakeDrainWaiters, type Session, type Socket } from './session';
 import { loadMemberPage } from './sql/member-page';
 import { loadRoomGap } from './sql/room-gap';
@@ -113,10 +115,28 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.catch((err: Error) => logger.warn({ err: err.message }, 'outbox NOTIFY failed; workers will poll'));
   });
 
+  const sends = createSendBatcher({
+    sql,
+    bus,
+    mode: config.PUBSUB_MODE,
+    logger,
+    waker: outboxWaker,
+    fastPathOwner: config.OUTBOX_FAST_PATH ? fastPathOwner(config.GATEWAY_ID) : null,
+    fastLockSeconds: config.OUTBOX_FAST_PATH_LOCK_SECONDS,
+    maxBatch: config.SEND_BATCH_MAX,
+    // Leave connections of the pool to joins and acks.
+    concurrency: Math.max(1, Math.floor(config.DATABASE_POOL_MAX / 2)),
+    onBatch: (size) => metrics.sendBatchSize.observe(size),
+    onFastPath: (published, failed) => {
+      if (published) metrics.fastPath.inc({ result: 'published' }, published);
+      if (failed) metrics.fastPath.inc({ result: 'handed_over' }, failed);
+    },
+  });
+
   const ctx: DispatchContext = {
     sql,
     fanout,
-    outboxWaker,
+    sends,
     authenticate,
     logger,
     backfillLimit: config.BACKFILL_LIMIT,
@@ -209,9 +229,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       if (draining) return;
       draining = true;
       uws.us_listen_socket_close(listenSocket);
-      const inFlight = [...sockets].map((ws) => ws.getUserData().queue);
+      const inFlight = [...sockets].map((ws) => {
+        const session = ws.getUserData();
+        return session.queue.then(() => session.replies);
+      });
       await withTimeout(Promise.allSettled(inFlight), config.SHUTDOWN_GRACE_MS, 'in-flight ops').catch((err: Error) => logger.warn(err.message));
       for (const ws of [...sockets]) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
+      // Stored messages are published (or handed to the workers) before the bus closes.
+      await withTimeout(sends.drain(), config.SHUTDOWN_GRACE_MS, 'fast-path publishes').catch((err: Error) => logger.warn(err.message));
       outboxWaker.flush();
     },
   };

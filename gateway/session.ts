@@ -7,8 +7,10 @@ export interface Session {
   /** Rooms this socket joined (the only rooms it may send to or ack), with the membership it joined under. */
   rooms: Map<string, number>;
   bucket: TokenBucket;
-  /** Ops run one after another per connection, in the order they arrived. */
+  /** Ops start one after another per connection, in the order they arrived (see dispatch.ts). */
   queue: Promise<void>;
+  /** Their replies, sent in that order. */
+  replies: Promise<void>;
   closed: boolean;
   authTimer: NodeJS.Timeout | null;
   /** Closes the socket when its token expires (RS256 tokens with `exp`). */
@@ -25,6 +27,7 @@ export function newSession(rlCapacity: number): Session {
     rooms: new Map(),
     bucket: createTokenBucket(rlCapacity, Date.now()),
     queue: Promise.resolve(),
+    replies: Promise.resolve(),
     closed: false,
     authTimer: null,
     expiryTimer: null,

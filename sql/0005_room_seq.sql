@@ -7,6 +7,11 @@
 -- a gateway of the previous version cannot write `seq`.
 
 ALTER TABLE arcyou_chat_rooms ADD COLUMN last_seq bigint NOT NULL DEFAULT 0;
+-- Bumped by every writer that leaves a row of the room to the outbox workers (a member.removed,
+-- a message that cannot take the fast path), under the room lock: a send compares it with its
+-- snapshot's to know whether such a row appeared while it waited for the lock
+-- (gateway/sql/insert-messages.ts).
+ALTER TABLE arcyou_chat_rooms ADD COLUMN worker_rows_version bigint NOT NULL DEFAULT 0;
 
 ALTER TABLE arcyou_chat_messages ADD COLUMN seq bigint;
 UPDATE arcyou_chat_messages m SET seq = numbered.seq
@@ -44,7 +49,8 @@ ALTER TABLE arcyou_chat_members ADD COLUMN removed_after_seq bigint;
 CREATE FUNCTION arcyou_chat_member_membership() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN
-    SELECT last_seq INTO NEW.removed_after_seq FROM arcyou_chat_rooms WHERE id = NEW.room_id FOR UPDATE;
+    UPDATE arcyou_chat_rooms SET updated_at = now(), worker_rows_version = worker_rows_version + 1
+    WHERE id = NEW.room_id RETURNING last_seq INTO NEW.removed_after_seq;
   ELSIF OLD.deleted_at IS NOT NULL AND NEW.deleted_at IS NULL THEN
     DELETE FROM outbox
     WHERE type = 'member.removed' AND room_id = OLD.room_id AND status = 'pending'
@@ -71,7 +77,8 @@ BEGIN
   IF TG_OP = 'UPDATE' THEN
     place := NEW.removed_after_seq;
   ELSE
-    SELECT last_seq INTO place FROM arcyou_chat_rooms WHERE id = OLD.room_id FOR UPDATE;
+    UPDATE arcyou_chat_rooms SET updated_at = now(), worker_rows_version = worker_rows_version + 1
+    WHERE id = OLD.room_id RETURNING last_seq INTO place;
   END IF;
   INSERT INTO outbox (type, room_id, payload)
   VALUES ('member.removed', OLD.room_id,
@@ -91,8 +98,18 @@ UPDATE outbox SET next_attempt_at = '-infinity' WHERE status = 'pending' AND att
 -- (deleted outright, or added again since): its member.removed row (kept OUTBOX_RETENTION).
 CREATE INDEX outbox_member_removed_idx ON outbox (room_id) WHERE type = 'member.removed';
 
--- Claim: rows that hold back the later rows of their room — in flight, or pending with a
--- time to wait for (a retry's backoff). Rows due at once are not in it, so it stays small.
+-- Rows a gateway publishes itself (the fast path: locked_by 'gateway:…', see
+-- shared/outbox/fast-path.ts) are written and deleted by the thousand per second: only the
+-- primary key and the reaper's index hold them. The others below leave them out.
+--
+-- Claim: rows that hold back the later rows of their room — in a worker's hands, or pending
+-- with a time to wait for (a retry's backoff). Rows due at once are not in it, so it stays
+-- small. A gateway's rows do not hold a room back: receivers place a room event after the
+-- message it follows whenever that message comes.
 DROP INDEX outbox_room_blockers_idx;
 CREATE INDEX outbox_room_blockers_idx ON outbox (room_id, id)
-  WHERE status = 'in_progress' OR (status = 'pending' AND next_attempt_at <> '-infinity');
+  WHERE (status = 'in_progress' AND locked_by NOT LIKE 'gateway:%') OR (status = 'pending' AND next_attempt_at <> '-infinity');
+-- Send: does the room have a row in the workers' hands (gateway/sql/insert-messages.ts)?
+DROP INDEX outbox_unpublished_room_idx;
+CREATE INDEX outbox_worker_rows_idx ON outbox (room_id)
+  WHERE status = 'pending' OR (status = 'in_progress' AND locked_by NOT LIKE 'gateway:%');

@@ -2,7 +2,7 @@
 // first creation also posts a welcome message, so the first join shows a backfill.
 import type { Sql } from '../shared/db/client';
 import { DEMO_ROOM, DEMO_USERS } from '../shared/demo-room';
-import { insertMessage } from '../gateway/sql/insert-message';
+import { insertMessages } from '../gateway/sql/insert-messages';
 
 /** Returns true when this call created the room (first start on this database). */
 export async function seedDemoRoom(sql: Sql): Promise<boolean> {
@@ -19,6 +19,7 @@ export async function seedDemoRoom(sql: Sql): Promise<boolean> {
     ON CONFLICT (room_id, user_id) DO NOTHING`;
   if (created.length === 0) return false;
   const [host] = DEMO_USERS;
-  await insertMessage(sql, DEMO_ROOM.id, host!.id, { text: `Welcome to the ${DEMO_ROOM.name}! Messages sent before you joined arrive as backfill.` }, undefined, true);
+  const content = { text: `Welcome to the ${DEMO_ROOM.name}! Messages sent before you joined arrive as backfill.` };
+  await insertMessages(sql, [{ roomId: DEMO_ROOM.id, userId: host!.id, content, extra: {} }], { fastPathOwner: null, fastLockSeconds: 0, notify: true });
   return true;
 }

@@ -3,7 +3,12 @@
 // events, and the id cap at 2^53 − 1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, readMigrations } from '../shared/db/migrate';
-import { insertMessage } from '../gateway/sql/insert-message';
+import { insertMessages, type NewMessage } from '../gateway/sql/insert-messages';
+import type { Sql } from '../shared/db/client';
+
+/** One message through the send path's statement, left to the workers. */
+const insertMessage = async (sql: Sql, roomId: string, userId: string, content: Record<string, unknown>) =>
+  (await insertMessages(sql, [{ roomId, userId, content, extra: {} }], { fastPathOwner: null, fastLockSeconds: 0, notify: false }))[0]!;
 import { createRoom, newUser } from './support/fixtures';
 import { createTestDatabase, type TestDatabase } from './support/services';
 
@@ -42,7 +47,7 @@ describe('migration 0005 on a database with history', () => {
     const members = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members`;
     expect(new Set(members.map((m) => m.membership_id)).size).toBe(2);
     // A send after the migration takes the next seq.
-    expect(await insertMessage(db.sql, a!.id, alice, { after: true }, undefined, false)).toMatchObject({ seq: 6 });
+    expect(await insertMessage(db.sql, a!.id, alice, { after: true })).toMatchObject({ seq: 6 });
   });
 });
 
@@ -57,7 +62,7 @@ describe('per-room seq on a migrated database', () => {
     const users = Array.from({ length: 8 }, () => newUser());
     const roomId = await createRoom(db.sql, users);
     const stored = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => insertMessage(db.sql, roomId, users[i % users.length]!, { i }, undefined, false)),
+      Array.from({ length: 200 }, (_, i) => insertMessage(db.sql, roomId, users[i % users.length]!, { i })),
     );
     const seqs = stored.map((s) => s!.seq).sort((x, y) => x - y);
     expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
@@ -74,15 +79,15 @@ describe('per-room seq on a migrated database', () => {
   it('writes nothing and takes no seq for a non-member', async () => {
     const [alice, mallory] = [newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice]);
-    expect(await insertMessage(db.sql, roomId, mallory, { x: 1 }, undefined, false)).toBeNull();
-    expect(await insertMessage(db.sql, roomId, alice, { x: 2 }, undefined, false)).toMatchObject({ seq: 1 });
+    expect(await insertMessage(db.sql, roomId, mallory, { x: 1 })).toBeNull();
+    expect(await insertMessage(db.sql, roomId, alice, { x: 2 })).toMatchObject({ seq: 1 });
   });
 
   it('a removal names the membership it ended and its place in the room; a re-add starts a new membership', async () => {
     const [alice, bob] = [newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice, bob]);
-    await insertMessage(db.sql, roomId, alice, { n: 1 }, undefined, false);
-    await insertMessage(db.sql, roomId, alice, { n: 2 }, undefined, false);
+    await insertMessage(db.sql, roomId, alice, { n: 1 });
+    await insertMessage(db.sql, roomId, alice, { n: 2 });
     const [before] = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
     await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
     const [removed] = await db.sql<{ removed_after_seq: number }[]>`SELECT removed_after_seq FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
@@ -113,7 +118,7 @@ describe('per-room seq on a migrated database', () => {
   it('a member row deleted outright still gets a removal event with its place', async () => {
     const [alice, bob] = [newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice, bob]);
-    await insertMessage(db.sql, roomId, alice, { n: 1 }, undefined, false);
+    await insertMessage(db.sql, roomId, alice, { n: 1 });
     await db.sql`DELETE FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
     const [event] = await db.sql<{ payload: { seq: number; user_id: string } }[]>`SELECT payload FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
     expect(event!.payload).toMatchObject({ user_id: bob, seq: 1 });
@@ -126,12 +131,82 @@ describe('per-room seq on a migrated database', () => {
     const roomId = await createRoom(db.sql, [alice]);
     await db.sql`SELECT setval('arcyou_chat_messages_id_seq', ${Number.MAX_SAFE_INTEGER - 1})`;
     try {
-      expect(await insertMessage(db.sql, roomId, alice, { last: true }, undefined, false)).toMatchObject({ id: Number.MAX_SAFE_INTEGER });
-      await expect(insertMessage(db.sql, roomId, alice, { past: true }, undefined, false)).rejects.toMatchObject({ code: '2200H' });
+      expect(await insertMessage(db.sql, roomId, alice, { last: true })).toMatchObject({ id: Number.MAX_SAFE_INTEGER });
+      await expect(insertMessage(db.sql, roomId, alice, { past: true })).rejects.toMatchObject({ code: '2200H' });
       const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${roomId}`;
       expect(row!.n).toBe(1);
     } finally {
       await db.sql`SELECT setval('arcyou_chat_messages_id_seq', (SELECT max(id) FROM arcyou_chat_messages WHERE id < ${Number.MAX_SAFE_INTEGER - 1}))`;
     }
+  });
+});
+
+describe('group commit (insertMessages with many messages)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db.drop());
+
+  const options = { fastPathOwner: 'gateway:test', fastLockSeconds: 5, notify: false };
+
+  it('numbers each room of a batch in the order its messages were given, ids and outbox rows alike, and refuses non-members only', async () => {
+    const [alice, bob, mallory] = [newUser(), newUser(), newUser()];
+    const roomA = await createRoom(db.sql, [alice, bob]);
+    const roomB = await createRoom(db.sql, [alice]);
+    const order = [roomA, roomB, roomA, roomA, roomB, roomA];
+    const batch: NewMessage[] = order.map((roomId, i) => ({ roomId, userId: i === 2 ? bob : alice, content: { i }, extra: { temp_id: `t${i}` } }));
+    batch.splice(3, 0, { roomId: roomA, userId: mallory, content: { i: -1 }, extra: {} });
+    const results = await insertMessages(db.sql, batch, options);
+    expect(results[3]).toBeNull();
+    const stored = results.filter((r) => r !== null);
+    const seqsOf = (roomId: string) => batch.flatMap((m, i) => (m.roomId === roomId && results[i] ? [results[i]!.seq] : []));
+    expect(seqsOf(roomA)).toEqual([1, 2, 3, 4]);
+    expect(seqsOf(roomB)).toEqual([1, 2]);
+    for (const roomId of [roomA, roomB]) {
+      const rows = await db.sql<{ id: number; seq: number; content: { i: number } }[]>`SELECT id, seq, content FROM arcyou_chat_messages WHERE room_id = ${roomId} ORDER BY seq`;
+      const ids = rows.map((r) => r.id);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      const outbox = await db.sql<{ seq: number }[]>`SELECT (payload->>'seq')::int AS seq FROM outbox WHERE room_id = ${roomId} ORDER BY id`;
+      expect(outbox.map((r) => r.seq)).toEqual(rows.map((r) => r.seq));
+    }
+    expect(stored.every((r) => r.fastRowId !== null)).toBe(true);
+    // Each result is its own message (the temp_id it was sent with), in the order given.
+    expect(stored.map((r) => r.message.temp_id)).toEqual(['t0', 't1', 't2', 't3', 't4', 't5']);
+  });
+
+  it('never deadlocks: concurrent batches over the same rooms, given in different orders, all commit with gapless seqs', async () => {
+    const users = Array.from({ length: 6 }, () => newUser());
+    const rooms = await Promise.all(Array.from({ length: 6 }, () => createRoom(db.sql, users)));
+    const batches = Array.from({ length: 12 }, (_, b) =>
+      Array.from({ length: 18 }, (_, i) => ({ roomId: rooms[(i * (b + 1) + b) % rooms.length]!, userId: users[i % users.length]!, content: { b, i }, extra: {} })),
+    );
+    const results = await Promise.all(batches.map((batch) => insertMessages(db.sql, batch, options)));
+    expect(results.flat().every((r) => r !== null)).toBe(true);
+    for (const roomId of rooms) {
+      const [row] = await db.sql<{ n: number; max: number; last_seq: number }[]>`
+        SELECT count(*)::int AS n, max(seq)::int AS max, (SELECT last_seq::int FROM arcyou_chat_rooms WHERE id = ${roomId}) AS last_seq
+        FROM arcyou_chat_messages WHERE room_id = ${roomId}`;
+      expect(row!.max).toBe(row!.n);
+      expect(row!.last_seq).toBe(row!.n);
+    }
+  });
+
+  it('leaves a room to the workers (pending) while a row of it is in their hands, and deletes rows it is told to retire', async () => {
+    const [alice] = [newUser()];
+    const roomId = await createRoom(db.sql, [alice]);
+    const [first] = await insertMessages(db.sql, [{ roomId, userId: alice, content: { n: 1 }, extra: {} }], options);
+    expect(first!.fastRowId).not.toBeNull();
+    // A removal (trigger, pending): later messages of the room go behind it, to the workers.
+    const bob = newUser();
+    await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${bob})`;
+    await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    const [second] = await insertMessages(db.sql, [{ roomId, userId: alice, content: { n: 2 }, extra: {} }], { ...options, retire: [first!.fastRowId!] });
+    expect(second!.fastRowId).toBeNull();
+    const rows = await db.sql<{ type: string; status: string }[]>`SELECT type, status::text FROM outbox WHERE room_id = ${roomId} ORDER BY id`;
+    expect(rows).toEqual([
+      { type: 'member.removed', status: 'pending' },
+      { type: 'message.created', status: 'pending' },
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { commonEnv, databaseEnv, databaseUrl, defaultWorkerId, integer, pubsubEnv, text } from '../shared/config';
 import { duration } from '../shared/duration';
+import { FAST_PATH_OWNER_PREFIX } from '../shared/outbox/fast-path';
 
 /** A worker process's own HTTP port: GET /metrics, /health (liveness), /ready (PostgreSQL, Redis). */
 export const workerMetricsEnv = {
@@ -22,7 +23,8 @@ export const outboxWorkerEnv = {
   BACKOFF_BASE_MS: integer(1000, 1, 3_600_000),
   BACKOFF_CAP_MS: integer(60_000, 1, 86_400_000),
   REAP_INTERVAL_MS: integer(5000, 100, 3_600_000),
-  WORKER_ID: text(defaultWorkerId()),
+  /** Written to locked_by; may not start with "gateway:" (rows a gateway publishes itself). */
+  WORKER_ID: v.pipe(text(defaultWorkerId()), v.check((id) => !id.startsWith(FAST_PATH_OWNER_PREFIX), `a name not starting with "${FAST_PATH_OWNER_PREFIX}"`)),
   /** Published rows older than this are deleted (e.g. 7d, 12h, 3600 = seconds). */
   OUTBOX_RETENTION: duration('7d', 1000),
   OUTBOX_RETENTION_INTERVAL_MS: integer(60_000, 1000, 86_400_000),

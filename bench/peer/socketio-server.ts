@@ -2,10 +2,10 @@
 // rooms and broadcast, doing the same job on the same wire load.
 //
 // - join: the same membership query as our gateway (gateway/sql/membership.ts), then socket.join(room).
-// - send (full path): the same one-transaction insert as our gateway (message + outbox
-//   row + room.last_message_id, gateway/sql/insert-message.ts), then io.to(room).emit
-//   through the Redis adapter, then the ack with message_id. It skips our worker hop
-//   (no claim/publish/mark round), which favours it on latency and CPU.
+// - send (full path): what an application built on Socket.IO does — one plain insert of
+//   the message into its own table (primary key and a (room_id, id) index for history, no
+//   outbox, no per-room numbering, no room lock), then io.to(room).emit through the Redis
+//   adapter, then the ack with message_id.
 // - fan-out-only: the bench publishes with @socket.io/redis-emitter straight into the
 //   adapter's Redis channel; this process only receives and broadcasts.
 // Defaults everywhere else (ws engine, no compression); websocket transport only.
@@ -13,7 +13,6 @@ import { createServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
-import { insertMessage } from '../../gateway/sql/insert-message';
 import { findMembership } from '../../gateway/sql/membership';
 import { createSql } from '../../shared/db/client';
 
@@ -28,6 +27,16 @@ const pub = new Redis(redisUrl);
 const sub = pub.duplicate();
 const http = createServer();
 const io = new Server(http, { transports: ['websocket'], serveClient: false, adapter: createAdapter(pub, sub) });
+
+await sql`
+  CREATE TABLE IF NOT EXISTS bench_socketio_messages (
+    id bigserial PRIMARY KEY,
+    room_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    content jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+  )`;
+await sql`CREATE INDEX IF NOT EXISTS bench_socketio_messages_room_idx ON bench_socketio_messages (room_id, id)`;
 
 io.use((socket, next) => {
   const token = (socket.handshake.auth as { token?: unknown }).token;
@@ -58,12 +67,13 @@ io.on('connection', (socket) => {
       if (typeof content !== 'object' || content === null) return ack({ success: false, error: 'invalid_request' });
       const userId: string = socket.data.userId;
       // No worker to wake: this peer broadcasts the message itself.
-      const stored = await insertMessage(sql, roomId, userId, content as Record<string, unknown>, request.temp_id, false);
-      if (stored === null) return ack({ success: false, error: 'Forbidden: not a member' });
-      const { id, seq } = stored;
+      const [stored] = await sql<{ id: number; created_at: string }[]>`
+        INSERT INTO bench_socketio_messages (room_id, user_id, content) VALUES (${roomId}, ${userId}, ${sql.json(content as never)})
+        RETURNING id, created_at`;
+      const { id } = stored!;
       const now = new Date().toISOString();
-      io.to(roomId).emit('event', { op: 'event', type: 'message.created', roomId, message: { id, seq, user_id: userId, content, created_at: now }, timestamp: now, source: 'live' });
-      ack({ success: true, message_id: id, seq });
+      io.to(roomId).emit('event', { op: 'event', type: 'message.created', roomId, message: { id, user_id: userId, content, created_at: stored!.created_at, temp_id: request.temp_id }, timestamp: now, source: 'live' });
+      ack({ success: true, message_id: id });
     } catch {
       ack({ success: false, error: 'unavailable' });
     }

@@ -2,7 +2,7 @@ import type { Sql } from '../../shared/db/client';
 import type { Logger } from '../../shared/logger';
 import type { Authenticate } from '../auth';
 import type { Fanout } from '../delivery/fanout';
-import type { OutboxWaker } from '../outbox-waker';
+import type { SendBatcher } from '../send-batcher';
 import type { RequestIds } from '../frames';
 import type { Socket } from '../session';
 
@@ -14,7 +14,8 @@ export interface OpContext {
   backfillLimit: number;
   /** Messages read from PostgreSQL per query (backfill pages). */
   pageSize: number;
-  outboxWaker: OutboxWaker;
+  /** Stores sends (group commit) and publishes them (fast path). */
+  sends: SendBatcher;
   /** Sends frames to a socket, closing it if it is over its high-water mark. */
   send(ws: Socket, frames: readonly string[]): boolean;
 }

@@ -1,6 +1,5 @@
 import type { ClientId } from '../frames';
 import type { Session } from '../session';
-import { insertMessage } from '../sql/insert-message';
 import { NOT_A_MEMBER, NOT_JOINED, type OpContext, type Reply } from './context';
 
 /** PostgreSQL's sequence_generator_limit_exceeded: message ids reached 2^53 − 1 (see sql/0005_room_seq.sql). */
@@ -8,16 +7,14 @@ const IDS_EXHAUSTED = '2200H';
 
 export async function send(ctx: OpContext, session: Session, roomId: string, content: Record<string, unknown>, tempId: ClientId | undefined): Promise<Reply> {
   if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: NOT_JOINED, room_id: roomId };
-  const notify = ctx.outboxWaker.notifyInline();
   let stored;
   try {
-    stored = await insertMessage(ctx.sql, roomId, session.userId!, content, tempId, notify);
+    stored = await ctx.sends.send({ roomId, userId: session.userId!, content, extra: tempId === undefined ? {} : { temp_id: tempId } }, session);
   } catch (err) {
     if ((err as { code?: unknown }).code !== IDS_EXHAUSTED) throw err;
     ctx.logger.error({ err }, 'message ids are exhausted (2^53 − 1): no message can be stored');
     return { op: 'send', success: false, error: 'unavailable', detail: 'message ids exhausted', room_id: roomId };
   }
   if (stored === null) return { op: 'send', success: false, error: NOT_A_MEMBER, room_id: roomId };
-  if (!notify) ctx.outboxWaker.committedWithoutNotify();
   return { op: 'send', success: true, message_id: stored.id, seq: stored.seq };
 }

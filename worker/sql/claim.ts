@@ -47,11 +47,14 @@ export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<Outbo
   const typeFilter = sql`
     (${include}::text IS NULL OR left(o.type, length(${include}::text)) = ${include}::text)
     AND (${exclude}::text IS NULL OR left(o.type, length(${exclude}::text)) <> ${exclude}::text)`;
-  // Uses outbox_room_blockers_idx, which holds exactly the rows that can block.
+  // Uses outbox_room_blockers_idx, which holds exactly the rows that can block (the
+  // condition repeats its predicate, literally, so the planner can use it).
   const heldBack = sql`EXISTS (
     SELECT 1 FROM outbox earlier
     WHERE earlier.room_id = o.room_id AND earlier.id < o.id
-      AND (earlier.status = 'in_progress' OR (earlier.status = 'pending' AND earlier.next_attempt_at <> '-infinity' AND earlier.next_attempt_at > now()))
+      AND ((earlier.status = 'in_progress' AND earlier.locked_by NOT LIKE 'gateway:%')
+           OR (earlier.status = 'pending' AND earlier.next_attempt_at <> '-infinity'))
+      AND (earlier.status = 'in_progress' OR earlier.next_attempt_at > now())
   )`;
   const rows = await sql.begin(async (tx) => {
     const locked = await tx<{ room_id: string }[]>`

@@ -1,0 +1,193 @@
+// Sends, from every connection of this gateway, stored by group commit and published by the
+// fast path. Sends that arrive while earlier batches are being written wait and go together
+// in the next batch (one transaction for all of them: gateway/sql/insert-messages.ts); each
+// send is answered once its batch has committed. Then the gateway publishes the messages it
+// may publish itself (the fast path) and deletes their outbox rows; what it could not publish
+// goes to the outbox workers, and the reaper hands them whatever a crashed gateway held.
+// Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
+import type { Bus, BusMessage } from '../shared/bus/bus';
+import { channelFor, type PubsubMode } from '../shared/bus/channels';
+import type { Sql } from '../shared/db/client';
+import type { Logger } from '../shared/logger';
+import { serializeMessageEvent } from '../shared/protocol/events';
+import type { OutboxWaker } from './outbox-waker';
+import { insertMessages, type NewMessage, type StoredMessage } from './sql/insert-messages';
+import { releaseFastRows } from './sql/release-fast-rows';
+import { retireFastRows } from './sql/retire-fast-rows';
+
+export interface SendBatcherOptions {
+  sql: Sql;
+  bus: Bus;
+  mode: PubsubMode;
+  logger: Logger;
+  waker: OutboxWaker;
+  /** `locked_by` of the rows this gateway publishes itself; null: no fast path (the workers publish everything). */
+  fastPathOwner: string | null;
+  fastLockSeconds: number;
+  /** Most sends in one transaction. */
+  maxBatch: number;
+  /** Batches being written at once. */
+  concurrency: number;
+  /** The fast path published these many messages, or failed to (for metrics). */
+  onFastPath?(published: number, failed: number): void;
+  /** A batch of this many sends is being written (for metrics). */
+  onBatch?(size: number): void;
+}
+
+export interface SendBatcher {
+  /**
+   * Stores one message; resolves once committed (null: not an active member), rejects if the
+   * database failed. Messages of one `source` (a connection) are stored in the order given:
+   * they never go into two batches being written at once.
+   */
+  send(message: NewMessage, source: object): Promise<StoredMessage | null>;
+  /** Resolves when every send taken so far is stored and published, and its rows retired (shutdown). */
+  drain(): Promise<void>;
+}
+
+/**
+ * Rows published by the fast path are deleted in the transaction of the next batch, or —
+ * when no batch comes — by a statement of their own this long after their publish.
+ */
+const RETIRE_DELAY_MS = 20;
+
+interface Waiting {
+  message: NewMessage;
+  source: object;
+  resolve(result: StoredMessage | null): void;
+  reject(err: unknown): void;
+}
+
+export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
+  const { sql, bus, logger, fastPathOwner } = options;
+  let queue: Waiting[] = [];
+  const running = new Set<Promise<void>>();
+  /** Sources with messages in a batch being written: their next ones wait for it. */
+  const writing = new Map<object, number>();
+  let toRetire: number[] = [];
+  let retireTimer: NodeJS.Timeout | null = null;
+  let retiring: Promise<void> = Promise.resolve();
+
+  /** The rows waiting to be deleted, taken by whoever deletes them (a batch, or the timer). */
+  const takeRetired = () => {
+    if (retireTimer) clearTimeout(retireTimer);
+    retireTimer = null;
+    const ids = toRetire;
+    toRetire = [];
+    return ids;
+  };
+
+  const retire = () => {
+    const ids = takeRetired();
+    if (!fastPathOwner || ids.length === 0) return;
+    retiring = retiring.then(() =>
+      retireFastRows(sql, fastPathOwner, ids).then(
+        () => {},
+        // Left in_progress: the reaper hands them to the workers, whose copies are dropped by seq.
+        (err: unknown) => logger.warn({ err, rows: ids.length }, 'could not delete outbox rows published by the fast path'),
+      ),
+    );
+  };
+
+  const retireLater = (ids: number[]) => {
+    toRetire.push(...ids);
+    retireTimer ??= setTimeout(retire, RETIRE_DELAY_MS);
+  };
+
+  const publishFast = async (stored: StoredMessage[], roomIds: string[]) => {
+    const messages: BusMessage[] = stored.map((s, i) => ({ channel: channelFor(options.mode, roomIds[i]!), message: serializeMessageEvent(roomIds[i]!, s.message, 'live') }));
+    const results = await bus.publish(messages);
+    const published: number[] = [];
+    const failed: number[] = [];
+    results.forEach((err, i) => (err ? failed : published).push(stored[i]!.fastRowId!));
+    if (published.length) retireLater(published);
+    if (failed.length) {
+      logger.warn({ rows: failed.length, err: results.find(Boolean) }, 'fast-path publish failed; the outbox workers take over');
+      await releaseFastRows(sql, fastPathOwner!, failed).catch((err: unknown) =>
+        logger.warn({ err, rows: failed.length }, 'could not hand unpublished rows to the workers; the reaper will'),
+      );
+    }
+    options.onFastPath?.(published.length, failed.length);
+  };
+
+  const write = async (batch: Waiting[]) => {
+    options.onBatch?.(batch.length);
+    const notify = options.waker.notifyInline();
+    const retired = takeRetired();
+    let results: Array<StoredMessage | null>;
+    try {
+      results = await insertMessages(
+        sql,
+        batch.map((w) => w.message),
+        { fastPathOwner, fastLockSeconds: options.fastLockSeconds, notify, retire: retired },
+      );
+    } catch (err) {
+      if (retired.length) retireLater(retired); // rolled back with the batch
+      for (const waiting of batch) waiting.reject(err);
+      return;
+    }
+    batch.forEach((waiting, i) => waiting.resolve(results[i]!));
+    const fast: StoredMessage[] = [];
+    const fastRooms: string[] = [];
+    let leftToWorkers = false;
+    results.forEach((stored, i) => {
+      if (!stored) return;
+      if (stored.fastRowId === null) leftToWorkers = true;
+      else {
+        fast.push(stored);
+        fastRooms.push(batch[i]!.message.roomId);
+      }
+    });
+    if (leftToWorkers && !notify) options.waker.committedWithoutNotify();
+    if (fast.length) await publishFast(fast, fastRooms);
+  };
+
+  /** The next batch: queued messages in order, skipping (and keeping queued) those of sources being written. */
+  const takeBatch = (): Waiting[] => {
+    const batch: Waiting[] = [];
+    const rest: Waiting[] = [];
+    for (const waiting of queue) {
+      if (batch.length < options.maxBatch && !writing.has(waiting.source)) batch.push(waiting);
+      else rest.push(waiting);
+    }
+    queue = rest;
+    for (const { source } of batch) writing.set(source, (writing.get(source) ?? 0) + 1);
+    return batch;
+  };
+
+  const pump = () => {
+    while (running.size < options.concurrency && queue.length > 0) {
+      const batch = takeBatch();
+      if (batch.length === 0) return; // everything queued waits for a batch being written
+      const run: Promise<void> = write(batch)
+        .catch((err: unknown) => logger.error({ err }, 'send batch failed unexpectedly'))
+        .finally(() => {
+          for (const { source } of batch) {
+            const left = writing.get(source)! - 1;
+            if (left === 0) writing.delete(source);
+            else writing.set(source, left);
+          }
+          running.delete(run);
+          pump();
+        });
+      running.add(run);
+    }
+  };
+
+  return {
+    send(message, source) {
+      return new Promise((resolve, reject) => {
+        queue.push({ message, source, resolve, reject });
+        pump();
+      });
+    },
+    async drain() {
+      while (running.size > 0 || queue.length > 0) {
+        pump();
+        await Promise.race([Promise.all([...running]), new Promise((r) => setTimeout(r, 10))]);
+      }
+      retire();
+      await retiring;
+    },
+  };
+}

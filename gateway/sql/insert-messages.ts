@@ -1,0 +1,137 @@
+import type { Sql } from '../../shared/db/client';
+import { OUTBOX_CHANNEL } from '../../shared/outbox/notify-channel';
+import type { ChatMessage } from '../../shared/protocol/events';
+import { messageJson } from './message-json';
+
+export interface NewMessage {
+  roomId: string;
+  userId: string;
+  content: Record<string, unknown>;
+  /** Merged into the outbox payload (the client's temp_id). */
+  extra: Record<string, unknown>;
+}
+
+export interface StoredMessage {
+  id: number;
+  seq: number;
+  /** The message as its event carries it (the outbox payload). */
+  message: ChatMessage;
+  /** The outbox row, when this gateway publishes the message itself (the fast path); null: the worker does. */
+  fastRowId: number | null;
+}
+
+export interface InsertOptions {
+  /**
+   * Write the outbox rows this gateway will publish itself as claimed by it (`locked_by`,
+   * until `fastLockSeconds` from now: past that the reaper hands them to the workers).
+   * null: every row is left pending for the workers.
+   */
+  fastPathOwner: string | null;
+  fastLockSeconds: number;
+  /** Wake the workers (NOTIFY) in this transaction if any row is left to them. */
+  notify: boolean;
+  /** Outbox rows this gateway published earlier (the fast path), deleted in the same transaction. */
+  retire?: readonly number[];
+}
+
+/**
+ * Stores a batch of messages (a group commit: sends from any connections, any rooms) in one
+ * statement, so one transaction and one round trip. Its rooms are locked in id order (two
+ * batches never deadlock); under those locks each message draws the next seq of its room
+ * and an id, so a room's seqs and ids follow commit order — and, within the batch, the order
+ * the messages are given in — and gets its outbox row. Returns one
+ * result per input, in input order: null for a sender that is not an active member
+ * (nothing is written for it). Rows this gateway published earlier are deleted in the same
+ * statement (`retire`).
+ *
+ * Fast path: the outbox row of a message whose room has no row in the workers' hands
+ * (pending, or claimed by a worker) is written as claimed by this gateway, which publishes
+ * it right after the commit and deletes it. A room with a row in the workers' hands (e.g. a
+ * member.removed written by a trigger) keeps its new rows pending behind it, so the workers
+ * publish that room in order. The check reads the statement's snapshot, which can predate a
+ * row committed while this statement waited for the room's lock: whoever leaves a room's row
+ * to the workers bumps the room's `worker_rows_version` under that lock (sql/0005_room_seq.sql,
+ * and this statement), so such a row shows as a locked row newer than the snapshot's, and the
+ * room then takes the workers' path.
+ */
+interface Written {
+  /** Per message stored: its input index and id. */
+  stored: Array<{ n: number; id: number; seq: number }> | null;
+  /** Per outbox row written: its id, its message and event payload, and whether this gateway holds it. */
+  queued: Array<{ id: number; payload: ChatMessage; fast: boolean }> | null;
+}
+
+// The statement avoids joins between its CTEs where it can: the planner knows nothing of
+// their sizes and nested-loops them, which is quadratic in the batch. Results come back as
+// two independent aggregates and are matched here by message id.
+export async function insertMessages(sql: Sql, messages: readonly NewMessage[], options: InsertOptions): Promise<Array<StoredMessage | null>> {
+  if (messages.length === 0) return [];
+  const input = messages.map((m, n) => ({ n, room_id: m.roomId, user_id: m.userId, content: m.content, extra: m.extra }));
+  const retire = options.retire ?? [];
+  const [written] = await sql<Written[]>`
+    WITH retired AS (
+      DELETE FROM outbox WHERE id = ANY(${retire as number[]}::bigint[]) AND status = 'in_progress' AND locked_by = ${options.fastPathOwner}::text
+      RETURNING id
+    ), input AS (
+      SELECT * FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, content jsonb, extra jsonb)
+    ), allowed AS (
+      SELECT i.* FROM input i
+      WHERE EXISTS (SELECT 1 FROM arcyou_chat_members mb WHERE mb.room_id = i.room_id AND mb.user_id = i.user_id AND mb.deleted_at IS NULL)
+    ), locked AS (
+      SELECT r.id, r.last_seq, r.worker_rows_version FROM arcyou_chat_rooms r
+      WHERE r.id IN (SELECT room_id FROM allowed)
+      ORDER BY r.id
+      FOR UPDATE
+    ), rooms AS (
+      SELECT l.id, l.last_seq,
+             ${options.fastPathOwner}::text IS NOT NULL
+             -- No row left to the workers since this statement's snapshot (which the check below reads).
+             AND l.worker_rows_version = (SELECT s.worker_rows_version FROM arcyou_chat_rooms s WHERE s.id = l.id)
+             -- outbox_worker_rows_idx, whose predicate this repeats literally ('gateway:' = FAST_PATH_OWNER_PREFIX).
+             AND NOT EXISTS (
+               SELECT 1 FROM outbox o
+               WHERE o.room_id = l.id AND (o.status = 'pending' OR (o.status = 'in_progress' AND o.locked_by NOT LIKE 'gateway:%'))
+             ) AS fast
+      FROM locked l
+    ), numbered AS (
+      -- nextval runs after the sort (a volatile select-list function), so ids follow (room, input) order,
+      -- and after the rows of every room were locked.
+      SELECT a.n, a.room_id, a.user_id, a.content, a.extra, r.fast, now() AS created_at,
+             r.last_seq + row_number() OVER (PARTITION BY a.room_id ORDER BY a.n) AS seq,
+             nextval('arcyou_chat_messages_id_seq') AS id
+      FROM allowed a JOIN rooms r ON r.id = a.room_id
+      ORDER BY a.room_id, a.n
+    ), message AS (
+      INSERT INTO arcyou_chat_messages (id, room_id, seq, user_id, content, created_at)
+      SELECT id, room_id, seq, user_id, content, created_at FROM numbered
+    ), room_update AS (
+      UPDATE arcyou_chat_rooms r
+      SET last_seq = last.seq, last_message_id = last.id, updated_at = now(),
+          worker_rows_version = r.worker_rows_version + CASE WHEN last.fast THEN 0 ELSE 1 END
+      FROM (SELECT DISTINCT ON (room_id) room_id, seq, id, fast FROM numbered ORDER BY room_id, seq DESC) last
+      WHERE r.id = last.room_id
+    ), queued AS (
+      INSERT INTO outbox (type, room_id, payload, status, locked_by, locked_until)
+      SELECT 'message.created', room_id, ${messageJson(sql)} || extra,
+             CASE WHEN fast THEN 'in_progress' ELSE 'pending' END::outbox_status,
+             CASE WHEN fast THEN ${options.fastPathOwner}::text END,
+             CASE WHEN fast THEN now() + make_interval(secs => ${options.fastLockSeconds}) END
+      FROM numbered
+      ORDER BY room_id, seq
+      RETURNING id, payload, status
+    ), woken AS (
+      SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) any_pending WHERE ${options.notify}::boolean
+    )
+    SELECT
+      (SELECT jsonb_agg(jsonb_build_object('n', n, 'id', id, 'seq', seq)) FROM numbered) AS stored,
+      (SELECT jsonb_agg(jsonb_build_object('id', id, 'payload', payload, 'fast', status = 'in_progress')) FROM queued) AS queued,
+      (SELECT count(*) FROM woken) AS notified,
+      (SELECT count(*) FROM retired) AS retired`;
+  const rows = new Map((written!.queued ?? []).map((row) => [row.payload.id, row]));
+  const results: Array<StoredMessage | null> = messages.map(() => null);
+  for (const { n, id, seq } of written!.stored ?? []) {
+    const row = rows.get(id)!;
+    results[n] = { id, seq, message: row.payload, fastRowId: row.fast ? row.id : null };
+  }
+  return results;
+}
