@@ -64,16 +64,17 @@ export function startService(options: StartOptions): Promise<Service> {
       reject(new Error(`${options.name} did not become ready in time; see ${LOG_DIR}/${options.name}.log`));
     }, options.timeoutMs ?? 30_000);
     child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const watchReady = (chunk: Buffer) => {
       buffered += chunk.toString();
       if (options.readyLine.test(buffered)) {
         clearTimeout(timer);
         buffered = '';
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
+        // Only this listener: the pipe into the log file keeps its own.
+        child.stdout!.off('data', watchReady);
         resolve(service);
       } else if (buffered.length > 100_000) buffered = buffered.slice(-10_000);
-    });
+    };
+    child.stdout!.on('data', watchReady);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${options.name} exited with ${code} before it was ready: ${stderr}`));

@@ -1,6 +1,7 @@
 import type { Sql } from '../../shared/db/client';
 import { OUTBOX_CHANNEL } from '../../shared/outbox/notify-channel';
 import type { ChatMessage } from '../../shared/protocol/events';
+import { heldBy } from '../../shared/outbox/held-by';
 import { messageJson } from './message-json';
 
 export interface NewMessage {
@@ -70,13 +71,15 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
   const retire = options.retire ?? [];
   const [written] = await sql<Written[]>`
     WITH retired AS (
-      DELETE FROM outbox WHERE id = ANY(${retire as number[]}::bigint[]) AND status = 'in_progress' AND locked_by = ${options.fastPathOwner}::text
+      DELETE FROM outbox WHERE id = ANY(${retire as number[]}::bigint[]) AND ${heldBy(sql, options.fastPathOwner)}
       RETURNING id
     ), input AS (
       SELECT * FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, content jsonb, extra jsonb)
     ), allowed AS (
       SELECT i.* FROM input i
-      WHERE EXISTS (SELECT 1 FROM arcyou_chat_members mb WHERE mb.room_id = i.room_id AND mb.user_id = i.user_id AND mb.deleted_at IS NULL)
+      -- A scalar subquery, so that it stays a primary-key lookup per input row: as EXISTS, the
+      -- planner turned it into a hash join over every active membership.
+      WHERE (SELECT mb.deleted_at IS NULL FROM arcyou_chat_members mb WHERE mb.room_id = i.room_id AND mb.user_id = i.user_id)
     ), locked AS (
       SELECT r.id, r.last_seq, r.worker_rows_version FROM arcyou_chat_rooms r
       WHERE r.id IN (SELECT room_id FROM allowed)

@@ -1,4 +1,5 @@
 import type { Sql } from '../../shared/db/client';
+import { heldBy } from '../../shared/outbox/held-by';
 
 /**
  * Deletes outbox rows this gateway published itself (the fast path) and still holds. A row
@@ -7,6 +8,6 @@ import type { Sql } from '../../shared/db/client';
  */
 export async function retireFastRows(sql: Sql, owner: string, ids: readonly number[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const result = await sql`DELETE FROM outbox WHERE id = ANY(${ids as number[]}::bigint[]) AND status = 'in_progress' AND locked_by = ${owner}`;
+  const result = await sql`DELETE FROM outbox WHERE id = ANY(${ids as number[]}::bigint[]) AND ${heldBy(sql, owner)}`;
   return result.count;
 }

@@ -7,6 +7,8 @@ export interface DbOptions {
   poolMode?: 'direct' | 'transaction';
   max?: number;
   applicationName?: string;
+  /** Server notices (RAISE NOTICE, auto_explain); dropped by default. */
+  onNotice?: (notice: postgres.Notice) => void;
 }
 
 /** A postgres.js pool. bigint columns (ids) come back as JS numbers: ids stay far below 2^53. */
@@ -14,7 +16,7 @@ export function createSql(url: string, options: DbOptions = {}): Sql {
   return postgres(url, {
     max: options.max ?? 10,
     prepare: (options.poolMode ?? 'direct') === 'direct',
-    onnotice: () => {},
+    onnotice: options.onNotice ?? (() => {}),
     // postgres.js waits (0.5–1) × min(3^n / 100, 20) s before reconnecting, n counting the
     // failed attempts of the whole pool: a 2 s database restart left every process idle for
     // up to 20 s after it was back. Retry every 50 ms – 1 s instead.

@@ -1,4 +1,5 @@
 import type { Sql } from '../../shared/db/client';
+import { heldBy } from '../../shared/outbox/held-by';
 
 /**
  * Marks rows this worker still holds as published. A row whose lock expired and was
@@ -9,6 +10,6 @@ export async function markPublished(sql: Sql, workerId: string, ids: readonly nu
   const result = await sql`
     UPDATE outbox
     SET status = 'published', published_at = now(), locked_by = NULL, locked_until = NULL, error = NULL
-    WHERE id = ANY(${ids as number[]}::bigint[]) AND status = 'in_progress' AND locked_by = ${workerId}`;
+    WHERE id = ANY(${ids as number[]}::bigint[]) AND ${heldBy(sql, workerId)}`;
   return result.count;
 }

@@ -1,4 +1,5 @@
 import type { Sql } from '../../shared/db/client';
+import { heldBy } from '../../shared/outbox/held-by';
 
 export interface Failure {
   id: number;
@@ -22,7 +23,7 @@ export async function rescheduleFailed(sql: Sql, workerId: string, failure: Fail
         error = ${failure.error.slice(0, 2000)},
         locked_by = NULL,
         locked_until = NULL
-    WHERE id = ${failure.id} AND status = 'in_progress' AND locked_by = ${workerId}
+    WHERE id = ${failure.id} AND ${heldBy(sql, workerId)}
     RETURNING status`;
   return row?.status ?? null;
 }
