@@ -67,6 +67,7 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
     return rooms;
   };
   const published: Array<{ topic: string; frame: string }> = [];
+  const counted: string[] = [];
   const logger = spyLogger();
   let fanout: Fanout;
   const ports: RoomPorts = {
@@ -90,6 +91,7 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
     setTimer: clock.setTimer,
     sleep: clock.sleep,
     now: () => clock.now,
+    count: (what) => void counted.push(what),
     logger,
   };
   fanout = createFanout(bus, mode, ports, { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 }, logger);
@@ -163,7 +165,7 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
 
   const channel = (roomId: string) => (mode === 'global' ? GLOBAL_CHANNEL : roomChannel(roomId));
 
-  return { bus, calls, control, reconnect, clock, dbOf, topicOf, roomsOf, published, logger, fanout, close, beginJoin, join, settle, advance, publishOn, channel };
+  return { bus, calls, control, reconnect, clock, dbOf, topicOf, roomsOf, published, counted, logger, fanout, close, beginJoin, join, settle, advance, publishOn, channel };
 }
 
 describe('fanout: global mode', () => {
@@ -389,4 +391,45 @@ describe('fanout: rooms', () => {
       expect(traceOf(b)).toEqual(['J', 1, 2]);
     });
   }
+});
+
+describe.each(['global', 'perconv'] as const)('fanout: messages this gateway publishes itself (%s mode)', (mode) => {
+  it('reach the room at once, and their copy from the bus is dropped without counting as a duplicate', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    const a = fakeSocket('a', 'ua');
+    await t.join(a, R);
+    const own = t.dbOf(R).append();
+    t.fanout.deliverOwn(own);
+    expect(traceOf(a)).toEqual(['J', 1]);
+    await t.publishOn(t.channel(R), own);
+    await t.publishOn(t.channel(R), t.dbOf(R).append()); // another gateway's next message
+    expect(traceOf(a)).toEqual(['J', 1, 2]);
+    expect(t.counted).not.toContain('duplicate');
+    // A copy that comes again (a worker republishing it) is an ordinary duplicate.
+    await t.publishOn(t.channel(R), own);
+    expect(traceOf(a)).toEqual(['J', 1, 2]);
+    expect(t.counted).toContain('duplicate');
+  });
+
+  it('wait, like any message that comes early, for the ones before them', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    const a = fakeSocket('a', 'ua');
+    await t.join(a, R);
+    const [first, second] = t.dbOf(R).appendMany(2);
+    t.fanout.deliverOwn(second!);
+    await t.settle();
+    expect(traceOf(a)).toEqual(['J']);
+    await t.publishOn(t.channel(R), first!);
+    expect(traceOf(a)).toEqual(['J', 1, 2]);
+  });
+
+  it('of a room nobody here is in go nowhere', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    t.fanout.deliverOwn(t.dbOf(R).append());
+    expect(t.published).toEqual([]);
+    expect(t.fanout.roomsWithMembers()).toBe(0);
+  });
 });

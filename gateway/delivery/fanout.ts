@@ -18,6 +18,13 @@ export interface Joining {
 
 export interface Fanout {
   start(): Promise<void>;
+  /**
+   * A message this gateway stored and is publishing itself (the fast path): its room here
+   * gets it now instead of after a trip through the bus, and the copy from the bus is
+   * dropped unseen. Rooms order by seq, so it may come before messages of the room that are
+   * still on their way.
+   */
+  deliverOwn(frame: string): void;
   /** A socket starts joining: its room here exists and hears the bus before this resolves. */
   beginJoin(ws: Socket, roomId: string, userId: string): Promise<Joining>;
   /** Takes an open socket out of a room (re-join). */
@@ -39,6 +46,9 @@ export type RoomPorts = Omit<RoomPort, 'roomId' | 'readGap' | 'readPage' | 'forg
   /** The socket is no longer in the room (its session forgets the room). */
   forget(ws: Socket, roomId: string): void;
 };
+
+/** Own messages remembered until their copy comes back from the bus; past this the oldest are forgotten (a late copy is then dropped by seq). */
+const MAX_OWN_MESSAGES = 65_536;
 
 export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, settings: RoomSettings, logger: Logger): Fanout {
   const rooms = new Map<string, Room>();
@@ -88,6 +98,9 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
     return subscription;
   };
 
+  /** Messages this gateway handed to its rooms itself (deliverOwn) whose copy from the bus has not come yet. */
+  const ownMessages = new Set<number>();
+
   bus.onMessage((_channel, frame) => {
     // Global mode carries every room's events to every gateway: skip, unparsed, the rooms
     // nobody here is in.
@@ -98,6 +111,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
       logger.warn('dropping malformed event from the bus');
       return;
     }
+    if (route.messageId !== null && ownMessages.delete(route.messageId)) return;
     rooms.get(route.roomId)?.receive(frame, route);
   });
 
@@ -106,6 +120,17 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
   });
 
   return {
+    deliverOwn(frame) {
+      const route = routeOf(frame);
+      const room = route && rooms.get(route.roomId);
+      if (!room) return;
+      if (route.messageId !== null) {
+        ownMessages.add(route.messageId);
+        // Copies that never come back (a failed publish, a channel left) must not pile up.
+        if (ownMessages.size > MAX_OWN_MESSAGES) ownMessages.delete(ownMessages.values().next().value!);
+      }
+      room.receive(frame, route);
+    },
     async start() {
       if (mode === 'global') await bus.subscribe(GLOBAL_CHANNEL);
     },

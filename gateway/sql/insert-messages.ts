@@ -1,7 +1,6 @@
 import type { Sql } from '../../shared/db/client';
 import { OUTBOX_CHANNEL } from '../../shared/outbox/notify-channel';
 import type { ChatMessage } from '../../shared/protocol/events';
-import { heldBy } from '../../shared/outbox/held-by';
 import { messageJson } from './message-json';
 
 export interface NewMessage {
@@ -31,8 +30,6 @@ export interface InsertOptions {
   fastLockSeconds: number;
   /** Wake the workers (NOTIFY) in this transaction if any row is left to them. */
   notify: boolean;
-  /** Outbox rows this gateway published earlier (the fast path), deleted in the same transaction. */
-  retire?: readonly number[];
 }
 
 /**
@@ -42,8 +39,7 @@ export interface InsertOptions {
  * and an id, so a room's seqs and ids follow commit order — and, within the batch, the order
  * the messages are given in — and gets its outbox row. Returns one
  * result per input, in input order: null for a sender that is not an active member
- * (nothing is written for it). Rows this gateway published earlier are deleted in the same
- * statement (`retire`).
+ * (nothing is written for it).
  *
  * Fast path: the outbox row of a message whose room has no row in the workers' hands
  * (pending, or claimed by a worker) is written as claimed by this gateway, which publishes
@@ -68,12 +64,8 @@ interface Written {
 export async function insertMessages(sql: Sql, messages: readonly NewMessage[], options: InsertOptions): Promise<Array<StoredMessage | null>> {
   if (messages.length === 0) return [];
   const input = messages.map((m, n) => ({ n, room_id: m.roomId, user_id: m.userId, content: m.content, extra: m.extra }));
-  const retire = options.retire ?? [];
   const [written] = await sql<Written[]>`
-    WITH retired AS (
-      DELETE FROM outbox WHERE id = ANY(${retire as number[]}::bigint[]) AND ${heldBy(sql, options.fastPathOwner)}
-      RETURNING id
-    ), input AS (
+    WITH input AS (
       SELECT * FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, content jsonb, extra jsonb)
     ), allowed AS (
       SELECT i.* FROM input i
@@ -128,8 +120,7 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
     SELECT
       (SELECT jsonb_agg(jsonb_build_object('n', n, 'id', id, 'seq', seq)) FROM numbered) AS stored,
       (SELECT jsonb_agg(jsonb_build_object('id', id, 'payload', payload, 'fast', status = 'in_progress')) FROM queued) AS queued,
-      (SELECT count(*) FROM woken) AS notified,
-      (SELECT count(*) FROM retired) AS retired`;
+      (SELECT count(*) FROM woken) AS notified`;
   const rows = new Map((written!.queued ?? []).map((row) => [row.payload.id, row]));
   const results: Array<StoredMessage | null> = messages.map(() => null);
   for (const { n, id, seq } of written!.stored ?? []) {
