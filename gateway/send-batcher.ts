@@ -26,7 +26,7 @@ export interface SendBatcherOptions {
   fastLockSeconds: number;
   /** Most sends in one transaction. */
   maxBatch: number;
-  /** Batches being written at once. */
+  /** Most batches being written at once (more than one only while full batches are waiting). */
   concurrency: number;
   /** The fast path published these many messages, or failed to (for metrics). */
   onFastPath?(published: number, failed: number): void;
@@ -50,10 +50,10 @@ export interface SendBatcher {
 /**
  * Rows published by the fast path are deleted together, by a statement of their own this
  * long after the first of them was published: one statement for every row published
- * meanwhile, instead of a delete in every batch (which, at one message per batch, cost
- * more than the message's own insert).
+ * meanwhile, instead of a delete in every batch. Until then they are held by this gateway
+ * (`fastLockSeconds`), so no worker takes them.
  */
-const RETIRE_DELAY_MS = 20;
+const RETIRE_DELAY_MS = 100;
 
 interface Waiting {
   message: NewMessage;
@@ -150,6 +150,10 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
 
   const pump = () => {
     while (running.size < options.concurrency && queue.length > 0) {
+      // A second batch only for a full one: small batches wait for the one being written and
+      // grow meanwhile — fewer statements for the same sends (PostgreSQL CPU per message at
+      // 1,000 sends/s: 530 -> 400 µs), the same throughput under load.
+      if (running.size > 0 && queue.length < options.maxBatch) return;
       const batch = takeBatch();
       if (batch.length === 0) return; // everything queued waits for a batch being written
       const run: Promise<void> = write(batch)

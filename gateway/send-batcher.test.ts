@@ -1,0 +1,72 @@
+// The group commit (gateway/send-batcher.ts) against a real database and the in-process bus.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryBus } from '../shared/bus/memory-bus';
+import { GLOBAL_CHANNEL } from '../shared/bus/channels';
+import { createLogger } from '../shared/logger';
+import { createRoom, newUser } from '../test/support/fixtures';
+import { createTestDatabase, type TestDatabase } from '../test/support/services';
+import { createOutboxWaker } from './outbox-waker';
+import { createSendBatcher } from './send-batcher';
+
+describe('send batcher', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const setup = (maxBatch: number) => {
+    const bus = createMemoryBus();
+    const batches: number[] = [];
+    const own: string[] = [];
+    const batcher = createSendBatcher({
+      sql: db.sql,
+      bus,
+      mode: 'global',
+      logger: createLogger('test', 'silent'),
+      waker: createOutboxWaker(50, () => {}),
+      fastPathOwner: 'gateway:batcher-test',
+      fastLockSeconds: 30,
+      maxBatch,
+      concurrency: 4,
+      onBatch: (size) => batches.push(size),
+      deliverOwn: (frame) => own.push(frame),
+    });
+    return { bus, batcher, batches, own };
+  };
+
+  it('starts a second batch while one is being written only for a full one: small ones wait and go together', async () => {
+    const users = Array.from({ length: 4 }, newUser);
+    const roomId = await createRoom(db.sql, users);
+    const { batcher, batches } = setup(3);
+    const send = (n: number) => batcher.send({ roomId, userId: users[n % 4]!, content: { n }, extra: {} }, { connection: n });
+    // One send goes at once; the two behind it are not a full batch: they wait for it.
+    const first = [send(0), send(1), send(2)];
+    await Promise.all(first);
+    await batcher.drain();
+    expect(batches).toEqual([1, 2]);
+    // Four waiting behind a batch being written are a full batch (3) and then some.
+    const second = [send(3), send(4), send(5), send(6), send(7)];
+    await Promise.all(second);
+    expect(batches.slice(2)).toEqual([1, 3, 1]);
+    await batcher.drain();
+  });
+
+  it('hands each message it publishes itself to its own rooms, and publishes it on the bus', async () => {
+    const users = [newUser()];
+    const roomId = await createRoom(db.sql, users);
+    const { bus, batcher, own } = setup(10);
+    const heard: string[] = [];
+    bus.onMessage((_channel, frame) => heard.push(frame));
+    await bus.subscribe(GLOBAL_CHANNEL);
+    const stored = await batcher.send({ roomId, userId: users[0]!, content: { text: 'hi' }, extra: {} }, {});
+    await batcher.drain();
+    expect(own).toHaveLength(1);
+    expect(JSON.parse(own[0]!)).toMatchObject({ roomId, type: 'message.created', message: { id: stored!.id, seq: 1 } });
+    expect(heard).toEqual(own);
+    // Published: its outbox row is gone.
+    expect(await db.sql`SELECT id FROM outbox WHERE room_id = ${roomId}`).toHaveLength(0);
+  });
+});
