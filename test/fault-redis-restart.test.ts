@@ -33,15 +33,17 @@ for (const mode of ['global', 'perconv'] as const) {
 
     it('catches up from PostgreSQL what was published while only its subscription was down', async () => {
       const env = envFor();
+      // The sender's gateway publishes; the reader's gateway hears it only through Redis.
+      const senders = await startGatewayProcess(env);
       const gateway = await startGatewayProcess(env);
       const worker = await startWorkerProcess(env);
-      procs.push(gateway, worker);
-      const { roomId, clients: [sender, reader] } = await membersInRoom(db.sql, gateway.port, 2);
+      procs.push(senders, gateway, worker);
+      const { roomId, clients: [sender, reader] } = await membersInRoom(db.sql, [senders.port, gateway.port], 2);
       const admin = new Redis(redis.url);
       admin.on('error', () => {});
       const acked: number[] = [];
       for (let i = 0; i < 120; i++) {
-        // Every 20 messages, cut the gateway's subscriber connection; the worker's publisher stays up.
+        // Every 20 messages, cut the gateways' subscriber connections; their publishers stay up.
         if (i % 20 === 10) await admin.client('KILL', 'TYPE', 'pubsub');
         acked.push((await sender!.request({ op: 'send', room_id: roomId, content: { i } })).message_id);
         await new Promise((r) => setTimeout(r, 10));
@@ -54,8 +56,7 @@ for (const mode of ['global', 'perconv'] as const) {
       expect(got.ids).toEqual(acked);
       expect(gateway.output()).toContain('caught up from PostgreSQL');
       await admin.quit();
-      await gateway.stop();
-      await worker.stop();
+      await Promise.all([senders.stop(), gateway.stop(), worker.stop()]);
     }, 60_000);
 
     it('delivers every message sent before, during and after the outage to every member', async () => {

@@ -44,6 +44,9 @@ describe('membership changes and live delivery (PUBSUB_MODE=global)', () => {
 
   const env = () => ({
     PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000', POLL_INTERVAL_MS: '100',
+    // Members here hear messages only through the bus: the workers publish them (the fast path
+    // would have the sender's gateway, this one, hand them to its rooms directly).
+    OUTBOX_FAST_PATH: 'false',
     // Settings of the fixed gateway (ignored by older ones).
     BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
   });
