@@ -269,7 +269,7 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
       if (kind.path === 'full' && system === 'ours') {
         await waitOutboxDrained(group.sql, 15_000);
         result.workerAvgBatch = await averageBatch(group.sql, measureStartMs);
-        log(`    worker: ${result.workerAvgBatch?.toFixed(1) ?? '?'} rows per round`);
+        log(result.workerAvgBatch === null ? '    worker: published nothing (the gateway published every message itself)' : `    worker: ${result.workerAvgBatch.toFixed(1)} rows per round`);
       }
       // The peer has no worker: its outbox rows would sit pending and load our worker later.
       if (kind.path === 'full' && system === 'socketio') await retirePendingRows(group.sql);
