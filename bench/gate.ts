@@ -96,10 +96,12 @@ const GROUPS: Array<{ fanout: number; rooms: number; phases: PhaseKind[]; ratios
     fanout: 1,
     rooms: 32,
     phases: [FULL],
-    ratios: [fanoutRatio('F=1 full path delivered msgs/s, ours/Socket.IO', 'higher', 0.4, FULL, (r) => r.deliveredPerSec)],
+    // 1.89–2.04 in the six repeats of two quiet gate runs; a run beside other work: median 1.71 (2026-12-02).
+    ratios: [fanoutRatio('F=1 full path delivered msgs/s, ours/Socket.IO', 'higher', 0.3, FULL, (r) => r.deliveredPerSec)],
   },
 ];
-const MICRO_TOLERANCE = 0.3;
+// Same-process ratios: within ±4% between two gate runs (2026-12-02).
+const MICRO_TOLERANCE = 0.2;
 
 async function measure(): Promise<Array<GateMetric & { tolerance: number }>> {
   const db = await createBenchDatabase(adminDatabaseUrl(), 'gate');

@@ -51,6 +51,12 @@ describe('evaluateTargets', () => {
     expect(targets.find((t) => t.target.startsWith('e2e p99'))?.met).toBeNull();
   });
 
+  it('judges the durable-path targets per fan-out, and leaves the fan-outs not run open', () => {
+    expect(targets.find((t) => t.target === 'F=100 full path: delivered msgs/s ≥ 3× Socket.IO')?.met).toBe(false);
+    expect(targets.find((t) => t.target === 'F=1 full path: delivered msgs/s ≥ 2× Socket.IO')?.met).toBeNull();
+    expect(targets.find((t) => t.target.startsWith('F=100 full path: p99 at a fixed rate'))?.met).toBeNull();
+  });
+
   it('judges the worker target on the batch-500 runs', () => {
     expect(targets.find((t) => t.target.startsWith('worker'))?.met).toBe(true);
   });
