@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { commonEnv, databaseEnv, defaultWorkerId, flag, integer, pubsubEnv, text } from '../shared/config';
 
 export const DEV_PLACEHOLDER_KEY = 'dev-placeholder';
@@ -34,6 +35,12 @@ export const gatewayEnv = {
   DELIVERY_GAP_TIMEOUT_MS: integer(30_000, 100, 3_600_000),
   /** How often the bus subscription proves it is alive (a heartbeat through Redis); 0 = never. */
   BUS_HEARTBEAT_MS: integer(1000, 0, 60_000),
+  /** Keys of the server API (comma-separated: several during a rotation); empty = the server API is off. */
+  SERVER_API_KEYS: v.optional(v.string(), ''),
+  /** HTTP API requests per caller (server key or user): a bucket of this many... */
+  API_RL_CAPACITY: integer(600, 1, 1_000_000),
+  /** ...refilled over this many ms. */
+  API_RL_REFILL_MS: integer(60_000, 1, 3_600_000),
   /** Serve the demo chat page at /demo (gateway/demo/). On in `npm start`. */
   DEMO_UI: flag(false),
 };

@@ -3,9 +3,23 @@ import type { UWS } from './uws';
 
 export { withTimeout } from '../shared/timeout';
 
-export function sendJson(res: UWS.HttpResponse, status: number, body: unknown): void {
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
+  500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export const statusLine = (status: number) => `${status} ${STATUS_TEXT[status] ?? 'Unknown'}`;
+
+/** A JSON response (none for 204), with extra headers. */
+export function sendJson(res: UWS.HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.cork(() => {
-    res.writeStatus(status === 200 ? '200 OK' : status === 404 ? '404 Not Found' : `${status} Service Unavailable`);
+    res.writeStatus(statusLine(status));
+    for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+    if (status === 204) {
+      res.end();
+      return;
+    }
     res.writeHeader('content-type', 'application/json');
     res.end(JSON.stringify(body));
   });

@@ -4,6 +4,8 @@ import type { Bus } from '../shared/bus/bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { createRegistry, type Registry } from '../shared/metrics';
+import { createApi } from './api/http-api';
+import { roomRoutes } from './api/rooms-api';
 import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
 import { serveDemo } from './demo';
@@ -214,6 +216,18 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     }),
   );
   app.get('/metrics', metricsRoute(registry));
+  app.any(
+    '/v1/*',
+    createApi({
+      routes: roomRoutes(sql),
+      serverKeys: config.SERVER_API_KEYS,
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      rlCapacity: config.API_RL_CAPACITY,
+      rlRefillMs: config.API_RL_REFILL_MS,
+      logger,
+      draining: () => draining,
+    }),
+  );
   if (config.DEMO_UI) serveDemo(app);
   app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
 

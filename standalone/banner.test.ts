@@ -11,6 +11,7 @@ const facts: BannerFacts = {
   redisUrl: null,
   pubsubMode: 'global',
   jwtPublicKey: 'dev-placeholder',
+  serverApi: { devKey: 'dev_abc', keyFile: '/repo/.data/server-api-key' },
   demo: { roomId: DEMO_ROOM.id, users: DEMO_USERS },
 };
 
@@ -25,6 +26,7 @@ describe('npm start banner', () => {
     expect(banner).toContain(`{"op":"auth","token":"${DEMO_USERS[0]!.id}"}`);
     expect(banner).toMatch(/Bus\s+in-process/);
     expect(banner).toContain('/repo/.data/postgres');
+    expect(banner).toMatch(/Server API\s+http:\/\/127\.0\.0\.1:8080\/v1\/…\s+Authorization: Bearer dev_abc/);
   });
 
   it('names Redis and the given database without their passwords, and leaves out what is off', () => {
@@ -36,8 +38,10 @@ describe('npm start banner', () => {
       redisUrl: 'redis://:hunter2@cache:6379',
       pubsubMode: 'perconv',
       jwtPublicKey: '-----BEGIN PUBLIC KEY-----...',
+      serverApi: 'configured',
       demo: null,
     });
+    expect(banner).toMatch(/Server API\s+\S+\s+with a key from SERVER_API_KEYS/);
     expect(banner).not.toMatch(/s3cret|hunter2/);
     expect(banner).toContain('postgres://app:***@db:5432/chat');
     expect(banner).toMatch(/Bus\s+Redis redis:\/\/:\*\*\*@cache:6379 \(PUBSUB_MODE=perconv\)/);

@@ -15,6 +15,8 @@ export interface BannerFacts {
   redisUrl: string | null;
   pubsubMode: string;
   jwtPublicKey: string;
+  /** The server API: a development key made by `npm start` (and where it is kept), keys from SERVER_API_KEYS, or off. */
+  serverApi: { devKey: string; keyFile: string } | 'configured' | 'off';
   demo: { roomId: string; users: readonly DemoUser[] } | null;
 }
 
@@ -50,6 +52,11 @@ export function renderBanner(facts: BannerFacts): string {
     devAuth
       ? '  Tokens       development mode (JWT_PUBLIC_KEY=dev-placeholder): any user UUID is its own token'
       : '  Tokens       RS256 JWTs signed for the key in JWT_PUBLIC_KEY, user id in `sub`',
+    typeof facts.serverApi === 'object'
+      ? `  Server API   http://${base}/v1/…  Authorization: Bearer ${facts.serverApi.devKey}\n               (a development key, kept in ${facts.serverApi.keyFile}; set SERVER_API_KEYS in production)`
+      : facts.serverApi === 'configured'
+        ? `  Server API   http://${base}/v1/…  with a key from SERVER_API_KEYS`
+        : '  Server API   off (set SERVER_API_KEYS)',
   ];
   if (facts.demo) {
     const [first] = facts.demo.users;

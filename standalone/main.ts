@@ -16,6 +16,7 @@ import { onShutdownSignal, runMain } from '../shared/process';
 import { startGateway } from '../gateway/server';
 import { startChatWorker } from '../worker/chat-worker';
 import { createOutboxWorkerMetrics } from '../worker/metrics';
+import { DEV_KEY_FILE, devServerKey } from './dev-server-key';
 import { renderBanner } from './banner';
 import { standaloneEnv } from './config';
 import { seedDemoRoom } from './demo-seed';
@@ -75,7 +76,9 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
   stack.push('chat worker', () => worker.stop());
 
   // The gateway takes its bus as an argument and never reads the URLs itself.
-  const gatewayConfig = { ...config, DATABASE_URL: databaseUrl, REDIS_URL: config.REDIS_URL ?? '' };
+  // A development server API key when none is configured (never in production).
+  const devKey = !config.SERVER_API_KEYS && config.NODE_ENV !== 'production' ? devServerKey(resolve(config.ARCYOU_DATA_DIR)) : null;
+  const gatewayConfig = { ...config, DATABASE_URL: databaseUrl, REDIS_URL: config.REDIS_URL ?? '', SERVER_API_KEYS: config.SERVER_API_KEYS || (devKey ?? '') };
   const gateway = await startGateway(gatewayConfig, { sql, bus, registry, logger: logger.child({ component: 'gateway' }) });
   stack.push('gateway', () => gateway.close());
 
@@ -88,6 +91,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
     redisUrl: config.REDIS_URL ?? null,
     pubsubMode: config.PUBSUB_MODE,
     jwtPublicKey: config.JWT_PUBLIC_KEY,
+    serverApi: devKey ? { devKey, keyFile: join(resolve(config.ARCYOU_DATA_DIR), DEV_KEY_FILE) } : config.SERVER_API_KEYS ? 'configured' : 'off',
     demo: config.DEMO_SEED ? { roomId: DEMO_ROOM.id, users: DEMO_USERS } : null,
   });
 }

@@ -22,6 +22,7 @@ interface Started {
   port: number;
   roomId: string;
   users: Record<string, string>;
+  serverKey: string;
   postgresPid: number;
 }
 
@@ -34,17 +35,20 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Reads what the banner promises: the WebSocket port, the demo room and the demo users. */
+/** Reads what the banner promises: the WebSocket port, the demo room, the demo users and the development server API key. */
 function parseBanner(text: string) {
   const banner = text.slice(text.indexOf(READY_LINE));
   const port = Number(/WebSocket\s+ws:\/\/127\.0\.0\.1:(\d+)\//.exec(banner)?.[1]);
   const roomId = /Demo room\s+([0-9a-f-]{36})/.exec(banner)?.[1];
   const users = Object.fromEntries([...banner.matchAll(/^\s+(?:Demo users\s+)?(Alice|Bob|Carol)\s+([0-9a-f-]{36})$/gm)].map((m) => [m[1]!, m[2]!]));
-  if (!port || !roomId || !users.Alice || !users.Bob) throw new Error(`cannot read the banner:\n${banner}`);
-  return { port, roomId, users };
+  const serverKey = /Server API\s+\S+\s+Authorization: Bearer (\S+)/.exec(banner)?.[1];
+  if (!port || !roomId || !users.Alice || !users.Bob || !serverKey) throw new Error(`cannot read the banner:\n${banner}`);
+  return { port, roomId, users, serverKey };
 }
 
 const children: ChildProcess[] = [];
+/** The development server API key of the first start: the second must print the same. */
+let firstServerKey: string | undefined;
 const postgresPids: number[] = [];
 
 async function npmStart(dataDir: string): Promise<Started> {
@@ -114,6 +118,15 @@ describe('npm start (zero set-up)', () => {
     const live = await bob.waitFor((f) => f.op === 'event' && f.message?.id === sent.message_id);
     expect(live).toMatchObject({ source: 'live', roomId: started.roomId, message: { user_id: started.users.Alice, content: { text: 'hello from alice' } } });
 
+    // The printed development key opens the server API.
+    const created = await fetch(`http://127.0.0.1:${started.port}/v1/rooms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${started.serverKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'made with the dev key', members: [{ user_id: started.users.Alice }] }),
+    });
+    expect(created.status).toBe(201);
+    firstServerKey = started.serverKey;
+
     const closed = Promise.all([alice.closed, bob.closed]);
     expect(await stop(started)).toEqual({ code: 0, signal: null });
     expect((await closed).map((c) => c.code)).toEqual([1001, 1001]);
@@ -124,6 +137,7 @@ describe('npm start (zero set-up)', () => {
   it('finds its data again on the next start: no new initdb, the demo room seeded once, the earlier chat as backfill', { timeout: 120_000 }, async () => {
     const started = await npmStart(dataDir);
     expect(started.output()).not.toContain('creating the PostgreSQL data folder');
+    expect(started.serverKey).toBe(firstServerKey);
 
     const bob = await TestClient.connect(started.port);
     await bob.login(started.users.Bob!, started.roomId);

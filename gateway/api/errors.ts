@@ -1,0 +1,33 @@
+// The HTTP API's errors: a status and a stable string clients can branch on (README: Chat
+// API), with an optional human-readable detail. Nothing else of an internal error leaves.
+
+export const API_ERRORS = {
+  invalid_request: 400,
+  Unauthorized: 401,
+  'Forbidden: not a member': 403,
+  'Forbidden: not allowed': 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  unavailable: 503,
+} as const;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ApiErrorCode,
+    readonly detail?: string,
+  ) {
+    super(detail ? `${code}: ${detail}` : code);
+    this.status = API_ERRORS[code];
+  }
+
+  body(): { error: ApiErrorCode; detail?: string } {
+    return this.detail === undefined ? { error: this.code } : { error: this.code, detail: this.detail };
+  }
+}

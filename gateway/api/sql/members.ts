@@ -1,0 +1,69 @@
+// The server API's membership statements. Each change of a room's members runs in one
+// transaction that first takes the room's row lock, so its event gets an exact place in the
+// room and later messages queue behind it (see rooms.ts).
+import type { Sql } from '../../../shared/db/client';
+import type { Role } from './rooms';
+
+export interface MemberRow {
+  user_id: string;
+  role: Role;
+  last_read_message_id: number | null;
+  created_at: Date;
+}
+
+/** Active members in user id order, after `afterUserId`; one more than `limit` tells there are more. */
+export async function listMembers(sql: Sql, roomId: string, afterUserId: string | null, limit: number): Promise<MemberRow[]> {
+  return sql<MemberRow[]>`
+    SELECT user_id, role, last_read_message_id, created_at FROM arcyou_chat_members
+    WHERE room_id = ${roomId} AND deleted_at IS NULL AND (${afterUserId}::uuid IS NULL OR user_id > ${afterUserId}::uuid)
+    ORDER BY user_id
+    LIMIT ${limit + 1}`;
+}
+
+export type PutMemberResult = { outcome: 'no_room' } | { outcome: 'added' | 'updated' | 'unchanged'; member: MemberRow };
+
+/**
+ * Adds a member, restores a removed one (a new membership) or changes a member's role, and
+ * queues `member.added` or `member.updated` placed after the room's last message. A role left
+ * out keeps an active member's role and makes a new or restored member a participant.
+ */
+export async function putMember(sql: Sql, roomId: string, userId: string, role: Role | null): Promise<PutMemberResult> {
+  return sql.begin(async (tx) => {
+    const [room] = await tx<{ last_seq: number }[]>`SELECT last_seq FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
+    if (!room) return { outcome: 'no_room' } as const;
+    const [before] = await tx<{ role: Role; active: boolean }[]>`
+      SELECT role, deleted_at IS NULL AS active FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId} FOR UPDATE`;
+    const wanted: Role = role ?? (before?.active ? before.role : 'participant');
+    const outcome = !before || !before.active ? 'added' : before.role !== wanted ? 'updated' : 'unchanged';
+    const [member] = await tx<(MemberRow & { membership_id: number })[]>`
+      INSERT INTO arcyou_chat_members (room_id, user_id, role) VALUES (${roomId}, ${userId}, ${wanted})
+      ON CONFLICT (room_id, user_id) DO UPDATE SET role = EXCLUDED.role, deleted_at = NULL
+      RETURNING user_id, role, last_read_message_id, created_at, membership_id`;
+    if (outcome !== 'unchanged') {
+      await tx`
+        WITH bumped AS (
+          UPDATE arcyou_chat_rooms SET worker_rows_version = worker_rows_version + 1, updated_at = now() WHERE id = ${roomId} RETURNING last_seq
+        )
+        INSERT INTO outbox (type, room_id, payload)
+        SELECT ${outcome === 'added' ? 'member.added' : 'member.updated'}, ${roomId},
+               jsonb_build_object('user_id', ${userId}::uuid, 'role', ${wanted}::text, 'membership_id', ${member!.membership_id}::bigint, 'seq', last_seq)
+        FROM bumped`;
+    }
+    const { membership_id: _, ...row } = member!;
+    return { outcome, member: row };
+  }) as Promise<PutMemberResult>;
+}
+
+/**
+ * Removes an active member (its member.removed event is written by the table's trigger,
+ * placed after the room's last message): its sockets leave the room as soon as the event
+ * reaches their gateway. 'no_room' / 'not_member' when there is nothing to remove.
+ */
+export async function removeMember(sql: Sql, roomId: string, userId: string): Promise<'removed' | 'no_room' | 'not_member'> {
+  return sql.begin(async (tx) => {
+    const [room] = await tx`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
+    if (!room) return 'no_room' as const;
+    const result = await tx`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL`;
+    return result.count === 1 ? ('removed' as const) : ('not_member' as const);
+  }) as Promise<'removed' | 'no_room' | 'not_member'>;
+}

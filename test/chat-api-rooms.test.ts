@@ -1,0 +1,219 @@
+// The server API's rooms and members over real HTTP, with real WebSocket clients watching
+// the events it sends to a room (README: Chat API).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newUser } from './support/fixtures';
+import { startSystem, type TestSystem } from './support/system';
+import { TestClient } from './support/ws-client';
+
+const KEYS = ['key-being-retired', 'key-now-in-use'];
+
+interface Reply {
+  status: number;
+  body: any;
+}
+
+function api(port: number, key: string | null = KEYS[1]!) {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}
+
+describe('server API: rooms and members', () => {
+  let system: TestSystem;
+  let call: ReturnType<typeof api>;
+  const clients: TestClient[] = [];
+  const member = async (userId: string, roomId: string) => {
+    const client = await TestClient.connect(system.port);
+    clients.push(client);
+    await client.login(userId, roomId);
+    return client;
+  };
+  const roomCount = async () => (await system.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_rooms`)[0]!.n;
+  const newRoom = async (members: string[], name = 'a room') => {
+    const reply = await call('POST', '/v1/rooms', { name, members: members.map((user_id) => ({ user_id })) });
+    expect(reply.status).toBe(201);
+    return reply.body.room.id as string;
+  };
+
+  beforeAll(async () => {
+    system = await startSystem({ SERVER_API_KEYS: KEYS.join(','), API_RL_CAPACITY: '100000', MAX_BODY_BYTES: '16384' });
+    call = api(system.port);
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await system?.stop();
+  });
+
+  it('takes every configured key (rotation) and refuses a missing, malformed or unknown one with 401', async () => {
+    for (const key of KEYS) expect((await api(system.port, key)('POST', '/v1/rooms', { name: 'k' })).status).toBe(201);
+    for (const [key, header] of [[null, undefined], ['wrong-key', undefined], [null, 'Basic a2V5']] as const) {
+      const reply = await api(system.port, key)('GET', '/v1/rooms/00000000-0000-4000-8000-000000000000', undefined, header ? { authorization: header } : {});
+      expect(reply).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
+    }
+  });
+
+  it('creates a room with its members, who can join at once', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const reply = await call('POST', '/v1/rooms', { name: ' Team ', description: 'plans', members: [{ user_id: alice, role: 'owner' }, { user_id: bob }] });
+    expect(reply.status).toBe(201);
+    expect(reply.body.room).toMatchObject({ name: 'Team', description: 'plans', last_seq: 0, updated_at: null });
+    expect(Object.keys(reply.body.room).sort()).toEqual(['created_at', 'description', 'id', 'last_seq', 'name', 'updated_at']);
+    const roomId = reply.body.room.id;
+    const a = await member(alice, roomId);
+    const b = await member(bob, roomId);
+    await a.request({ op: 'send', room_id: roomId, content: { text: 'hi' } });
+    await b.waitForEvents(1, roomId);
+    const got = await call('GET', `/v1/rooms/${roomId}`);
+    expect(got).toMatchObject({ status: 200, body: { room: { id: roomId, name: 'Team', last_seq: 1 }, member_count: 2 } });
+  });
+
+  it('creates a room with a given id once: the same id again is 409 and changes nothing', async () => {
+    const id = newUser();
+    expect((await call('POST', '/v1/rooms', { id, name: 'first' })).status).toBe(201);
+    const again = await call('POST', '/v1/rooms', { id, name: 'second', members: [{ user_id: newUser() }] });
+    expect(again).toMatchObject({ status: 409, body: { error: 'conflict' } });
+    expect((await call('GET', `/v1/rooms/${id}`)).body).toMatchObject({ room: { name: 'first' }, member_count: 0 });
+  });
+
+  it('refuses bad input with 400 (or 413/415) and a stable error, and creates nothing', async () => {
+    const before = await roomCount();
+    const u = newUser();
+    const cases: Array<[unknown, number, string | RegExp]> = [
+      [{}, 400, /^name: /],
+      [{ name: '' }, 400, /^name: /],
+      [{ name: 'x'.repeat(201) }, 400, /^name: /],
+      [{ name: 'x', id: 'not-a-uuid' }, 400, /^id: /],
+      [{ name: 'x', members: [{ user_id: u }, { user_id: u.toUpperCase() }] }, 400, /^members: lists a user twice/],
+      [{ name: 'x', members: [{ user_id: u, role: 'admin' }] }, 400, /^members\.0\.role: /],
+      [{ name: 'x', surprise: true }, 400, /surprise/],
+      [[1, 2], 400, /./],
+      ['{"name": ', 400, 'body is not valid JSON'],
+      [{ name: 'x', description: 'y'.repeat(20_000) }, 413, /16384/],
+    ];
+    for (const [body, status, detail] of cases) {
+      const reply = await call('POST', '/v1/rooms', body);
+      expect(reply.status, JSON.stringify(body).slice(0, 80)).toBe(status);
+      expect(reply.body.error).toBe(status === 400 ? 'invalid_request' : 'payload_too_large');
+      if (typeof detail === 'string') expect(reply.body.detail).toBe(detail);
+      else expect(reply.body.detail).toMatch(detail);
+    }
+    const form = await call('POST', '/v1/rooms', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(form).toMatchObject({ status: 415, body: { error: 'unsupported_media_type' } });
+    expect(await roomCount()).toBe(before);
+  });
+
+  it('answers unknown rooms with 404, malformed ids with 400, unknown paths with 404 and other methods with 405', async () => {
+    const missing = newUser();
+    expect(await call('GET', `/v1/rooms/${missing}`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await call('PATCH', `/v1/rooms/${missing}`, { name: 'x' })).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await call('GET', `/v1/rooms/${missing}/members`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await call('PUT', `/v1/rooms/${missing}/members/${newUser()}`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await call('DELETE', `/v1/rooms/${missing}/members/${newUser()}`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await call('GET', '/v1/rooms/42')).toMatchObject({ status: 400, body: { error: 'invalid_request', detail: 'room_id must be a UUID' } });
+    expect(await call('GET', '/v1/nothing-here')).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    expect(await call('DELETE', '/v1/rooms')).toMatchObject({ status: 405, body: { error: 'method_not_allowed' } });
+  });
+
+  it('renames a room: members get room.updated, placed after the messages before it', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await newRoom([alice, bob], 'old name');
+    const a = await member(alice, roomId);
+    const b = await member(bob, roomId);
+    await a.request({ op: 'send', room_id: roomId, content: { text: 'before' } });
+    const reply = await call('PATCH', `/v1/rooms/${roomId}`, { name: 'new name', description: null });
+    expect(reply).toMatchObject({ status: 200, body: { room: { id: roomId, name: 'new name', description: null, last_seq: 1 } } });
+    expect(reply.body.room.updated_at).not.toBeNull();
+    await a.request({ op: 'send', room_id: roomId, content: { text: 'after' } });
+    const events = await b.waitForEvents(3, roomId);
+    expect(events.map((e) => e.type)).toEqual(['message.created', 'room.updated', 'message.created']);
+    expect(events[1]).toMatchObject({ seq: 1, data: { room: { id: roomId, name: 'new name', description: null } } });
+    expect(await call('PATCH', `/v1/rooms/${roomId}`, {})).toMatchObject({ status: 400, body: { error: 'invalid_request', detail: 'give name or description' } });
+  });
+
+  it('lists members a page at a time by cursor, each once', async () => {
+    const users = Array.from({ length: 120 }, newUser);
+    const roomId = await newRoom(users);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const reply: Reply = await call('GET', `/v1/rooms/${roomId}/members?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(reply.status).toBe(200);
+      seen.push(...reply.body.members.map((m: { user_id: string }) => m.user_id));
+      expect(reply.body.members[0]).toMatchObject({ role: 'participant', last_read_message_id: null });
+      cursor = reply.body.next_cursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...users].sort());
+    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'cursor=bogus']) {
+      expect((await call('GET', `/v1/rooms/${roomId}/members?${query}`)).body.error, query).toBe('invalid_request');
+    }
+  });
+
+  it('adds a member (member.added), who can join at once; changes a role (member.updated); an unchanged PUT sends nothing', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await newRoom([alice]);
+    const a = await member(alice, roomId);
+    const added = await call('PUT', `/v1/rooms/${roomId}/members/${bob}`);
+    expect(added).toMatchObject({ status: 201, body: { member: { user_id: bob, role: 'participant' } } });
+    const b = await member(bob, roomId);
+    expect((await call('PUT', `/v1/rooms/${roomId}/members/${bob}`, { role: 'manager' })).body.member.role).toBe('manager');
+    expect(await call('PUT', `/v1/rooms/${roomId}/members/${bob}`, { role: 'manager' })).toMatchObject({ status: 200 });
+    expect((await call('PUT', `/v1/rooms/${roomId}/members/${bob}`)).body.member.role).toBe('manager');
+    await b.request({ op: 'send', room_id: roomId, content: { text: 'joined' } });
+    const events = await a.waitForEvents(3, roomId);
+    expect(events.map((e) => e.type)).toEqual(['member.added', 'member.updated', 'message.created']);
+    expect(events[0]).toMatchObject({ seq: 0, data: { user_id: bob, role: 'participant' } });
+    expect(events[1]).toMatchObject({ seq: 0, data: { user_id: bob, role: 'manager' } });
+    expect((await call('PUT', `/v1/rooms/${roomId}/members/${bob}`, { role: 'chief' })).body.error).toBe('invalid_request');
+  });
+
+  it('removes a member: 204, its socket gets member.removed and nothing after; restoring adds it again', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await newRoom([alice, bob]);
+    const a = await member(alice, roomId);
+    const b = await member(bob, roomId);
+    expect(await call('DELETE', `/v1/rooms/${roomId}/members/${bob}`)).toMatchObject({ status: 204, body: null });
+    await b.waitFor((f) => f.type === 'member.removed' && f.data?.user_id === bob);
+    await a.request({ op: 'send', room_id: roomId, content: { text: 'not for bob' } });
+    await a.waitForEvents(2, roomId);
+    expect(await call('DELETE', `/v1/rooms/${roomId}/members/${bob}`)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    const rejoin = await b.request({ op: 'join', room_id: roomId });
+    expect(rejoin.success).toBe(false);
+    expect(b.events(roomId).some((e) => e.type === 'message.created')).toBe(false);
+    expect(await call('PUT', `/v1/rooms/${roomId}/members/${bob}`)).toMatchObject({ status: 201 });
+    expect((await b.request({ op: 'join', room_id: roomId })).success).toBe(true);
+    expect((await call('GET', `/v1/rooms/${roomId}`)).body.member_count).toBe(2);
+  });
+});
+
+describe('server API: off, and rate limited', () => {
+  let off: TestSystem;
+  let limited: TestSystem;
+  beforeAll(async () => {
+    [off, limited] = await Promise.all([startSystem({}, { worker: false }), startSystem({ SERVER_API_KEYS: 'k', API_RL_CAPACITY: '3', API_RL_REFILL_MS: '600000' }, { worker: false })]);
+  });
+  afterAll(async () => {
+    await Promise.all([off?.stop(), limited?.stop()]);
+  });
+
+  it('is off without SERVER_API_KEYS: every request is 401', async () => {
+    expect(await api(off.port, '')('POST', '/v1/rooms', { name: 'x' })).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
+    expect(await api(off.port, 'anything')('POST', '/v1/rooms', { name: 'x' })).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
+  });
+
+  it('answers 429 once a key has used its budget', async () => {
+    const call = api(limited.port, 'k');
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await call('POST', '/v1/rooms', { name: `r${i}` })).status);
+    expect(statuses).toEqual([201, 201, 201, 429, 429]);
+    expect((await call('POST', '/v1/rooms', { name: 'x' })).body).toEqual({ error: 'rate_limited' });
+  });
+});
