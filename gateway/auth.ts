@@ -1,4 +1,4 @@
-// Token → user id. Two modes (SPEC §3): `dev-placeholder` accepts a user UUID as the
+// Token → user id. Two modes (README: WebSocket protocol): `dev-placeholder` accepts a user UUID as the
 // token (development only); otherwise an RS256 JWT verified with the PEM public key.
 import { importSPKI, jwtVerify } from 'jose';
 import { ConfigError } from '../shared/config';

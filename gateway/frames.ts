@@ -1,4 +1,4 @@
-// Client → server frames (seed 002 §5): parse and validate one text frame into a
+// Client → server frames (README: WebSocket protocol): parse and validate one text frame into a
 // typed request, or into an error reply naming what is wrong. Pure: no I/O.
 import * as v from 'valibot';
 

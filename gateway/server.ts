@@ -5,6 +5,7 @@ import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { createRegistry, type Registry } from '../shared/metrics';
 import { createApi } from './api/http-api';
+import { historyRoutes } from './api/history-api';
 import { roomRoutes } from './api/rooms-api';
 import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
@@ -219,8 +220,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.any(
     '/v1/*',
     createApi({
-      routes: roomRoutes(sql),
+      routes: [...roomRoutes(sql), ...historyRoutes(sql)],
       serverKeys: config.SERVER_API_KEYS,
+      authenticateUser: authenticate,
       maxBodyBytes: config.MAX_BODY_BYTES,
       rlCapacity: config.API_RL_CAPACITY,
       rlRefillMs: config.API_RL_REFILL_MS,

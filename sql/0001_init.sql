@@ -1,4 +1,4 @@
--- Chat schema (seed 002 §4), the outbox, and the documents table of the document worker.
+-- Chat schema, the outbox, and the documents table of the document worker.
 
 CREATE TYPE arcyou_chat_message_type AS ENUM ('text', 'image', 'file', 'system');
 CREATE TYPE arcyou_chat_message_status AS ENUM ('sent', 'delivered', 'read', 'deleted');

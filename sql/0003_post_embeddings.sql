@@ -1,4 +1,4 @@
--- What the embedding worker stores (seed 004): one row per embedded post, and one row
+-- What the embedding worker stores: one row per embedded post, and one row
 -- per chunk of it with its vector.
 
 -- The post row orders concurrent jobs for one post: a job locks it first, and gives way

@@ -1,4 +1,4 @@
-// RS256 authentication (SPEC §3): only valid RS256 tokens signed by the configured key.
+// RS256 authentication (README: WebSocket protocol): only valid RS256 tokens signed by the configured key.
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Bad input over a real socket (SPEC §3): a clear error reply, no crash, no stack
+// Bad input over a real socket (README: WebSocket protocol): a clear error reply, no crash, no stack
 // trace, no row written, and other clients unaffected.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // Two or more real WebSocket clients chatting through the gateway, PostgreSQL, the
-// chat worker and Redis (SPEC §3).
+// chat worker and Redis (README: WebSocket protocol).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, createRoom, newUser } from './support/fixtures';
 import { startSystem, type TestSystem } from './support/system';

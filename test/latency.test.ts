@@ -1,4 +1,4 @@
-// Workers wake on NOTIFY (SPEC §7): a message reaches the other member in milliseconds,
+// Workers wake on NOTIFY (README: How a message travels): a message reaches the other member in milliseconds,
 // not after the poll interval.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membersInRoom } from './support/room-members';

@@ -1,4 +1,4 @@
-// Per-connection limits (SPEC §3): token bucket, frame size, slow-consumer watermark.
+// Per-connection limits (README: Configuration): token bucket, frame size, slow-consumer watermark.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, createRoom, newUser } from './support/fixtures';
 import { startSystem, type TestSystem } from './support/system';

@@ -1,4 +1,4 @@
-// The chat outbox worker against real PostgreSQL and Redis (SPEC §4).
+// The chat outbox worker against real PostgreSQL and Redis (README: How a message travels).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, BusMessage } from '../shared/bus/bus';

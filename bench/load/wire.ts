@@ -1,6 +1,6 @@
 // The two systems' client wire protocols, over the same `ws` package so that both
 // sides' load generators do the same client work per frame:
-//  - ours: SPEC §3 JSON frames (auth, join, send; events carry message.content);
+//  - ours: the WebSocket protocol's JSON frames (README) (auth, join, send; events carry message.content);
 //  - Socket.IO: the Engine.IO v4 / Socket.IO v5 packet format socket.io-client speaks
 //    ("40" connect with auth, "42[...]" events, "42N[...]"/"43N[...]" acks, "2"/"3" ping).
 import WebSocket from 'ws';

@@ -31,3 +31,8 @@ export class ApiError extends Error {
     return this.detail === undefined ? { error: this.code } : { error: this.code, detail: this.detail };
   }
 }
+
+/** The server API: the application's backend only. */
+export function requireServer(caller: { kind: string }): void {
+  if (caller.kind !== 'server') throw new ApiError('Forbidden: not allowed', 'this endpoint takes a server key');
+}

@@ -1,8 +1,10 @@
 // The chat API over HTTP on the gateway's port (README: Chat API): reads a request off uWS
-// (headers while the handler runs, then the body up to a limit), authenticates it, applies
+// (headers while the handler runs, then the body up to a limit), authenticates it (a server
+// key, else a user's token), applies
 // the caller's rate limit, runs the route and writes JSON. Every failure is an ApiError with a
 // stable string; anything else is logged and answered 503 without its message.
 import type { Logger } from '../../shared/logger';
+import type { Authenticate } from '../auth';
 import { sendJson } from '../http';
 import { createTokenBucket, takeToken, type TokenBucket } from '../rate-limit';
 import type { UWS } from '../uws';
@@ -10,8 +12,8 @@ import { ApiError } from './errors';
 import { matchRoute, type Route } from './router';
 import { createServerKeys } from './server-keys';
 
-/** Who is calling: the application's backend (a server key). */
-export type Caller = { kind: 'server' };
+/** Who is calling: the application's backend (a server key), or a user (the WebSocket token). */
+export type Caller = { kind: 'server' } | { kind: 'user'; userId: string };
 
 export interface ApiRequest {
   params: Record<string, string>;
@@ -32,6 +34,8 @@ export type ApiHandler = (request: ApiRequest) => Promise<ApiResponse>;
 export interface ApiOptions {
   routes: readonly Route<ApiHandler>[];
   serverKeys: string;
+  /** A user's token (dev UUID or RS256 JWT) → user id, as for the WebSocket. */
+  authenticateUser: Authenticate;
   maxBodyBytes: number;
   /** Requests per caller: a bucket of `rlCapacity` refilled every `rlRefillMs`. */
   rlCapacity: number;
@@ -46,12 +50,14 @@ export function createApi(options: ApiOptions) {
   const keys = createServerKeys(options.serverKeys);
   const buckets = new Map<string, TokenBucket>();
 
-  const authenticate = (authorization: string): { caller: Caller; bucketKey: string } => {
+  const authenticate = async (authorization: string): Promise<{ caller: Caller; bucketKey: string }> => {
     const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-    if (!match) throw new ApiError('Unauthorized', 'Authorization: Bearer <server key> required');
-    if (!keys.enabled) throw new ApiError('Unauthorized', 'the server API is off (SERVER_API_KEYS is not set)');
-    if (!keys.check(match[1]!)) throw new ApiError('Unauthorized', 'unknown key');
-    return { caller: { kind: 'server' }, bucketKey: `key:${match[1]!}` };
+    if (!match) throw new ApiError('Unauthorized', 'Authorization: Bearer <server key or user token> required');
+    const token = match[1]!;
+    if (keys.check(token)) return { caller: { kind: 'server' }, bucketKey: `key:${token}` };
+    const identity = await options.authenticateUser(token);
+    if (!identity) throw new ApiError('Unauthorized', 'unknown key or invalid token');
+    return { caller: { kind: 'user', userId: identity.userId }, bucketKey: `user:${identity.userId}` };
   };
 
   const rateLimit = (bucketKey: string) => {
@@ -97,7 +103,7 @@ export function createApi(options: ApiOptions) {
       const found = matchRoute(options.routes, method, path);
       if (found === null) throw new ApiError('not_found', 'no such endpoint');
       if (found === 'method_not_allowed') throw new ApiError('method_not_allowed');
-      const { caller, bucketKey } = authenticate(authorization);
+      const { caller, bucketKey } = await authenticate(authorization);
       rateLimit(bucketKey);
       return found.handler({ params: found.params, query, body: parseBody(raw, contentType), idempotencyKey, caller });
     };

@@ -1,6 +1,6 @@
 // The server API's rooms and members (README: Chat API), for the application's backend.
 import type { Sql } from '../../shared/db/client';
-import { ApiError } from './errors';
+import { ApiError, requireServer } from './errors';
 import type { ApiHandler } from './http-api';
 import { route, type Route } from './router';
 import { CreateRoomBody, limitParam, parseBody, PutMemberBody, UpdateRoomBody, uuidParam } from './schemas';
@@ -22,7 +22,8 @@ const noRoom = () => new ApiError('not_found', 'no such room');
 
 export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
   return [
-    route<ApiHandler>('POST', '/v1/rooms', async ({ body }) => {
+    route<ApiHandler>('POST', '/v1/rooms', async ({ caller, body }) => {
+      requireServer(caller);
       const input = parseBody(CreateRoomBody, body);
       const room = await createRoom(sql, {
         id: input.id?.toLowerCase() ?? null,
@@ -33,19 +34,22 @@ export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
       if (!room) throw new ApiError('conflict', 'a room with this id exists');
       return { status: 201, body: { room } };
     }),
-    route<ApiHandler>('GET', '/v1/rooms/:room_id', async ({ params }) => {
+    route<ApiHandler>('GET', '/v1/rooms/:room_id', async ({ caller, params }) => {
+      requireServer(caller);
       const found = await getRoom(sql, uuidParam('room_id', params.room_id!));
       if (!found) throw noRoom();
       const { member_count, ...room } = found;
       return { status: 200, body: { room, member_count } };
     }),
-    route<ApiHandler>('PATCH', '/v1/rooms/:room_id', async ({ params, body }) => {
+    route<ApiHandler>('PATCH', '/v1/rooms/:room_id', async ({ caller, params, body }) => {
+      requireServer(caller);
       const roomId = uuidParam('room_id', params.room_id!);
       const room = await updateRoom(sql, roomId, parseBody(UpdateRoomBody, body));
       if (!room) throw noRoom();
       return { status: 200, body: { room } };
     }),
-    route<ApiHandler>('GET', '/v1/rooms/:room_id/members', async ({ params, query }) => {
+    route<ApiHandler>('GET', '/v1/rooms/:room_id/members', async ({ caller, params, query }) => {
+      requireServer(caller);
       const roomId = uuidParam('room_id', params.room_id!);
       const limit = limitParam(query, 50, MEMBERS_PAGE_MAX);
       const after = decodeCursor(query.get('cursor'));
@@ -54,7 +58,8 @@ export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
       const members = rows.slice(0, limit);
       return { status: 200, body: { members, next_cursor: rows.length > limit ? encodeCursor(members.at(-1)!.user_id) : null } };
     }),
-    route<ApiHandler>('PUT', '/v1/rooms/:room_id/members/:user_id', async ({ params, body }) => {
+    route<ApiHandler>('PUT', '/v1/rooms/:room_id/members/:user_id', async ({ caller, params, body }) => {
+      requireServer(caller);
       const roomId = uuidParam('room_id', params.room_id!);
       const userId = uuidParam('user_id', params.user_id!);
       const { role } = parseBody(PutMemberBody, body ?? {});
@@ -62,7 +67,8 @@ export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
       if (result.outcome === 'no_room') throw noRoom();
       return { status: result.outcome === 'added' ? 201 : 200, body: { member: result.member } };
     }),
-    route<ApiHandler>('DELETE', '/v1/rooms/:room_id/members/:user_id', async ({ params }) => {
+    route<ApiHandler>('DELETE', '/v1/rooms/:room_id/members/:user_id', async ({ caller, params }) => {
+      requireServer(caller);
       const result = await removeMember(sql, uuidParam('room_id', params.room_id!), uuidParam('user_id', params.user_id!));
       if (result === 'no_room') throw noRoom();
       if (result === 'not_member') throw new ApiError('not_found', 'not an active member of this room');

@@ -1,4 +1,4 @@
-// Redis channel names of seed 002 §6: one global channel, or one channel per room.
+// Redis channel names (README: PUBSUB_MODE): one global channel, or one channel per room.
 export type PubsubMode = 'global' | 'perconv';
 
 export const GLOBAL_CHANNEL = 'chat:message';

@@ -1,4 +1,4 @@
-// The document preprocessing job (seed 000): what producers enqueue and what the
+// The document preprocessing job (README: Document worker): what producers enqueue and what the
 // document worker accepts.
 import * as v from 'valibot';
 import type { Queryable } from '../db/queryable';

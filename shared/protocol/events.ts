@@ -1,4 +1,4 @@
-// Server → client room events (seed 002 §5, and docs/delivery.md for seq). An event is
+// Server → client room events (README: WebSocket protocol, and docs/delivery.md for seq). An event is
 // serialised once, by the worker for live delivery or by the gateway for backfill and
 // gap reads, and sent as-is.
 

@@ -1,5 +1,5 @@
 // The document worker against real PostgreSQL and a real HTTP server standing in for the
-// preprocessing sidecar (seed 000): every way the sidecar can fail ends that job cleanly
+// preprocessing sidecar (README: Document worker): every way the sidecar can fail ends that job cleanly
 // and the worker goes on.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

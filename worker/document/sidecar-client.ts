@@ -1,4 +1,4 @@
-// The preprocessing sidecar (seed 000): `POST {base}/internal/documents/{id}/parse` with
+// The preprocessing sidecar (README: Document worker): `POST {base}/internal/documents/{id}/parse` with
 // `{userId}`; it answers success or failure as JSON and returns no data.
 import { bodySnippet, isRetryableStatus } from '../http-status';
 import { postJson } from '../post-json';

@@ -1,4 +1,4 @@
-// The embedding queue consumer (seed 004) as a reliable queue: a blocking pop moves each
+// The embedding queue consumer (README: Embedding worker) as a reliable queue: a blocking pop moves each
 // job into this consumer's own processing list, and a job leaves that list only together
 // with its outcome (done, delayed for a retry, failed). Jobs run with bounded concurrency;
 // stop() takes no new job and waits for the ones in flight.

@@ -1,4 +1,4 @@
-// The embedding job as it travels through Redis (seed 004): versioned JSON, validated on
+// The embedding job as it travels through Redis (README: Embedding worker): versioned JSON, validated on
 // the way in and on the way out. A job that does not validate is never retried.
 import * as v from 'valibot';
 import { describeIssues } from '../../shared/describe-issues';

@@ -1,4 +1,4 @@
-// What a producer calls to queue an embedding job (seed 004's LPUSH, with the job
+// What a producer calls to queue an embedding job (an LPUSH, with the job
 // validated and versioned here rather than by each caller).
 import type { Redis } from '../../shared/redis';
 import { newJob, serializeJob, type NewEmbeddingJob } from './job';
