@@ -57,7 +57,8 @@ const clientId = v.optional(
     'must be a string of at most 128 characters (no U+0000 or unpaired surrogates) or an integer',
   ),
 );
-const content = v.pipe(
+/** A message's content, whoever sends it (a WebSocket send, the HTTP API). */
+export const messageContent = v.pipe(
   v.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'must be a JSON object'),
   v.check((value) => depthWithin(value, MAX_CONTENT_DEPTH), `must not be nested deeper than ${MAX_CONTENT_DEPTH} levels`),
   v.check((value) => storableJson(value), 'must not contain U+0000 or unpaired surrogates'),
@@ -78,7 +79,7 @@ const roomRef = { room_id: v.optional(uuid), conversation_id: v.optional(uuid) }
 const schemas = {
   auth: v.object({ op: v.literal('auth'), token: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(16_384, 'is too long')), ...common }),
   join: v.object({ op: v.literal('join'), ...roomRef, after_seq: v.optional(position('a non-negative integer (a seq)')), ...common }),
-  send: v.object({ op: v.literal('send'), ...roomRef, content: v.optional(content), body: v.optional(content), ...common }),
+  send: v.object({ op: v.literal('send'), ...roomRef, content: v.optional(messageContent), body: v.optional(messageContent), ...common }),
   ack: v.object({ op: v.literal('ack'), ...roomRef, last_read_message_id: messageId, ...common }),
 };
 

@@ -124,7 +124,7 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
     const fastRooms: string[] = [];
     let leftToWorkers = false;
     results.forEach((stored, i) => {
-      if (!stored) return;
+      if (!stored || stored.earlier) return; // refused, or stored by an earlier send with its key
       if (stored.fastRowId === null) leftToWorkers = true;
       else {
         fast.push(stored);

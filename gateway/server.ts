@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger';
 import { createRegistry, type Registry } from '../shared/metrics';
 import { createApi } from './api/http-api';
 import { historyRoutes } from './api/history-api';
+import { messageRoutes } from './api/messages-api';
 import { roomRoutes } from './api/rooms-api';
 import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
@@ -220,7 +221,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.any(
     '/v1/*',
     createApi({
-      routes: [...roomRoutes(sql), ...historyRoutes(sql)],
+      routes: [...roomRoutes(sql), ...historyRoutes(sql), ...messageRoutes(sends)],
       serverKeys: config.SERVER_API_KEYS,
       authenticateUser: authenticate,
       maxBodyBytes: config.MAX_BODY_BYTES,

@@ -194,6 +194,65 @@ describe('server API: rooms and members', () => {
   });
 });
 
+describe('server API: messages written by the backend', () => {
+  let system: TestSystem;
+  let call: ReturnType<typeof api>;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    system = await startSystem({ SERVER_API_KEYS: KEYS.join(','), API_RL_CAPACITY: '100000' });
+    call = api(system.port);
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await system?.stop();
+  });
+
+  it('stores a message as a member, through the same path as a send: members get it live, in seq order', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }, { user_id: bob }] })).body.room.id;
+    const b = await TestClient.connect(system.port);
+    clients.push(b);
+    await b.login(bob, roomId);
+    const a = await TestClient.connect(system.port);
+    clients.push(a);
+    await a.login(alice, roomId);
+    await a.request({ op: 'send', room_id: roomId, content: { text: 'from the socket' } });
+    const posted = await call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, type: 'system', content: { text: 'alice joined the project' } });
+    expect(posted).toMatchObject({ status: 201, body: { message: { seq: 2, user_id: alice, type: 'system', content: { text: 'alice joined the project' } } } });
+    const events = await b.waitForEvents(2, roomId);
+    expect(events.map((e) => [e.message.seq, e.message.type])).toEqual([[1, 'text'], [2, 'system']]);
+    const history = await call('GET', `/v1/rooms/${roomId}/messages`);
+    expect(history.body.messages.map((m: any) => m.type)).toEqual(['text', 'system']);
+  });
+
+  it('returns the first result for a retry with the same Idempotency-Key, and stores it once', async () => {
+    const [alice] = [newUser()];
+    const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }] })).body.room.id;
+    const post = () => call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, content: { text: 'once' } }, { 'idempotency-key': 'order-4711-confirmed' });
+    const replies = await Promise.all([post(), post(), post()]);
+    replies.push(await post());
+    expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    expect(new Set(replies.map((r) => r.body.message.id)).size).toBe(1);
+    const other = await call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, content: { text: 'another' } }, { 'idempotency-key': 'order-4712-confirmed' });
+    expect(other.body.message.seq).toBe(2);
+    expect((await call('GET', `/v1/rooms/${roomId}/messages`)).body.messages.map((m: any) => m.content.text)).toEqual(['once', 'another']);
+  });
+
+  it('refuses a user who is not a member, bad content or key, and a user token', async () => {
+    const [alice, mallory] = [newUser(), newUser()];
+    const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }] })).body.room.id;
+    const path = `/v1/rooms/${roomId}/messages`;
+    expect(await call('POST', path, { user_id: mallory, content: { text: 'x' } })).toMatchObject({ status: 403, body: { error: 'Forbidden: not a member' } });
+    for (const body of [{ user_id: alice }, { user_id: alice, content: 'text' }, { user_id: alice, content: {}, type: 'image' }, { user_id: 'x', content: {} }]) {
+      expect((await call('POST', path, body)).body.error, JSON.stringify(body)).toBe('invalid_request');
+    }
+    expect(await call('POST', path, { user_id: alice, content: {} }, { 'idempotency-key': 'x'.repeat(129) })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(await api(system.port, alice)('POST', path, { user_id: alice, content: {} })).toMatchObject({ status: 403, body: { error: 'Forbidden: not allowed' } });
+    expect(await call('POST', `/v1/rooms/${newUser()}/messages`, { user_id: alice, content: {} })).toMatchObject({ status: 403 });
+    expect((await call('GET', path)).body.messages).toEqual([]);
+  });
+});
+
 describe('server API: off, and rate limited', () => {
   let off: TestSystem;
   let limited: TestSystem;

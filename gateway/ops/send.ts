@@ -9,7 +9,17 @@ export async function send(ctx: OpContext, session: Session, roomId: string, con
   if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: NOT_JOINED, room_id: roomId };
   let stored;
   try {
-    stored = await ctx.sends.send({ roomId, userId: session.userId!, content, extra: tempId === undefined ? {} : { temp_id: tempId } }, session);
+    stored = await ctx.sends.send(
+      {
+        roomId,
+        userId: session.userId!,
+        content,
+        extra: tempId === undefined ? {} : { temp_id: tempId },
+        // temp_id makes the send idempotent (a retry returns the first message); JSON keeps 1 and "1" apart.
+        clientKey: tempId === undefined ? null : `temp_id:${JSON.stringify(tempId)}`,
+      },
+      session,
+    );
   } catch (err) {
     if ((err as { code?: unknown }).code !== IDS_EXHAUSTED) throw err;
     ctx.logger.error({ err }, 'message ids are exhausted (2^53 − 1): no message can be stored');

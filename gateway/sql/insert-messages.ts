@@ -9,7 +9,17 @@ export interface NewMessage {
   content: Record<string, unknown>;
   /** Merged into the outbox payload (the client's temp_id). */
   extra: Record<string, unknown>;
+  /**
+   * Makes the send idempotent (the WebSocket temp_id, the HTTP Idempotency-Key): a message
+   * with the same key from the same sender in the same room is stored once, and every later
+   * send with it gets that first message back.
+   */
+  clientKey?: string | null;
+  /** `text` when left out; `system` for messages the application's backend writes. */
+  type?: MessageType;
 }
+
+export type MessageType = 'text' | 'image' | 'file' | 'system';
 
 export interface StoredMessage {
   id: number;
@@ -18,6 +28,8 @@ export interface StoredMessage {
   message: ChatMessage;
   /** The outbox row, when this gateway publishes the message itself (the fast path); null: the worker does. */
   fastRowId: number | null;
+  /** Stored before, by a send with the same client key: nothing was written now (nothing to publish). */
+  earlier: boolean;
 }
 
 export interface InsertOptions {
@@ -54,6 +66,8 @@ export interface InsertOptions {
 interface Written {
   /** Per message stored: its input index and id. */
   stored: Array<{ n: number; id: number; seq: number }> | null;
+  /** Per input whose client key was used before: its input index and that message. */
+  earlier: Array<{ n: number; message: ChatMessage }> | null;
   /** Per outbox row written: its id, its message and event payload, and whether this gateway holds it. */
   queued: Array<{ id: number; payload: ChatMessage; fast: boolean }> | null;
 }
@@ -63,15 +77,70 @@ interface Written {
 // two independent aggregates and are matched here by message id.
 export async function insertMessages(sql: Sql, messages: readonly NewMessage[], options: InsertOptions): Promise<Array<StoredMessage | null>> {
   if (messages.length === 0) return [];
-  const input = messages.map((m, n) => ({ n, room_id: m.roomId, user_id: m.userId, content: m.content, extra: m.extra }));
+  // A key given twice in one batch: the later sends get what the first one gets.
+  const firstWithKey = new Map<string, number>();
+  const sameAs = messages.map((m, n) => {
+    if (m.clientKey == null) return n;
+    const key = JSON.stringify([m.roomId, m.userId, m.clientKey]);
+    const first = firstWithKey.get(key);
+    if (first !== undefined) return first;
+    firstWithKey.set(key, n);
+    return n;
+  });
+  const input = messages.flatMap((m, n) => (sameAs[n] === n ? [{ n, room_id: m.roomId, user_id: m.userId, type: m.type ?? 'text', content: m.content, extra: m.extra, client_key: m.clientKey ?? null }] : []));
+  let written: Written;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      written = await insertBatch(sql, input, options);
+      break;
+    } catch (err) {
+      // A send with the same key committed in another batch after this statement's snapshot
+      // was taken: nothing was written; the next attempt finds it.
+      const conflict = (err as { constraint_name?: string }).constraint_name === 'arcyou_chat_message_keys_pkey';
+      if (!conflict || attempt === 3) throw err;
+    }
+  }
+  const rows = new Map((written.queued ?? []).map((row) => [row.payload.id, row]));
+  const results: Array<StoredMessage | null> = messages.map(() => null);
+  for (const { n, id, seq } of written.stored ?? []) {
+    const row = rows.get(id)!;
+    results[n] = { id, seq, message: row.payload, fastRowId: row.fast ? row.id : null, earlier: false };
+  }
+  for (const { n, message } of written.earlier ?? []) results[n] = { id: message.id, seq: message.seq, message, fastRowId: null, earlier: true };
+  return messages.map((_, n) => {
+    const first = results[sameAs[n]!] ?? null;
+    return first && sameAs[n] !== n ? { ...first, fastRowId: null, earlier: true } : first;
+  });
+}
+
+interface Input {
+  n: number;
+  room_id: string;
+  user_id: string;
+  type: MessageType;
+  content: Record<string, unknown>;
+  extra: Record<string, unknown>;
+  client_key: string | null;
+}
+
+async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOptions): Promise<Written> {
   const [written] = await sql<Written[]>`
     WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, content jsonb, extra jsonb)
+      SELECT i.*,
+             -- Scalar subqueries, so that they stay primary-key lookups per input row: as EXISTS
+             -- or a join, the planner turned the membership check into a hash join over every
+             -- active membership.
+             (SELECT mb.deleted_at IS NULL FROM arcyou_chat_members mb WHERE mb.room_id = i.room_id AND mb.user_id = i.user_id) AS member,
+             CASE WHEN i.client_key IS NOT NULL THEN
+               (SELECT k.message_id FROM arcyou_chat_message_keys k WHERE k.room_id = i.room_id AND k.user_id = i.user_id AND k.client_key = i.client_key)
+             END AS earlier_id
+      FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, type arcyou_chat_message_type, content jsonb, extra jsonb, client_key text)
     ), allowed AS (
-      SELECT i.* FROM input i
-      -- A scalar subquery, so that it stays a primary-key lookup per input row: as EXISTS, the
-      -- planner turned it into a hash join over every active membership.
-      WHERE (SELECT mb.deleted_at IS NULL FROM arcyou_chat_members mb WHERE mb.room_id = i.room_id AND mb.user_id = i.user_id)
+      SELECT * FROM input WHERE member AND earlier_id IS NULL
+    ), earlier AS (
+      SELECT i.n, m.id, m.seq, m.user_id, m.type, m.content, m.created_at
+      FROM input i JOIN arcyou_chat_messages m ON m.id = i.earlier_id
+      WHERE i.member
     ), locked AS (
       SELECT r.id, r.last_seq, r.worker_rows_version FROM arcyou_chat_rooms r
       WHERE r.id IN (SELECT room_id FROM allowed)
@@ -91,14 +160,14 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
     ), numbered AS (
       -- nextval runs after the sort (a volatile select-list function), so ids follow (room, input) order,
       -- and after the rows of every room were locked.
-      SELECT a.n, a.room_id, a.user_id, a.content, a.extra, r.fast, now() AS created_at,
+      SELECT a.n, a.room_id, a.user_id, a.type, a.content, a.extra, a.client_key, r.fast, now() AS created_at,
              r.last_seq + row_number() OVER (PARTITION BY a.room_id ORDER BY a.n) AS seq,
              nextval('arcyou_chat_messages_id_seq') AS id
       FROM allowed a JOIN rooms r ON r.id = a.room_id
       ORDER BY a.room_id, a.n
     ), message AS (
-      INSERT INTO arcyou_chat_messages (id, room_id, seq, user_id, content, created_at)
-      SELECT id, room_id, seq, user_id, content, created_at FROM numbered
+      INSERT INTO arcyou_chat_messages (id, room_id, seq, user_id, type, content, created_at)
+      SELECT id, room_id, seq, user_id, type, content, created_at FROM numbered
     ), room_update AS (
       UPDATE arcyou_chat_rooms r
       SET last_seq = last.seq, last_message_id = last.id, updated_at = now(),
@@ -114,18 +183,16 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
       FROM numbered
       ORDER BY room_id, seq
       RETURNING id, payload, status
+    ), keyed AS (
+      INSERT INTO arcyou_chat_message_keys (room_id, user_id, client_key, message_id)
+      SELECT room_id, user_id, client_key, id FROM numbered WHERE client_key IS NOT NULL
     ), woken AS (
       SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) any_pending WHERE ${options.notify}::boolean
     )
     SELECT
       (SELECT jsonb_agg(jsonb_build_object('n', n, 'id', id, 'seq', seq)) FROM numbered) AS stored,
+      (SELECT jsonb_agg(jsonb_build_object('n', n, 'message', ${messageJson(sql)})) FROM earlier) AS earlier,
       (SELECT jsonb_agg(jsonb_build_object('id', id, 'payload', payload, 'fast', status = 'in_progress')) FROM queued) AS queued,
       (SELECT count(*) FROM woken) AS notified`;
-  const rows = new Map((written!.queued ?? []).map((row) => [row.payload.id, row]));
-  const results: Array<StoredMessage | null> = messages.map(() => null);
-  for (const { n, id, seq } of written!.stored ?? []) {
-    const row = rows.get(id)!;
-    results[n] = { id, seq, message: row.payload, fastRowId: row.fast ? row.id : null };
-  }
-  return results;
+  return written!;
 }

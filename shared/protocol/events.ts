@@ -7,6 +7,8 @@ export interface ChatMessage {
   /** Position in its room: 1, 2, 3, … */
   seq: number;
   user_id: string;
+  /** text, image, file or system (written by the application's backend). Absent in events of older gateways. */
+  type?: string;
   content: unknown;
   created_at: string;
   temp_id?: string | number;

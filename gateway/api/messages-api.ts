@@ -1,0 +1,42 @@
+// Server-side messages (README: Chat API): the application's backend writes a message as a
+// member, through the same batches, transaction and outbox as a WebSocket send.
+import * as v from 'valibot';
+import { messageContent } from '../frames';
+import type { SendBatcher } from '../send-batcher';
+import { ApiError, requireServer } from './errors';
+import type { ApiHandler } from './http-api';
+import { route, type Route } from './router';
+import { parseBody, uuidParam } from './schemas';
+
+const PostMessageBody = v.strictObject({
+  user_id: v.pipe(v.string(), v.uuid('must be a UUID')),
+  content: messageContent,
+  type: v.optional(v.picklist(['text', 'system'], 'must be text or system')),
+});
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+export function messageRoutes(sends: SendBatcher): Route<ApiHandler>[] {
+  return [
+    route<ApiHandler>('POST', '/v1/rooms/:room_id/messages', async ({ caller, params, body, idempotencyKey }) => {
+      requireServer(caller);
+      const roomId = uuidParam('room_id', params.room_id!);
+      const input = parseBody(PostMessageBody, body);
+      if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) throw new ApiError('invalid_request', 'Idempotency-Key must be 1–128 printable ASCII characters');
+      const stored = await sends.send(
+        {
+          roomId,
+          userId: input.user_id.toLowerCase(),
+          type: input.type ?? 'text',
+          content: input.content,
+          extra: {},
+          // The same key space as temp_id, apart from it.
+          clientKey: idempotencyKey === null ? null : `idempotency-key:${idempotencyKey}`,
+        },
+        {},
+      );
+      if (!stored) throw new ApiError('Forbidden: not a member', 'user_id is not an active member of this room');
+      return { status: 201, body: { message: stored.message } };
+    }),
+  ];
+}
