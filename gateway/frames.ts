@@ -14,7 +14,9 @@ export type Request =
   | { op: 'auth'; token: string }
   | { op: 'join'; roomId: string; afterSeq: number | null }
   | { op: 'send'; roomId: string; content: Record<string, unknown> }
-  | { op: 'ack'; roomId: string; lastReadMessageId: number };
+  | { op: 'ack'; roomId: string; lastReadMessageId: number }
+  | { op: 'edit'; roomId: string; messageId: number; content: Record<string, unknown> }
+  | { op: 'delete'; roomId: string; messageId: number };
 
 export type ParsedFrame =
   | { ok: true; request: Request; ids: RequestIds }
@@ -81,6 +83,8 @@ const schemas = {
   join: v.object({ op: v.literal('join'), ...roomRef, after_seq: v.optional(position('a non-negative integer (a seq)')), ...common }),
   send: v.object({ op: v.literal('send'), ...roomRef, content: v.optional(messageContent), body: v.optional(messageContent), ...common }),
   ack: v.object({ op: v.literal('ack'), ...roomRef, last_read_message_id: messageId, ...common }),
+  edit: v.object({ op: v.literal('edit'), ...roomRef, message_id: messageId, content: messageContent, ...common }),
+  delete: v.object({ op: v.literal('delete'), ...roomRef, message_id: messageId, ...common }),
 };
 
 type Op = keyof typeof schemas;
@@ -156,5 +160,9 @@ export function parseFrame(text: string): ParsedFrame {
     }
     case 'ack':
       return { ok: true, request: { op: 'ack', roomId, lastReadMessageId: data.last_read_message_id }, ids: parsedIds };
+    case 'edit':
+      return { ok: true, request: { op: 'edit', roomId, messageId: data.message_id, content: data.content }, ids: parsedIds };
+    case 'delete':
+      return { ok: true, request: { op: 'delete', roomId, messageId: data.message_id }, ids: parsedIds };
   }
 }

@@ -30,4 +30,6 @@ export function withIds(reply: Reply, ids: RequestIds): Reply {
 
 export const NOT_A_MEMBER = 'Forbidden: not a member';
 export const NOT_JOINED = 'Forbidden: not joined';
+export const NOT_ALLOWED = 'Forbidden: not allowed';
+export const NOT_FOUND = 'not_found';
 export const UNAUTHORIZED = 'Unauthorized';
