@@ -7,6 +7,7 @@ import { createRegistry, type Registry } from '../shared/metrics';
 import { createApi } from './api/http-api';
 import { historyRoutes } from './api/history-api';
 import { messageRoutes } from './api/messages-api';
+import { openApiDocument } from './api/openapi';
 import { roomRoutes } from './api/rooms-api';
 import { createAuthenticator } from './auth';
 import type { gatewayEnv } from './config';
@@ -218,6 +219,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     }),
   );
   app.get('/metrics', metricsRoute(registry));
+  app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApiDocument));
   app.any(
     '/v1/*',
     createApi({
