@@ -4,6 +4,7 @@ import { Errors, parseFrame, peekFrame, type ParsedFrame, type RequestIds } from
 import { ack } from './ops/ack';
 import { auth } from './ops/auth';
 import { edit, remove } from './ops/change';
+import { typing } from './ops/ephemeral';
 import { UNAUTHORIZED, withIds, type OpContext, type Reply } from './ops/context';
 import { join } from './ops/join';
 import { send } from './ops/send';
@@ -34,11 +35,13 @@ async function runOp(ctx: DispatchContext, ws: Socket, frame: Extract<ParsedFram
     case 'send':
       return send(ctx, session, request.roomId, request.content, ids.temp_id);
     case 'ack':
-      return ack(ctx, session, request.roomId, request.lastReadMessageId);
+      return ack(ctx, ws, session, request.roomId, request.lastReadMessageId);
     case 'edit':
       return edit(ctx, session, request.roomId, request.messageId, request.content);
     case 'delete':
       return remove(ctx, session, request.roomId, request.messageId);
+    case 'typing':
+      return typing(ctx, ws, session, request.roomId);
   }
 }
 

@@ -16,7 +16,8 @@ export type Request =
   | { op: 'send'; roomId: string; content: Record<string, unknown> }
   | { op: 'ack'; roomId: string; lastReadMessageId: number }
   | { op: 'edit'; roomId: string; messageId: number; content: Record<string, unknown> }
-  | { op: 'delete'; roomId: string; messageId: number };
+  | { op: 'delete'; roomId: string; messageId: number }
+  | { op: 'typing'; roomId: string };
 
 export type ParsedFrame =
   | { ok: true; request: Request; ids: RequestIds }
@@ -85,6 +86,7 @@ const schemas = {
   ack: v.object({ op: v.literal('ack'), ...roomRef, last_read_message_id: messageId, ...common }),
   edit: v.object({ op: v.literal('edit'), ...roomRef, message_id: messageId, content: messageContent, ...common }),
   delete: v.object({ op: v.literal('delete'), ...roomRef, message_id: messageId, ...common }),
+  typing: v.object({ op: v.literal('typing'), ...roomRef, ...common }),
 };
 
 type Op = keyof typeof schemas;
@@ -164,5 +166,7 @@ export function parseFrame(text: string): ParsedFrame {
       return { ok: true, request: { op: 'edit', roomId, messageId: data.message_id, content: data.content }, ids: parsedIds };
     case 'delete':
       return { ok: true, request: { op: 'delete', roomId, messageId: data.message_id }, ids: parsedIds };
+    case 'typing':
+      return { ok: true, request: { op: 'typing', roomId }, ids: parsedIds };
   }
 }

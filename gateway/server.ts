@@ -85,6 +85,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     config.PUBSUB_MODE,
     {
       publish: (topic, frame) => app.publish(topic, frame, false, false),
+      publishExcept: (from, topic, frame) => {
+        if (!from.getUserData().closed) from.publish(topic, frame, false, false);
+      },
       send,
       drained: (ws) => drained(ws, lowWater),
       subscribe: (ws, topic) => {
@@ -199,6 +202,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       session.closed = true;
       if (session.authTimer) clearTimeout(session.authTimer);
       if (session.expiryTimer) clearTimeout(session.expiryTimer);
+      for (const receipt of session.receipts.values()) if (receipt.timer) clearTimeout(receipt.timer);
       wakeDrainWaiters(ws, lowWater);
       sockets.delete(ws);
       metrics.closed(code);

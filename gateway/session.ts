@@ -17,6 +17,10 @@ export interface Session {
   expiryTimer: NodeJS.Timeout | null;
   /** Paced senders waiting for the socket's buffer to drain (see drained()). */
   drainWaiters: Array<() => void>;
+  /** When this socket last sent a typing event, per room (ops/ephemeral.ts). */
+  typingAt: Map<string, number>;
+  /** Read receipts per room: the position last told, when, the latest stored, and the pending send. */
+  receipts: Map<string, { sent: number; sentAt: number; latest: number; timer: NodeJS.Timeout | null }>;
 }
 
 export type Socket = UWS.WebSocket<Session>;
@@ -32,6 +36,8 @@ export function newSession(rlCapacity: number): Session {
     authTimer: null,
     expiryTimer: null,
     drainWaiters: [],
+    typingAt: new Map(),
+    receipts: new Map(),
   };
 }
 

@@ -75,6 +75,10 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
       published.push({ topic, frame });
       for (const s of topicOf(topic)) if (!s.closed) s.frames.push(frame);
     },
+    publishExcept: (from, topic, frame) => {
+      published.push({ topic, frame });
+      for (const s of topicOf(topic)) if (!s.closed && s !== fromSocket(from)) s.frames.push(frame);
+    },
     send: (ws, frames) => {
       const s = fromSocket(ws);
       if (s.closed) return false;

@@ -25,6 +25,12 @@ export interface Fanout {
    * still on their way.
    */
   deliverOwn(frame: string): void;
+  /**
+   * An ephemeral event of a room (typing, read receipts: never stored, no seq): to the room's
+   * sockets here but `from` at once, and through the bus to the other gateways. Its copy that
+   * comes back from the bus is dropped here.
+   */
+  publishEphemeral(from: Socket, roomId: string, frame: string): Promise<void>;
   /** A socket starts joining: its room here exists and hears the bus before this resolves. */
   beginJoin(ws: Socket, roomId: string, userId: string): Promise<Joining>;
   /** Takes an open socket out of a room (re-join). */
@@ -39,6 +45,8 @@ export interface Fanout {
 /** What a room needs from the gateway, for any room. */
 export type RoomPorts = Omit<RoomPort, 'roomId' | 'readGap' | 'readPage' | 'forget' | 'publish' | 'subscribe' | 'unsubscribe'> & {
   publish(topic: string, frame: string): void;
+  /** To the topic's sockets except `from`. */
+  publishExcept(from: Socket, topic: string, frame: string): void;
   subscribe(ws: Socket, topic: string): void;
   unsubscribe(ws: Socket, topic: string): void;
   readGap(roomId: string, ...rest: Parameters<RoomPort['readGap']>): ReturnType<RoomPort['readGap']>;
@@ -100,12 +108,15 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
 
   /** Messages this gateway handed to its rooms itself (deliverOwn) whose copy from the bus has not come yet. */
   const ownMessages = new Set<number>();
+  /** Ephemeral frames this gateway published (publishEphemeral), until their copy comes back. */
+  const ownEphemeral = new Set<string>();
 
   bus.onMessage((_channel, frame) => {
     // Global mode carries every room's events to every gateway: skip, unparsed, the rooms
     // nobody here is in.
     const roomId = roomIdOf(frame);
     if (roomId !== null && !rooms.has(roomId)) return;
+    if (ownEphemeral.size > 0 && ownEphemeral.delete(frame)) return;
     const route = routeOf(frame);
     if (!route) {
       logger.warn('dropping malformed event from the bus');
@@ -130,6 +141,16 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
         if (ownMessages.size > MAX_OWN_MESSAGES) ownMessages.delete(ownMessages.values().next().value!);
       }
       room.receive(frame, route);
+    },
+    async publishEphemeral(from, roomId, frame) {
+      ports.publishExcept(from, roomId, frame);
+      ownEphemeral.add(frame);
+      if (ownEphemeral.size > MAX_OWN_MESSAGES) ownEphemeral.delete(ownEphemeral.values().next().value!);
+      const [err] = await bus.publish([{ channel: channelFor(mode, roomId), message: frame }]);
+      if (err) {
+        ownEphemeral.delete(frame);
+        throw err;
+      }
     },
     async start() {
       if (mode === 'global') await bus.subscribe(GLOBAL_CHANNEL);
