@@ -32,8 +32,6 @@ export interface SendBatcherOptions {
   onFastPath?(published: number, failed: number): void;
   /** A batch of this many sends is being written (for metrics). */
   onBatch?(size: number): void;
-  /** Hands a message published by the fast path to this gateway's own rooms at once (fanout.deliverOwn). */
-  deliverOwn?(frame: string): void;
 }
 
 export interface SendBatcher {
@@ -94,7 +92,6 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
 
   const publishFast = async (stored: StoredMessage[], roomIds: string[]) => {
     const messages: BusMessage[] = stored.map((s, i) => ({ channel: channelFor(options.mode, roomIds[i]!), message: serializeMessageEvent(roomIds[i]!, s.message, 'live') }));
-    if (options.deliverOwn) for (const { message } of messages) options.deliverOwn(message);
     const results = await bus.publish(messages);
     const published: number[] = [];
     const failed: number[] = [];

@@ -134,7 +134,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     maxBatch: config.SEND_BATCH_MAX,
     // Leave connections of the pool to joins and acks.
     concurrency: Math.max(1, Math.floor(config.DATABASE_POOL_MAX / 2)),
-    deliverOwn: (frame) => fanout.deliverOwn(frame),
     onBatch: (size) => metrics.sendBatchSize.observe(size),
     onFastPath: (published, failed) => {
       if (published) metrics.fastPath.inc({ result: 'published' }, published);

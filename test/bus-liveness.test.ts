@@ -62,9 +62,6 @@ for (const mode of ['global', 'perconv'] as const) {
     const baseEnv = () => ({
       DATABASE_URL: db.url, PUBSUB_MODE: mode, LOG_LEVEL: 'info',
       RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000',
-      // Members here hear messages only through the bus: the workers publish them (the fast path
-      // would have the sender's gateway, this one, hand them to its rooms directly).
-      OUTBOX_FAST_PATH: 'false',
       // Settings of the fixed gateway (ignored by older ones): a fast bus heartbeat and gap read.
       BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
     });

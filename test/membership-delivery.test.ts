@@ -44,9 +44,6 @@ describe('membership changes and live delivery (PUBSUB_MODE=global)', () => {
 
   const env = () => ({
     PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000', POLL_INTERVAL_MS: '100',
-    // Members here hear messages only through the bus: the workers publish them (the fast path
-    // would have the sender's gateway, this one, hand them to its rooms directly).
-    OUTBOX_FAST_PATH: 'false',
     // Settings of the fixed gateway (ignored by older ones).
     BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
   });
@@ -99,6 +96,29 @@ describe('membership changes and live delivery (PUBSUB_MODE=global)', () => {
     await c.waitFor((f) => f.message?.id === after, 10_000, 'the later message at carol');
     await sleep(500);
     expect(gotMessage(b, after), 'bob, removed, received a message sent after his removal').toBe(false);
+  }, 60_000);
+
+  it('does not deliver a message sent through the same gateway while it is cut off to a member removed meanwhile', async () => {
+    // Found by the chaos run: a gateway that handed its own messages to its rooms at once let
+    // them overtake a removal it had not heard yet. Its own messages must come the way every
+    // other event does.
+    const [{ gateway, redisProxy }] = await Promise.all([startGateway(), startWorker()]);
+    const [alice, bob, carol] = [newUser(), newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice, bob, carol]);
+    const [a, b, c] = await Promise.all([connect(gateway.port, alice, roomId), connect(gateway.port, bob, roomId), connect(gateway.port, carol, roomId)]);
+    const before = await send(a, roomId, 'before');
+    await b.waitFor((f) => f.message?.id === before, 5000, 'the first message at bob');
+
+    await cutSubscription(admin, redisProxy, GLOBAL_CHANNEL);
+    await removeMember(roomId, bob);
+    await waitForOutboxDrained(db.sql); // member.removed is on the bus — and lost to this gateway
+    const during = await send(a, roomId, 'sent while the gateway is cut off');
+    await sleep(300);
+    await restoreSubscription(admin, redisProxy, GLOBAL_CHANNEL);
+
+    await c.waitFor((f) => f.message?.id === during, 10_000, 'the message at carol');
+    await sleep(500);
+    expect(gotMessage(b, during), 'bob, removed, received a message sent after his removal').toBe(false);
   }, 60_000);
 
   it('stops delivering to a member removed while its join was loading the backfill', async () => {

@@ -19,13 +19,6 @@ export interface Joining {
 export interface Fanout {
   start(): Promise<void>;
   /**
-   * A message this gateway stored and is publishing itself (the fast path): its room here
-   * gets it now instead of after a trip through the bus, and the copy from the bus is
-   * dropped unseen. Rooms order by seq, so it may come before messages of the room that are
-   * still on their way.
-   */
-  deliverOwn(frame: string): void;
-  /**
    * An ephemeral event of a room (typing, read receipts: never stored, no seq): to the room's
    * sockets here but `from` at once, and through the bus to the other gateways. Its copy that
    * comes back from the bus is dropped here.
@@ -55,8 +48,8 @@ export type RoomPorts = Omit<RoomPort, 'roomId' | 'readGap' | 'readPage' | 'forg
   forget(ws: Socket, roomId: string): void;
 };
 
-/** Own messages remembered until their copy comes back from the bus; past this the oldest are forgotten (a late copy is then dropped by seq). */
-const MAX_OWN_MESSAGES = 65_536;
+/** Own ephemeral frames remembered until their copy comes back from the bus; past this the oldest are forgotten. */
+const MAX_OWN_EPHEMERAL = 16_384;
 
 export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, settings: RoomSettings, logger: Logger): Fanout {
   const rooms = new Map<string, Room>();
@@ -106,8 +99,6 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
     return subscription;
   };
 
-  /** Messages this gateway handed to its rooms itself (deliverOwn) whose copy from the bus has not come yet. */
-  const ownMessages = new Set<number>();
   /** Ephemeral frames this gateway published (publishEphemeral), until their copy comes back. */
   const ownEphemeral = new Set<string>();
 
@@ -122,7 +113,6 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
       logger.warn('dropping malformed event from the bus');
       return;
     }
-    if (route.messageId !== null && ownMessages.delete(route.messageId)) return;
     rooms.get(route.roomId)?.receive(frame, route);
   });
 
@@ -131,21 +121,10 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
   });
 
   return {
-    deliverOwn(frame) {
-      const route = routeOf(frame);
-      const room = route && rooms.get(route.roomId);
-      if (!room) return;
-      if (route.messageId !== null) {
-        ownMessages.add(route.messageId);
-        // Copies that never come back (a failed publish, a channel left) must not pile up.
-        if (ownMessages.size > MAX_OWN_MESSAGES) ownMessages.delete(ownMessages.values().next().value!);
-      }
-      room.receive(frame, route);
-    },
     async publishEphemeral(from, roomId, frame) {
       ports.publishExcept(from, roomId, frame);
       ownEphemeral.add(frame);
-      if (ownEphemeral.size > MAX_OWN_MESSAGES) ownEphemeral.delete(ownEphemeral.values().next().value!);
+      if (ownEphemeral.size > MAX_OWN_EPHEMERAL) ownEphemeral.delete(ownEphemeral.values().next().value!);
       const [err] = await bus.publish([{ channel: channelFor(mode, roomId), message: frame }]);
       if (err) {
         ownEphemeral.delete(frame);
