@@ -1,8 +1,8 @@
 // The chat API over HTTP on the gateway's port (README: Chat API): reads a request off uWS
 // (headers while the handler runs, then the body up to a limit), authenticates it (a server
-// key, else a user's token), applies
-// the caller's rate limit, runs the route and writes JSON. Every failure is an ApiError with a
-// stable string; anything else is logged and answered 503 without its message.
+// key, else a user's token), applies the caller's rate limit, runs the route and writes JSON.
+// Every failure is an ApiError with a stable string; anything else is logged and answered
+// 503 without its message.
 import type { Logger } from '../../shared/logger';
 import type { Authenticate } from '../auth';
 import { sendJson } from '../http';
