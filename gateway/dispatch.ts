@@ -33,7 +33,7 @@ async function runOp(ctx: DispatchContext, ws: Socket, frame: Extract<ParsedFram
     case 'join':
       return join(ctx, ws, session, request.roomId, request.afterSeq, ids);
     case 'send':
-      return send(ctx, session, request.roomId, request.content, ids.temp_id);
+      return send(ctx, session, request, ids.temp_id);
     case 'ack':
       return ack(ctx, ws, session, request.roomId, request.lastReadMessageId);
     case 'edit':

@@ -9,9 +9,16 @@ describe('parseFrame', () => {
     expect(parseFrame(JSON.stringify({ op: 'join', room_id: ROOM }))).toMatchObject({ ok: true, request: { op: 'join', roomId: ROOM } });
     expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, content: { text: 'x' }, temp_id: 'a' }))).toEqual({
       ok: true,
-      request: { op: 'send', roomId: ROOM, content: { text: 'x' } },
+      request: { op: 'send', roomId: ROOM, content: { text: 'x' }, type: 'text', replyTo: null },
       ids: { temp_id: 'a' },
     });
+    expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, content: { url: 'https://x.example/a.pdf' }, type: 'file', reply_to_message_id: '7' }))).toMatchObject({
+      ok: true,
+      request: { op: 'send', type: 'file', replyTo: 7 },
+    });
+    expect(parseFrame(JSON.stringify({ op: 'edit', room_id: ROOM, message_id: 3, content: { text: 'y' } }))).toMatchObject({ ok: true, request: { op: 'edit', messageId: 3, content: { text: 'y' } } });
+    expect(parseFrame(JSON.stringify({ op: 'delete', room_id: ROOM, message_id: 3 }))).toMatchObject({ ok: true, request: { op: 'delete', messageId: 3 } });
+    expect(parseFrame(JSON.stringify({ op: 'typing', room_id: ROOM }))).toMatchObject({ ok: true, request: { op: 'typing', roomId: ROOM } });
     expect(parseFrame(JSON.stringify({ op: 'ack', room_id: ROOM, last_read_message_id: 42 }))).toMatchObject({ ok: true, request: { op: 'ack', lastReadMessageId: 42 } });
   });
 

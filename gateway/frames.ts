@@ -13,7 +13,7 @@ export interface RequestIds {
 export type Request =
   | { op: 'auth'; token: string }
   | { op: 'join'; roomId: string; afterSeq: number | null }
-  | { op: 'send'; roomId: string; content: Record<string, unknown> }
+  | { op: 'send'; roomId: string; content: Record<string, unknown>; type: 'text' | 'image' | 'file'; replyTo: number | null }
   | { op: 'ack'; roomId: string; lastReadMessageId: number }
   | { op: 'edit'; roomId: string; messageId: number; content: Record<string, unknown> }
   | { op: 'delete'; roomId: string; messageId: number }
@@ -66,6 +66,13 @@ export const messageContent = v.pipe(
   v.check((value) => depthWithin(value, MAX_CONTENT_DEPTH), `must not be nested deeper than ${MAX_CONTENT_DEPTH} levels`),
   v.check((value) => storableJson(value), 'must not contain U+0000 or unpaired surrogates'),
 );
+/** The content of an image or file message: where it is, and what the client shows of it. */
+const fileContent = v.looseObject({
+  url: v.pipe(v.string('must be a string'), v.maxLength(2048, 'at most 2,048 characters'), v.regex(/^https?:\/\/[^\s]+$/i, 'must be an http(s) URL')),
+  name: v.optional(v.pipe(v.string('must be a string'), v.maxLength(255, 'at most 255 characters'))),
+  mime: v.optional(v.pipe(v.string('must be a string'), v.regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a MIME type'))),
+  size: v.optional(v.pipe(v.number('must be a number'), v.safeInteger('must be an integer'), v.minValue(0, 'must not be negative'))),
+});
 // Ids and seqs stay below 2^53 (the database's sequences stop there), so they are exact as numbers.
 const position = (what: string) =>
   v.union(
@@ -82,7 +89,15 @@ const roomRef = { room_id: v.optional(uuid), conversation_id: v.optional(uuid) }
 const schemas = {
   auth: v.object({ op: v.literal('auth'), token: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(16_384, 'is too long')), ...common }),
   join: v.object({ op: v.literal('join'), ...roomRef, after_seq: v.optional(position('a non-negative integer (a seq)')), ...common }),
-  send: v.object({ op: v.literal('send'), ...roomRef, content: v.optional(messageContent), body: v.optional(messageContent), ...common }),
+  send: v.object({
+    op: v.literal('send'),
+    ...roomRef,
+    content: v.optional(messageContent),
+    body: v.optional(messageContent),
+    type: v.optional(v.picklist(['text', 'image', 'file'], 'must be text, image or file')),
+    reply_to_message_id: v.optional(messageId),
+    ...common,
+  }),
   ack: v.object({ op: v.literal('ack'), ...roomRef, last_read_message_id: messageId, ...common }),
   edit: v.object({ op: v.literal('edit'), ...roomRef, message_id: messageId, content: messageContent, ...common }),
   delete: v.object({ op: v.literal('delete'), ...roomRef, message_id: messageId, ...common }),
@@ -158,7 +173,12 @@ export function parseFrame(text: string): ParsedFrame {
     case 'send': {
       const body = data.content ?? data.body;
       if (!body) return { ok: false, op, error: Errors.invalidRequest, detail: 'content required', ids: parsedIds };
-      return { ok: true, request: { op: 'send', roomId, content: body }, ids: parsedIds };
+      const type = data.type ?? 'text';
+      if (type !== 'text') {
+        const file = v.safeParse(fileContent, body);
+        if (!file.success) return { ok: false, op, error: Errors.invalidRequest, detail: `content.${v.getDotPath(file.issues[0]) ?? ''} ${file.issues[0].message}`.replace('content. ', 'content '), ids: parsedIds };
+      }
+      return { ok: true, request: { op: 'send', roomId, content: body, type, replyTo: data.reply_to_message_id ?? null }, ids: parsedIds };
     }
     case 'ack':
       return { ok: true, request: { op: 'ack', roomId, lastReadMessageId: data.last_read_message_id }, ids: parsedIds };

@@ -84,7 +84,7 @@ describe('user API: history and my rooms', () => {
     expect(latest.body.messages).toHaveLength(49); // the last 50 places, one of them deleted
     expect(latest.body).toMatchObject({ from_seq: 1185, to_seq: 1234, has_more: true });
     expect(latest.body.messages[0]).toMatchObject({ seq: 1185, user_id: alice, content: { text: 'm1185' } });
-    expect(Object.keys(latest.body.messages[0]).sort()).toEqual(['content', 'created_at', 'id', 'seq', 'type', 'user_id']);
+    expect(Object.keys(latest.body.messages[0]).sort()).toEqual(['content', 'created_at', 'id', 'reply_to_message_id', 'seq', 'type', 'user_id']);
     const between = await me('GET', `/v1/rooms/${roomId}/messages?after_seq=10&before_seq=14`);
     expect(texts(between.body)).toEqual(['m11', 'm12', 'm13']);
     expect(between.body.has_more).toBe(false);

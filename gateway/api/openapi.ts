@@ -51,7 +51,7 @@ export const openApiDocument = {
       Message: {
         type: 'object',
         required: ['id', 'seq', 'user_id', 'type', 'content', 'created_at'],
-        properties: { id: { type: 'integer' }, seq: { type: 'integer' }, user_id: uuid, type: { type: 'string', enum: ['text', 'image', 'file', 'system'] }, content: { type: 'object' }, created_at: { type: 'string', format: 'date-time' } },
+        properties: { id: { type: 'integer' }, seq: { type: 'integer' }, user_id: uuid, type: { type: 'string', enum: ['text', 'image', 'file', 'system'] }, reply_to_message_id: { type: ['integer', 'null'] }, content: { type: 'object' }, created_at: { type: 'string', format: 'date-time' } },
       },
     },
   },

@@ -1,12 +1,17 @@
-import type { ClientId } from '../frames';
+import { Errors, type ClientId, type Request } from '../frames';
+import { isMessageOf } from '../sql/message-of';
 import type { Session } from '../session';
 import { NOT_A_MEMBER, NOT_JOINED, type OpContext, type Reply } from './context';
 
 /** PostgreSQL's sequence_generator_limit_exceeded: message ids reached 2^53 − 1 (see sql/0005_room_seq.sql). */
 const IDS_EXHAUSTED = '2200H';
 
-export async function send(ctx: OpContext, session: Session, roomId: string, content: Record<string, unknown>, tempId: ClientId | undefined): Promise<Reply> {
+export async function send(ctx: OpContext, session: Session, request: Extract<Request, { op: 'send' }>, tempId: ClientId | undefined): Promise<Reply> {
+  const { roomId, content, type, replyTo } = request;
   if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: NOT_JOINED, room_id: roomId };
+  if (replyTo !== null && !(await isMessageOf(ctx.sql, roomId, replyTo))) {
+    return { op: 'send', success: false, error: Errors.invalidRequest, detail: 'reply_to_message_id is not a message of this room', room_id: roomId };
+  }
   let stored;
   try {
     stored = await ctx.sends.send(
@@ -14,6 +19,8 @@ export async function send(ctx: OpContext, session: Session, roomId: string, con
         roomId,
         userId: session.userId!,
         content,
+        type,
+        replyToMessageId: replyTo,
         extra: tempId === undefined ? {} : { temp_id: tempId },
         // temp_id makes the send idempotent (a retry returns the first message); JSON keeps 1 and "1" apart.
         clientKey: tempId === undefined ? null : `temp_id:${JSON.stringify(tempId)}`,

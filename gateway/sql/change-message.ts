@@ -41,7 +41,7 @@ export async function editMessage(sql: Sql, roomId: string, userId: string, mess
     if (target.author !== userId) return 'not_allowed';
     const [message] = await tx<{ message: Record<string, unknown> }[]>`
       UPDATE arcyou_chat_messages SET content = ${sql.json(content as never)}, updated_at = now() WHERE id = ${messageId}
-      RETURNING jsonb_build_object('id', id, 'seq', seq, 'user_id', user_id, 'type', type, 'content', content, 'created_at', created_at, 'updated_at', updated_at) AS message`;
+      RETURNING jsonb_build_object('id', id, 'seq', seq, 'user_id', user_id, 'type', type, 'reply_to_message_id', reply_to_message_id, 'content', content, 'created_at', created_at, 'updated_at', updated_at) AS message`;
     await placeEvent(tx, roomId, 'message.updated', sql.json({ message: message!.message } as never));
     return { message: message!.message };
   }) as Promise<{ message: Record<string, unknown> } | ChangeRefusal>;

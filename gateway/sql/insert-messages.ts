@@ -17,6 +17,8 @@ export interface NewMessage {
   clientKey?: string | null;
   /** `text` when left out; `system` for messages the application's backend writes. */
   type?: MessageType;
+  /** The message of the same room this one answers (checked by the caller). */
+  replyToMessageId?: number | null;
 }
 
 export type MessageType = 'text' | 'image' | 'file' | 'system';
@@ -87,7 +89,7 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
     firstWithKey.set(key, n);
     return n;
   });
-  const input = messages.flatMap((m, n) => (sameAs[n] === n ? [{ n, room_id: m.roomId, user_id: m.userId, type: m.type ?? 'text', content: m.content, extra: m.extra, client_key: m.clientKey ?? null }] : []));
+  const input = messages.flatMap((m, n) => (sameAs[n] === n ? [{ n, room_id: m.roomId, user_id: m.userId, type: m.type ?? 'text', reply_to: m.replyToMessageId ?? null, content: m.content, extra: m.extra, client_key: m.clientKey ?? null }] : []));
   let written: Written;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -118,6 +120,7 @@ interface Input {
   room_id: string;
   user_id: string;
   type: MessageType;
+  reply_to: number | null;
   content: Record<string, unknown>;
   extra: Record<string, unknown>;
   client_key: string | null;
@@ -134,11 +137,11 @@ async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOpt
              CASE WHEN i.client_key IS NOT NULL THEN
                (SELECT k.message_id FROM arcyou_chat_message_keys k WHERE k.room_id = i.room_id AND k.user_id = i.user_id AND k.client_key = i.client_key)
              END AS earlier_id
-      FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, type arcyou_chat_message_type, content jsonb, extra jsonb, client_key text)
+      FROM jsonb_to_recordset(${sql.json(input as never)}::jsonb) AS i (n int, room_id uuid, user_id uuid, type arcyou_chat_message_type, reply_to bigint, content jsonb, extra jsonb, client_key text)
     ), allowed AS (
       SELECT * FROM input WHERE member AND earlier_id IS NULL
     ), earlier AS (
-      SELECT i.n, m.id, m.seq, m.user_id, m.type, m.content, m.created_at
+      SELECT i.n, m.id, m.seq, m.user_id, m.type, m.reply_to_message_id, m.content, m.created_at
       FROM input i JOIN arcyou_chat_messages m ON m.id = i.earlier_id
       WHERE i.member
     ), locked AS (
@@ -160,14 +163,14 @@ async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOpt
     ), numbered AS (
       -- nextval runs after the sort (a volatile select-list function), so ids follow (room, input) order,
       -- and after the rows of every room were locked.
-      SELECT a.n, a.room_id, a.user_id, a.type, a.content, a.extra, a.client_key, r.fast, now() AS created_at,
+      SELECT a.n, a.room_id, a.user_id, a.type, a.reply_to AS reply_to_message_id, a.content, a.extra, a.client_key, r.fast, now() AS created_at,
              r.last_seq + row_number() OVER (PARTITION BY a.room_id ORDER BY a.n) AS seq,
              nextval('arcyou_chat_messages_id_seq') AS id
       FROM allowed a JOIN rooms r ON r.id = a.room_id
       ORDER BY a.room_id, a.n
     ), message AS (
-      INSERT INTO arcyou_chat_messages (id, room_id, seq, user_id, type, content, created_at)
-      SELECT id, room_id, seq, user_id, type, content, created_at FROM numbered
+      INSERT INTO arcyou_chat_messages (id, room_id, seq, user_id, type, reply_to_message_id, content, created_at)
+      SELECT id, room_id, seq, user_id, type, reply_to_message_id, content, created_at FROM numbered
     ), room_update AS (
       UPDATE arcyou_chat_rooms r
       SET last_seq = last.seq, last_message_id = last.id, updated_at = now(),

@@ -9,6 +9,8 @@ export interface ChatMessage {
   user_id: string;
   /** text, image, file or system (written by the application's backend). Absent in events of older gateways. */
   type?: string;
+  /** The message of the room this one answers, or null. */
+  reply_to_message_id?: number | null;
   content: unknown;
   created_at: string;
   temp_id?: string | number;
