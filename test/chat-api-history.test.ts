@@ -6,26 +6,17 @@ import { readHistory } from '../gateway/api/sql/history';
 import { newUser } from './support/fixtures';
 import { plansOf } from './support/plans';
 import { startSystem, type TestSystem } from './support/system';
-import { TestClient } from './support/ws-client';
+import { clientPool } from './support/client-pool';
+import { apiCaller } from './support/http-api';
 
 const KEY = 'history-test-key';
 
-function api(port: number, token: string) {
-  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-}
+const api = apiCaller;
 
 describe('user API: history and my rooms', () => {
   let system: TestSystem;
   let server: ReturnType<typeof api>;
-  const clients: TestClient[] = [];
+  const clients = clientPool();
   const createRoom = async (name: string, members: string[]) => {
     const reply = await server('POST', '/v1/rooms', { name, members: members.map((user_id) => ({ user_id })) });
     expect(reply.status).toBe(201);
@@ -44,7 +35,7 @@ describe('user API: history and my rooms', () => {
     server = api(system.port, KEY);
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await system?.stop();
   });
 
@@ -136,11 +127,8 @@ describe('user API: history and my rooms', () => {
     const quiet = await createRoom('quiet', [alice, bob]);
     const busy = await createRoom('busy', [alice, bob]);
     await createRoom('not mine', [bob]);
-    const a = await TestClient.connect(system.port);
-    const b = await TestClient.connect(system.port);
-    clients.push(a, b);
-    await a.login(alice, quiet);
-    await b.login(bob, busy);
+    const a = await clients.member(system.port, alice, quiet);
+    const b = await clients.member(system.port, bob, busy);
     await b.request({ op: 'join', room_id: quiet });
     await b.request({ op: 'send', room_id: quiet, content: { text: 'q1' } });
     const sent = [];

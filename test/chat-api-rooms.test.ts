@@ -2,38 +2,19 @@
 // the events it sends to a room (README: Chat API).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newUser } from './support/fixtures';
+import { clientPool } from './support/client-pool';
+import { apiCaller, type ApiReply as Reply } from './support/http-api';
 import { startSystem, type TestSystem } from './support/system';
-import { TestClient } from './support/ws-client';
 
 const KEYS = ['key-being-retired', 'key-now-in-use'];
 
-interface Reply {
-  status: number;
-  body: any;
-}
-
-function api(port: number, key: string | null = KEYS[1]!) {
-  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-}
+const api = (port: number, key: string | null = KEYS[1]!) => apiCaller(port, key);
 
 describe('server API: rooms and members', () => {
   let system: TestSystem;
   let call: ReturnType<typeof api>;
-  const clients: TestClient[] = [];
-  const member = async (userId: string, roomId: string) => {
-    const client = await TestClient.connect(system.port);
-    clients.push(client);
-    await client.login(userId, roomId);
-    return client;
-  };
+  const clients = clientPool();
+  const member = (userId: string, roomId: string) => clients.member(system.port, userId, roomId);
   const roomCount = async () => (await system.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_rooms`)[0]!.n;
   const newRoom = async (members: string[], name = 'a room') => {
     const reply = await call('POST', '/v1/rooms', { name, members: members.map((user_id) => ({ user_id })) });
@@ -46,7 +27,7 @@ describe('server API: rooms and members', () => {
     call = api(system.port);
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await system?.stop();
   });
 
@@ -197,25 +178,21 @@ describe('server API: rooms and members', () => {
 describe('server API: messages written by the backend', () => {
   let system: TestSystem;
   let call: ReturnType<typeof api>;
-  const clients: TestClient[] = [];
+  const clients = clientPool();
   beforeAll(async () => {
     system = await startSystem({ SERVER_API_KEYS: KEYS.join(','), API_RL_CAPACITY: '100000' });
     call = api(system.port);
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await system?.stop();
   });
 
   it('stores a message as a member, through the same path as a send: members get it live, in seq order', async () => {
     const [alice, bob] = [newUser(), newUser()];
     const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }, { user_id: bob }] })).body.room.id;
-    const b = await TestClient.connect(system.port);
-    clients.push(b);
-    await b.login(bob, roomId);
-    const a = await TestClient.connect(system.port);
-    clients.push(a);
-    await a.login(alice, roomId);
+    const b = await clients.member(system.port, bob, roomId);
+    const a = await clients.member(system.port, alice, roomId);
     await a.request({ op: 'send', room_id: roomId, content: { text: 'from the socket' } });
     const posted = await call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, type: 'system', content: { text: 'alice joined the project' } });
     expect(posted).toMatchObject({ status: 201, body: { message: { seq: 2, user_id: alice, type: 'system', content: { text: 'alice joined the project' } } } });

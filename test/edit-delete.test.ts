@@ -6,18 +6,13 @@ import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './
 import { createRoom, newUser } from './support/fixtures';
 import { processTestBed } from './support/process-bed';
 import { redisUrl } from './support/services';
-import { TestClient } from './support/ws-client';
+import { clientPool } from './support/client-pool';
 
 describe('edit and delete', () => {
   const bed = processTestBed();
   let gateways: Array<RunningProcess & { port: number }>;
-  const clients: TestClient[] = [];
-  const connect = async (gateway: number, userId: string, roomId: string) => {
-    const client = await TestClient.connect(gateways[gateway]!.port);
-    clients.push(client);
-    await client.login(userId, roomId);
-    return client;
-  };
+  const clients = clientPool();
+  const connect = (gateway: number, userId: string, roomId: string) => clients.member(gateways[gateway]!.port, userId, roomId);
 
   beforeAll(async () => {
     const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' };
@@ -26,7 +21,7 @@ describe('edit and delete', () => {
     bed.procs.push(...gateways, worker);
   });
   afterAll(() => {
-    for (const c of clients) c.close();
+    clients.closeAll();
   });
 
   it('edits reach members on both gateways after the messages before them; history and backfill show the new content', async () => {

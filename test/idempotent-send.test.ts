@@ -6,24 +6,19 @@ import { insertMessages } from '../gateway/sql/insert-messages';
 import { createSql } from '../shared/db/client';
 import { createRoom, newUser } from './support/fixtures';
 import { startSystem, type TestSystem } from './support/system';
-import { TestClient } from './support/ws-client';
+import { clientPool } from './support/client-pool';
 
 describe('idempotent sends (temp_id)', () => {
   let system: TestSystem;
-  const clients: TestClient[] = [];
-  const connect = async (userId: string, roomId: string) => {
-    const client = await TestClient.connect(system.port);
-    clients.push(client);
-    await client.login(userId, roomId);
-    return client;
-  };
+  const clients = clientPool();
+  const connect = (userId: string, roomId: string) => clients.member(system.port, userId, roomId);
   const rowsOf = async (roomId: string) => (await system.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${roomId}`)[0]!.n;
 
   beforeAll(async () => {
     system = await startSystem({ RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' });
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
+    clients.closeAll();
     await system?.stop();
   });
 

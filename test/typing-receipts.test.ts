@@ -6,7 +6,8 @@ import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './
 import { createRoom, newUser } from './support/fixtures';
 import { processTestBed } from './support/process-bed';
 import { redisUrl } from './support/services';
-import { TestClient } from './support/ws-client';
+import { clientPool } from './support/client-pool';
+import type { TestClient } from './support/ws-client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -14,13 +15,8 @@ for (const mode of ['global', 'perconv'] as const) {
   describe(`typing and read receipts (PUBSUB_MODE=${mode})`, () => {
     const bed = processTestBed();
     let gateways: Array<RunningProcess & { port: number }>;
-    const clients: TestClient[] = [];
-    const connect = async (gateway: number, userId: string, roomId: string) => {
-      const client = await TestClient.connect(gateways[gateway]!.port);
-      clients.push(client);
-      await client.login(userId, roomId);
-      return client;
-    };
+    const clients = clientPool();
+    const connect = (gateway: number, userId: string, roomId: string) => clients.member(gateways[gateway]!.port, userId, roomId);
     const ofType = (c: TestClient, type: string) => c.frames.filter((f) => f.op === 'event' && f.type === type);
 
     beforeAll(async () => {
@@ -29,7 +25,7 @@ for (const mode of ['global', 'perconv'] as const) {
       bed.procs.push(...gateways, await startWorkerProcess(env));
     });
     afterAll(() => {
-      for (const c of clients) c.close();
+      clients.closeAll();
     });
 
     it('sends typing to the other members on both gateways, not to the sender, at most once a second per socket', async () => {

@@ -1,12 +1,15 @@
 // The HTTP API's errors: a status and a stable string clients can branch on (README: Chat
-// API), with an optional human-readable detail. Nothing else of an internal error leaves.
+// API) — the WebSocket's string where it means the same — with an optional human-readable
+// detail. Nothing else of an internal error leaves.
+import { Errors } from '../frames';
+import { NOT_A_MEMBER, NOT_ALLOWED, NOT_FOUND, UNAUTHORIZED } from '../ops/context';
 
 export const API_ERRORS = {
-  invalid_request: 400,
-  Unauthorized: 401,
-  'Forbidden: not a member': 403,
-  'Forbidden: not allowed': 403,
-  not_found: 404,
+  [Errors.invalidRequest]: 400,
+  [UNAUTHORIZED]: 401,
+  [NOT_A_MEMBER]: 403,
+  [NOT_ALLOWED]: 403,
+  [NOT_FOUND]: 404,
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,

@@ -9,7 +9,7 @@ import { route, type Route } from './router';
 import { limitParam, uuidParam } from './schemas';
 import { readHistory } from './sql/history';
 import { myRooms } from './sql/my-rooms';
-import { getRoom } from './sql/rooms';
+import { roomExists } from './sql/rooms';
 
 const HISTORY_PAGE_MAX = 100;
 /** A room list of more than this many rooms is cut to the most recent ones. */
@@ -26,7 +26,7 @@ function seqParam(query: URLSearchParams, name: string): number | null {
 /** Refuses a user who is not an active member of the room (and, for the server, a room that does not exist). */
 async function requireReader(sql: Sql, caller: Caller, roomId: string): Promise<void> {
   if (caller.kind === 'server') {
-    if (!(await getRoom(sql, roomId))) throw new ApiError('not_found', 'no such room');
+    if (!(await roomExists(sql, roomId))) throw new ApiError('not_found', 'no such room');
     return;
   }
   if (!(await findMembership(sql, roomId, caller.userId))) throw new ApiError('Forbidden: not a member');

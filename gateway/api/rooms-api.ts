@@ -5,7 +5,7 @@ import type { ApiHandler } from './http-api';
 import { route, type Route } from './router';
 import { CreateRoomBody, limitParam, parseBody, PutMemberBody, UpdateRoomBody, uuidParam } from './schemas';
 import { listMembers, putMember, removeMember } from './sql/members';
-import { createRoom, getRoom, updateRoom } from './sql/rooms';
+import { createRoom, getRoom, roomExists, updateRoom } from './sql/rooms';
 
 const MEMBERS_PAGE_MAX = 100;
 
@@ -54,7 +54,7 @@ export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
       const limit = limitParam(query, 50, MEMBERS_PAGE_MAX);
       const after = decodeCursor(query.get('cursor'));
       const rows = await listMembers(sql, roomId, after, limit);
-      if (rows.length === 0 && !(await getRoom(sql, roomId))) throw noRoom();
+      if (rows.length === 0 && !(await roomExists(sql, roomId))) throw noRoom();
       const members = rows.slice(0, limit);
       return { status: 200, body: { members, next_cursor: rows.length > limit ? encodeCursor(members.at(-1)!.user_id) : null } };
     }),

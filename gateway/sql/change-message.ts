@@ -4,6 +4,8 @@
 // it for the workers (see gateway/sql/insert-messages.ts). A refused change writes nothing.
 import type { TransactionSql } from 'postgres';
 import type { Sql } from '../../shared/db/client';
+import { messageJson } from './message-json';
+import { queueRoomEvent } from './room-event';
 
 type Tx = TransactionSql<{}>;
 
@@ -12,37 +14,30 @@ export type ChangeRefusal = 'not_member' | 'not_found' | 'not_allowed';
 interface Target {
   role: 'owner' | 'manager' | 'participant';
   author: string | null;
-  deleted: boolean;
 }
 
+/** Locks the room, then the message; a deleted message is not found. */
 async function lockTarget(tx: Tx, roomId: string, userId: string, messageId: number): Promise<Target | 'not_member' | 'not_found'> {
   const [member] = await tx<{ role: Target['role'] }[]>`SELECT role FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL`;
   if (!member) return 'not_member';
   await tx`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
   // Read after the room lock: the statement's snapshot sees every change committed before it.
-  const [message] = await tx<{ user_id: string; deleted: boolean }[]>`
-    SELECT user_id, deleted_at IS NOT NULL AS deleted FROM arcyou_chat_messages WHERE id = ${messageId} AND room_id = ${roomId} FOR UPDATE`;
+  const [message] = await tx<{ user_id: string }[]>`
+    SELECT user_id FROM arcyou_chat_messages WHERE id = ${messageId} AND room_id = ${roomId} AND deleted_at IS NULL FOR UPDATE`;
   if (!message) return 'not_found';
-  return { role: member.role, author: message.user_id, deleted: message.deleted };
+  return { role: member.role, author: message.user_id };
 }
-
-const placeEvent = (tx: Tx, roomId: string, type: string, data: ReturnType<Sql['json']>) => tx`
-  WITH bumped AS (
-    UPDATE arcyou_chat_rooms SET worker_rows_version = worker_rows_version + 1, updated_at = now() WHERE id = ${roomId} RETURNING last_seq
-  )
-  INSERT INTO outbox (type, room_id, payload) SELECT ${type}, ${roomId}, ${data}::jsonb || jsonb_build_object('seq', last_seq) FROM bumped`;
 
 /** The author edits its message's content; members get `message.updated` with the new message. */
 export async function editMessage(sql: Sql, roomId: string, userId: string, messageId: number, content: Record<string, unknown>): Promise<{ message: Record<string, unknown> } | ChangeRefusal> {
   return sql.begin(async (tx) => {
     const target = await lockTarget(tx, roomId, userId, messageId);
     if (typeof target === 'string') return target;
-    if (target.deleted) return 'not_found';
     if (target.author !== userId) return 'not_allowed';
     const [message] = await tx<{ message: Record<string, unknown> }[]>`
       UPDATE arcyou_chat_messages SET content = ${sql.json(content as never)}, updated_at = now() WHERE id = ${messageId}
-      RETURNING jsonb_build_object('id', id, 'seq', seq, 'user_id', user_id, 'type', type, 'reply_to_message_id', reply_to_message_id, 'content', content, 'created_at', created_at, 'updated_at', updated_at) AS message`;
-    await placeEvent(tx, roomId, 'message.updated', sql.json({ message: message!.message } as never));
+      RETURNING ${messageJson(sql)} || jsonb_build_object('updated_at', updated_at) AS message`;
+    await queueRoomEvent(tx, roomId, 'message.updated', { message: message!.message });
     return { message: message!.message };
   }) as Promise<{ message: Record<string, unknown> } | ChangeRefusal>;
 }
@@ -55,12 +50,11 @@ export async function deleteMessage(sql: Sql, roomId: string, userId: string, me
   return sql.begin(async (tx) => {
     const target = await lockTarget(tx, roomId, userId, messageId);
     if (typeof target === 'string') return target;
-    if (target.deleted) return 'not_found';
     if (target.author !== userId && target.role === 'participant') return 'not_allowed';
     const [row] = await tx<{ seq: number }[]>`
       UPDATE arcyou_chat_messages SET content = '{}'::jsonb, status = 'deleted', deleted_at = now(), updated_at = now() WHERE id = ${messageId}
       RETURNING seq`;
-    await placeEvent(tx, roomId, 'message.deleted', sql.json({ message_id: messageId, message_seq: row!.seq } as never));
+    await queueRoomEvent(tx, roomId, 'message.deleted', { message_id: messageId, message_seq: row!.seq });
     return { seq: row!.seq };
   }) as Promise<{ seq: number } | ChangeRefusal>;
 }

@@ -2,6 +2,7 @@
 // transaction that first takes the room's row lock, so its event gets an exact place in the
 // room and later messages queue behind it (see rooms.ts).
 import type { Sql } from '../../../shared/db/client';
+import { queueRoomEvent } from '../../sql/room-event';
 import type { Role } from './rooms';
 
 export interface MemberRow {
@@ -40,14 +41,7 @@ export async function putMember(sql: Sql, roomId: string, userId: string, role: 
       ON CONFLICT (room_id, user_id) DO UPDATE SET role = EXCLUDED.role, deleted_at = NULL
       RETURNING user_id, role, last_read_message_id, created_at, membership_id`;
     if (outcome !== 'unchanged') {
-      await tx`
-        WITH bumped AS (
-          UPDATE arcyou_chat_rooms SET worker_rows_version = worker_rows_version + 1, updated_at = now() WHERE id = ${roomId} RETURNING last_seq
-        )
-        INSERT INTO outbox (type, room_id, payload)
-        SELECT ${outcome === 'added' ? 'member.added' : 'member.updated'}, ${roomId},
-               jsonb_build_object('user_id', ${userId}::uuid, 'role', ${wanted}::text, 'membership_id', ${member!.membership_id}::bigint, 'seq', last_seq)
-        FROM bumped`;
+      await queueRoomEvent(tx, roomId, outcome === 'added' ? 'member.added' : 'member.updated', { user_id: userId, role: wanted, membership_id: member!.membership_id });
     }
     const { membership_id: _, ...row } = member!;
     return { outcome, member: row };

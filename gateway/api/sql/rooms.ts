@@ -1,6 +1,7 @@
 // The server API's room statements. A room's row is its lock: whoever writes an event of the
 // room takes it, so the event's place (`seq`: after that message, before the next) is exact.
 import type { Sql } from '../../../shared/db/client';
+import { queueRoomEvent } from '../../sql/room-event';
 
 export interface RoomRow {
   id: string;
@@ -44,21 +45,21 @@ export async function getRoom(sql: Sql, roomId: string): Promise<(RoomRow & { me
  * room's last message. `description: undefined` keeps it, null clears it. Null if no such room.
  */
 export async function updateRoom(sql: Sql, roomId: string, change: { name?: string; description?: string | null }): Promise<RoomRow | null> {
-  const [row] = await sql<RoomRow[]>`
-    WITH updated AS (
+  return sql.begin(async (tx) => {
+    const [row] = await tx<RoomRow[]>`
       UPDATE arcyou_chat_rooms
       SET name = coalesce(${change.name ?? null}::text, name),
           description = CASE WHEN ${change.description !== undefined}::boolean THEN ${change.description ?? null}::text ELSE description END,
-          updated_at = now(),
-          -- a row left to the workers: later messages of the room queue behind it (gateway/sql/insert-messages.ts)
-          worker_rows_version = worker_rows_version + 1
+          updated_at = now()
       WHERE id = ${roomId}
-      RETURNING id, name, description, last_seq, created_at, updated_at
-    ), event AS (
-      INSERT INTO outbox (type, room_id, payload)
-      SELECT 'room.updated', id, jsonb_build_object('room', jsonb_build_object('id', id, 'name', name, 'description', description, 'updated_at', updated_at), 'seq', last_seq)
-      FROM updated
-    )
-    SELECT * FROM updated`;
-  return row ?? null;
+      RETURNING id, name, description, last_seq, created_at, updated_at`;
+    if (!row) return null;
+    await queueRoomEvent(tx, roomId, 'room.updated', { room: { id: row.id, name: row.name, description: row.description, updated_at: row.updated_at } });
+    return row;
+  }) as Promise<RoomRow | null>;
+}
+
+/** Whether the room exists (without counting anything). */
+export async function roomExists(sql: Sql, roomId: string): Promise<boolean> {
+  return (await sql`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId}`).length > 0;
 }
