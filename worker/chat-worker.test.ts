@@ -20,11 +20,11 @@ function settings(db: TestDatabase, env: Record<string, string> = {}) {
   return loadConfig(chatWorkerEnv, { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '50', REAP_INTERVAL_MS: '100', ...env });
 }
 
-async function insertMessages(sql: Sql, roomId: string, count: number, type = 'message.created'): Promise<number[]> {
+async function insertMessages(sql: Sql, roomId: string, count: number, type = 'message.created', firstId = 1): Promise<number[]> {
   const rows = await sql<{ id: number }[]>`
     INSERT INTO outbox (type, room_id, payload)
     SELECT ${type}, ${roomId}, jsonb_build_object('id', n, 'user_id', ${randomUUID()}::text, 'content', jsonb_build_object('n', n), 'created_at', now())
-    FROM generate_series(1, ${count}) AS n
+    FROM generate_series(${firstId}::int, ${firstId + count - 1}::int) AS n
     RETURNING id`;
   return rows.map((r) => r.id);
 }
@@ -57,9 +57,13 @@ describe('chat worker', () => {
   afterAll(() => db.drop());
 
   it('with two workers on one backlog, publishes every row exactly once', async () => {
-    const roomId = randomUUID();
-    const listener = await listen(roomChannel(roomId));
-    const ids = await insertMessages(db.sql, roomId, 3000);
+    // Several rooms: a room goes to one worker at a time, so with a single room one worker
+    // may rightly take every batch.
+    const roomIds = Array.from({ length: 4 }, () => randomUUID());
+    const listeners = await Promise.all(roomIds.map((roomId) => listen(roomChannel(roomId))));
+    const ids: number[] = [];
+    for (const [i, roomId] of roomIds.entries()) ids.push(...(await insertMessages(db.sql, roomId, 750, 'message.created', 1 + i * 750)));
+    const received = () => listeners.flatMap((l) => l.received);
     const published = new Map<string, number>();
     const workers = await Promise.all(
       ['w1', 'w2'].map(async (workerId) => {
@@ -79,12 +83,12 @@ describe('chat worker', () => {
         };
       }),
     );
-    await waitUntil(async () => listener.received.length >= ids.length, 30_000, 'all messages');
+    await waitUntil(async () => received().length >= ids.length, 30_000, 'all messages');
     await new Promise((r) => setTimeout(r, 200)); // a duplicate would arrive now
     for (const stop of workers) await stop();
-    await listener.close();
+    for (const listener of listeners) await listener.close();
 
-    const seen = listener.received.map((m) => JSON.parse(m).message.id as number);
+    const seen = received().map((m) => JSON.parse(m).message.id as number);
     expect(seen).toHaveLength(ids.length);
     expect(new Set(seen).size).toBe(ids.length);
     expect(await statusCounts(db.sql)).toMatchObject({ published: ids.length });
