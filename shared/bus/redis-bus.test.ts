@@ -1,4 +1,5 @@
 // Redis bus specifics beyond the shared contract (bus.contract.test.ts), against real Redis.
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
 import { redisUrl, uniquePrefix } from '../../test/support/services';
@@ -24,6 +25,51 @@ describe('redis bus', () => {
       await bus.close();
     }
     expect(failures).toBe(0);
+  });
+
+  // A subscribe that came while the connection was still subscribing its first channels was
+  // answered when those were done, but its own channel was never sent: the room stayed deaf
+  // for good, and nothing said so (the heartbeat kept coming). Seen in the soak run under CI load.
+  it('subscribes (and unsubscribes) a channel asked for while the connection is subscribing the others', async () => {
+    const logger = createLogger('test', 'silent');
+    const redis = await startPrivateRedis();
+    const proxy = await startTcpProxy(redis.port);
+    const bus = createRedisBus(`redis://127.0.0.1:${proxy.port}`, logger, 'test-late', { heartbeatMs: 0 });
+    const publisher = createRedisBus(redis.url, logger, 'test-late-pub', { heartbeatMs: 0 });
+    try {
+      const received: string[] = [];
+      bus.onMessage((channel, message) => received.push(`${channel}:${message}`));
+      // Redis's answer to the first SUBSCRIBE is held: the connection is mid-way through it.
+      proxy.holdOn('room-early');
+      const early = bus.subscribe('room-early');
+      const gone = bus.subscribe('room-gone');
+      const deadline = Date.now() + 5000;
+      while (!proxy.holding() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(proxy.holding()).toBe(true);
+      const late = bus.subscribe('room-late');
+      await bus.unsubscribe('room-gone');
+      await new Promise((r) => setTimeout(r, 50));
+      proxy.release();
+      await Promise.all([early, gone, late]);
+      await publisher.publish([
+        { channel: 'room-early', message: 'a' },
+        { channel: 'room-late', message: 'b' },
+      ]);
+      const until = Date.now() + 2000;
+      while (received.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(received.sort()).toEqual(['room-early:a', 'room-late:b']);
+      expect(await publisher.publish([{ channel: 'room-gone', message: 'c' }])).toEqual([null]);
+      const admin = new Redis(redis.url);
+      const [, listeners] = (await admin.call('PUBSUB', 'NUMSUB', 'room-gone')) as [string, number];
+      await admin.quit();
+      expect(Number(listeners)).toBe(0);
+    } finally {
+      proxy.release();
+      await bus.close();
+      await publisher.close();
+      await proxy.close();
+      await redis.destroy();
+    }
   });
 });
 

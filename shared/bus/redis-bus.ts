@@ -59,8 +59,20 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
   const resync = async (client: Redis) => {
     const mine = ++connection;
     try {
-      const channels = [heartbeatChannel, ...wanted];
-      for (let i = 0; i < channels.length; i += SUBSCRIBE_CHUNK) await client.subscribe(...channels.slice(i, i + SUBSCRIBE_CHUNK));
+      // Rounds until this connection has exactly what is wanted: subscribe() and
+      // unsubscribe() calls made meanwhile only changed `wanted` (the callers of subscribe()
+      // wait for this resync, which must not end without their channels).
+      const here = new Set<string>();
+      for (;;) {
+        const add = [heartbeatChannel, ...wanted].filter((channel) => !here.has(channel));
+        const drop = [...here].filter((channel) => channel !== heartbeatChannel && !wanted.has(channel));
+        if (add.length === 0 && drop.length === 0) break;
+        for (let i = 0; i < add.length; i += SUBSCRIBE_CHUNK) await client.subscribe(...add.slice(i, i + SUBSCRIBE_CHUNK));
+        for (const channel of add) here.add(channel);
+        if (drop.length > 0) await client.unsubscribe(...drop);
+        for (const channel of drop) here.delete(channel);
+        if (mine !== connection || closed) return;
+      }
     } catch (err) {
       if (mine !== connection || closed) return;
       logger.warn({ err: (err as Error).message }, 'redis subscriber could not subscribe; reconnecting');

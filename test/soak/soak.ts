@@ -5,6 +5,7 @@
 // processes' logs must be clean, and their memory must stay flat.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
+import type { Sql } from 'postgres';
 import WebSocket from 'ws';
 import { createFreshDatabase } from '../../shared/db/fresh-database';
 import { logProblems, residentBytes, startGatewayProcess, startWorkerProcess, type RunningProcess } from '../support/child-process';
@@ -59,6 +60,8 @@ export interface SoakReport {
   memory: { gateway: ProcessMemory; worker: ProcessMemory };
   logProblems: string[];
   warnings: number;
+  /** For members that miss messages: which, whether they were connected, and the rows' outbox state. */
+  missingDetails: string[];
   failures: string[];
 }
 
@@ -338,6 +341,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const drainDeadline = Date.now() + 30_000;
     while (members.some((m) => missingFor(m).length > 0) && Date.now() < drainDeadline) await sleep(100);
 
+    const missingDetails = await describeMissing(db.sql, members, missingFor);
     const storedIds = new Set(stored.map((r) => r.id));
     const deliveriesExpected = members.reduce((sum, m) => sum + (byRoom.get(m.roomId)?.length ?? 0), 0);
     const missing = members.reduce((sum, m) => sum + missingFor(m).length, 0);
@@ -367,6 +371,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       memory,
       logProblems: problems.slice(0, 20),
       warnings,
+      missingDetails,
       failures: [],
     };
     const fail = (condition: boolean, reason: string) => condition && report.failures.push(reason);
@@ -395,6 +400,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }
 }
 
+/** One line per member that misses messages, for the report: enough to tell a lost publish from a stuck room. */
+async function describeMissing(sql: Sql, members: readonly Member[], missingFor: (m: Member) => number[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const m of members) {
+    const ids = missingFor(m);
+    if (ids.length === 0) continue;
+    const rows = await sql<{ id: number; seq: number; outbox: string | null }[]>`
+      SELECT m.id, m.seq, (SELECT string_agg(o.status || '/' || o.attempts, ',') FROM outbox o WHERE o.type = 'message.created' AND (o.payload->>'id')::bigint = m.id) AS outbox
+      FROM arcyou_chat_messages m WHERE m.id = ANY(${ids.slice(0, 3)}::bigint[]) ORDER BY m.id`;
+    const received = [...m.received].sort((a, b) => a - b);
+    lines.push(
+      `room ${m.roomId.slice(0, 8)} user ${m.userId.slice(0, 8)}: ${ids.length} missing, first ${rows.map((r) => `${r.id} (seq ${r.seq}, outbox ${r.outbox ?? 'retired'})`).join(', ')}; ` +
+        `received ${received.length}, last ${received.at(-1) ?? 'none'}; ${m.connections} connections, joined at the end: ${m.joined}`,
+    );
+  }
+  return lines.slice(0, 25);
+}
+
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 export function formatReport(report: SoakReport): string {
@@ -408,6 +431,7 @@ export function formatReport(report: SoakReport): string {
     `  gateway RSS: ${mem(report.memory.gateway)}`,
     `  worker RSS:  ${mem(report.memory.worker)}`,
     `  logs: ${report.logProblems.length} crash/error lines, ${report.warnings} warnings; client errors (error replies, failed reconnects): ${report.clientErrors.length}`,
+    ...report.missingDetails.map((line) => `  missing: ${line}`),
     report.failures.length ? `  FAILED:\n    ${report.failures.join('\n    ')}` : '  passed',
   ].join('\n');
 }
