@@ -41,10 +41,11 @@ describe('OpenAPI document', () => {
       'PUT /v1/rooms/:room_id/members/:user_id': { role: 'manager' },
       'POST /v1/rooms/:room_id/messages': { user_id: alice, content: { text: 'hi' } },
     };
+    const queries: Record<string, string> = { 'GET /v1/rooms/:room_id/messages/search': '?q=hi' };
     // Removing the member last, so the other operations find it.
     const operations = [...documentedOperations().filter(([m]) => m !== 'DELETE'), ...documentedOperations().filter(([m]) => m === 'DELETE')];
     for (const [method, pattern] of operations) {
-      const path = pattern.replace(':room_id', roomId).replace(':user_id', alice);
+      const path = pattern.replace(':room_id', roomId).replace(':user_id', alice) + (queries[`${method} ${pattern}`] ?? '');
       const docPath = pattern.replace(/:(\w+)/g, '{$1}') as keyof typeof openApiDocument.paths;
       const operation = (openApiDocument.paths[docPath] as Record<string, { security: ReadonlyArray<Record<string, unknown>>; responses: Record<string, unknown> }>)[method.toLowerCase()]!;
       const documented = Object.keys(operation.responses).map(Number);

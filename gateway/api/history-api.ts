@@ -10,8 +10,10 @@ import { limitParam, uuidParam } from './schemas';
 import { readHistory } from './sql/history';
 import { myRooms } from './sql/my-rooms';
 import { roomExists } from './sql/rooms';
+import { searchMessages } from './sql/search';
 
 const HISTORY_PAGE_MAX = 100;
+const SEARCH_QUERY_MAX = 200;
 /** A room list of more than this many rooms is cut to the most recent ones. */
 const MY_ROOMS_MAX = 500;
 
@@ -46,6 +48,15 @@ export function historyRoutes(sql: Sql): Route<ApiHandler>[] {
       if (afterSeq !== null && beforeSeq !== null && beforeSeq <= afterSeq) throw new ApiError('invalid_request', 'before_seq must be greater than after_seq');
       await requireReader(sql, caller, roomId);
       return { status: 200, body: await readHistory(sql, roomId, { afterSeq, beforeSeq }, limit) };
+    }),
+    route<ApiHandler>('GET', '/v1/rooms/:room_id/messages/search', async ({ caller, params, query }) => {
+      const roomId = uuidParam('room_id', params.room_id!);
+      const q = (query.get('q') ?? '').trim();
+      if (q.length === 0 || [...q].length > SEARCH_QUERY_MAX) throw new ApiError('invalid_request', `q must be 1 to ${SEARCH_QUERY_MAX} characters`);
+      const limit = limitParam(query, 20, HISTORY_PAGE_MAX);
+      const beforeSeq = seqParam(query, 'before_seq');
+      await requireReader(sql, caller, roomId);
+      return { status: 200, body: await searchMessages(sql, roomId, q, beforeSeq, limit) };
     }),
   ];
 }

@@ -117,6 +117,19 @@ export const openApiDocument = {
         responses: { ...ok(201, 'stored (or, for a repeated Idempotency-Key, the first result)', { type: 'object', properties: { message: ref('Message') } }), ...errors(400, 403, 413, 415, ...common) },
       },
     },
+    '/v1/rooms/{room_id}/messages/search': {
+      parameters: [roomId],
+      get: {
+        summary: 'Text messages containing q (case-insensitive, any script), newest first',
+        security: anyCaller,
+        parameters: [
+          { name: 'q', in: 'query', required: true, schema: { type: 'string', minLength: 1, maxLength: 200 } },
+          { ...limit(100), schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+          { name: 'before_seq', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'older matches: the seq of the last message of the previous page' },
+        ],
+        responses: { ...ok(200, 'matches', { type: 'object', properties: { messages: { type: 'array', items: ref('Message') }, has_more: { type: 'boolean' } } }), ...errors(400, 403, 404, ...common) },
+      },
+    },
     '/v1/me/rooms': {
       get: {
         summary: 'My rooms, most recent activity first',
