@@ -2,23 +2,25 @@
 import type { Bus } from '../shared/bus/bus';
 import type { PubsubMode } from '../shared/bus/channels';
 import { CHAT_EXCLUDED_PREFIX, createChatPublisher } from './chat-publisher';
+import { startMessageKeyRetention } from './maintenance/retention';
 import { startOutboxWorker, type OutboxWorkerDeps, type OutboxWorkerSettings } from './outbox-worker';
 
 export interface ChatWorkerSettings extends OutboxWorkerSettings {
   MAX_ATTEMPTS: number;
   PUBSUB_MODE: PubsubMode;
+  MESSAGE_KEY_RETENTION: number;
 }
 
 export interface ChatWorkerDeps extends OutboxWorkerDeps {
   bus: Bus;
 }
 
-export function startChatWorker(settings: ChatWorkerSettings, deps: ChatWorkerDeps): Promise<{ stop(): Promise<void> }> {
+export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWorkerDeps): Promise<{ stop(): Promise<void> }> {
   // After a failed publish, claim again only once the bus answers a ping: a Redis outage
   // must not use up the rows' attempts and dead-letter them.
   let busSuspect = false;
   const publish = createChatPublisher(deps.bus, settings.PUBSUB_MODE);
-  return startOutboxWorker(
+  const worker = await startOutboxWorker(
     settings,
     {
       filter: { excludeTypePrefix: CHAT_EXCLUDED_PREFIX },
@@ -36,4 +38,15 @@ export function startChatWorker(settings: ChatWorkerSettings, deps: ChatWorkerDe
     },
     deps,
   );
+  const stopKeyRetention = startMessageKeyRetention(
+    deps.sql,
+    { retentionMs: settings.MESSAGE_KEY_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH },
+    deps.logger,
+  );
+  return {
+    async stop() {
+      await stopKeyRetention();
+      await worker.stop();
+    },
+  };
 }

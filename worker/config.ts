@@ -34,4 +34,9 @@ export const outboxWorkerEnv = {
   OUTBOX_STATS_INTERVAL_MS: integer(10_000, 100, 3_600_000),
 };
 
-export const chatWorkerEnv = { ...outboxWorkerEnv, ...pubsubEnv };
+export const chatWorkerEnv = {
+  ...outboxWorkerEnv,
+  ...pubsubEnv,
+  /** A send's idempotency key (temp_id, Idempotency-Key) is kept this long: a retry later than that stores a new message. */
+  MESSAGE_KEY_RETENTION: duration('1d', 60_000),
+};

@@ -75,4 +75,26 @@ describe('retention', () => {
       await worker.stop();
     }
   });
+
+  it('lets the chat worker expire send idempotency keys past MESSAGE_KEY_RETENTION, keeping messages and newer keys', async () => {
+    const [room] = await db.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('keys') RETURNING id`;
+    const user = '00000000-0000-4000-8000-000000000001';
+    const messages = await db.sql<{ id: number }[]>`
+      INSERT INTO arcyou_chat_messages (room_id, user_id, content, seq)
+      SELECT ${room!.id}, ${user}, '{"text":"k"}', g FROM generate_series(1, 5) g RETURNING id`;
+    await db.sql`
+      INSERT INTO arcyou_chat_message_keys (room_id, user_id, client_key, message_id, created_at)
+      SELECT ${room!.id}, ${user}, 'key-' || n, id, now() - make_interval(hours => CASE WHEN n <= 3 THEN 30 ELSE 1 END)
+      FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM arcyou_chat_messages WHERE room_id = ${room!.id}) m`;
+    const settings = loadConfig(chatWorkerEnv, { DATABASE_URL: db.url, REDIS_URL: redisUrl(), MESSAGE_KEY_RETENTION: '1d', OUTBOX_RETENTION_INTERVAL_MS: '1000' });
+    const worker = await startChatWorker(settings, { sql: db.sql, listenSql: null, bus: createMemoryBus(), logger });
+    const keys = async () => (await db.sql<{ client_key: string }[]>`SELECT client_key FROM arcyou_chat_message_keys ORDER BY client_key`).map((r) => r.client_key);
+    try {
+      await expect.poll(keys, { timeout: 5000 }).toEqual(['key-4', 'key-5']);
+      const [count] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${room!.id}`;
+      expect(count!.n).toBe(messages.length);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
