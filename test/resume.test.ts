@@ -79,7 +79,7 @@ describe('resuming by seq', () => {
     await sendMany(a, roomId, 12);
 
     const b = await connect(bob);
-    expect(await b.request({ op: 'join', room_id: roomId })).toMatchObject({ success: true, last_seq: 12, has_more: true });
+    expect(await b.request({ op: 'join', room_id: roomId })).toMatchObject({ success: true, after_seq: 0, last_seq: 12, has_more: true });
     await b.waitForEvents(5, roomId);
     await sendMany(a, roomId, 1);
     await b.waitForEvents(6, roomId);
@@ -87,7 +87,7 @@ describe('resuming by seq', () => {
 
     // Paging on: join again after the last seq it has.
     const again = await b.request({ op: 'join', room_id: roomId, after_seq: 5 });
-    expect(again).toMatchObject({ success: true, last_seq: 13, has_more: true });
+    expect(again).toMatchObject({ success: true, after_seq: 5, last_seq: 13, has_more: true });
     await b.waitForEvents(11, roomId);
     expect(seqsOf(b.events(roomId)).slice(6)).toEqual([6, 7, 8, 9, 10]);
   });
@@ -104,12 +104,12 @@ describe('resuming by seq', () => {
     await b.request({ op: 'ack', room_id: roomId, last_read_message_id: sent[1]!.message_id });
 
     const c = await connect(bob);
-    expect(await c.request({ op: 'join', room_id: roomId })).toMatchObject({ last_seq: 3, has_more: false });
+    expect(await c.request({ op: 'join', room_id: roomId })).toMatchObject({ after_seq: 2, last_seq: 3, has_more: false });
     await c.waitForEvents(1, roomId);
     expect(seqsOf(c.events(roomId))).toEqual([3]);
 
     const d = await connect(bob);
-    expect(await d.request({ op: 'join', room_id: roomId, after_seq: 1000 })).toMatchObject({ success: true, last_seq: 3, has_more: false });
+    expect(await d.request({ op: 'join', room_id: roomId, after_seq: 1000 })).toMatchObject({ success: true, after_seq: 3, last_seq: 3, has_more: false });
     await sendMany(a, roomId, 1);
     await d.waitForEvents(1, roomId);
     expect(seqsOf(d.events(roomId))).toEqual([4]);

@@ -1,0 +1,4 @@
+// ArcYou realtime's client SDK (README: Client SDK).
+export { createChatClient, ChatClient, ChatRoom, type ChatClientOptions, type SendOptions, type SocketConstructor, type SocketLike } from './client';
+export { backoffDelay } from './backoff';
+export { ChatError, type ClientEvents, type ConnectionState, type Message, type RoomEvents, type SentMessage } from './types';
