@@ -6,8 +6,8 @@
 // Node passes `WebSocket` from the `ws` package.
 import { backoffDelay } from './backoff';
 import { Emitter } from './emitter';
-import { RoomStream, type HistoryPage, type StreamFrame } from './room-stream';
-import { ChatError, type ClientEvents, type ConnectionState, type Message, type RoomEvents, type SentMessage } from './types';
+import { RoomStream, type StreamFrame } from './room-stream';
+import { ChatError, type ClientEvents, type ConnectionState, type HistoryPage, type Message, type MyRoom, type RoomEvents, type SentMessage } from './types';
 
 /** The part of the WebSocket API the client uses (browsers' WebSocket and `ws` both have it). */
 export interface SocketLike {
@@ -282,10 +282,16 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (sent) room.joining = conn;
   }
 
-  async readHistory(roomId: string, afterSeq: number): Promise<HistoryPage> {
+  /** The user's rooms with unread counts and last message, most recent activity first. */
+  async myRooms(): Promise<MyRoom[]> {
+    return ((await this.api('/v1/me/rooms')) as { rooms: MyRoom[] }).rooms;
+  }
+
+  /** GET on the HTTP API with this client's token; rejects with the server's error. */
+  async api(path: string): Promise<unknown> {
     const token = await this.currentToken();
-    const res = await this.fetchImpl(`${this.apiUrl}/v1/rooms/${encodeURIComponent(roomId)}/messages?after_seq=${afterSeq}&limit=100`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await res.json().catch(() => ({}))) as HistoryPage & { error?: string; detail?: string };
+    const res = await this.fetchImpl(`${this.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await res.json().catch(() => ({}))) as { error?: string; detail?: string };
     if (!res.ok) {
       if (res.status === 401) this.refreshToken = true;
       throw new ChatError(body.error ?? `HTTP ${res.status}`, body.detail);
@@ -377,9 +383,9 @@ export class ChatRoom extends Emitter<RoomEvents> {
   ) {
     super();
     this.stream = new RoomStream({
-      deliver: (message) => this.emit('message', message),
+      deliver: (message, source) => this.emit('message', { ...message, source }),
       event: (frame) => this.dispatch(frame),
-      readHistory: (afterSeq) => client.readHistory(id, afterSeq),
+      readHistory: (afterSeq) => this.history({ afterSeq, limit: 100 }),
       fillFailed: (err) => client.emit('error', err instanceof ChatError ? err : new ChatError('unavailable', (err as Error).message)),
       sleep: (ms) => client.sleep(ms),
     });
@@ -412,6 +418,17 @@ export class ChatRoom extends Emitter<RoomEvents> {
     await this.client.call({ op: 'delete', room_id: this.id, message_id: messageId });
   }
 
+  /**
+   * A page of the room's history, oldest first: after `afterSeq` (read forward), or the
+   * last places before `beforeSeq` (or the end). For scrolling back past what was delivered.
+   */
+  async history(range: { afterSeq?: number; beforeSeq?: number; limit?: number } = {}): Promise<HistoryPage> {
+    const query = new URLSearchParams({ limit: String(range.limit ?? 50) });
+    if (range.afterSeq !== undefined) query.set('after_seq', String(range.afterSeq));
+    if (range.beforeSeq !== undefined) query.set('before_seq', String(range.beforeSeq));
+    return (await this.client.api(`/v1/rooms/${encodeURIComponent(this.id)}/messages?${query}`)) as HistoryPage;
+  }
+
   /** Joins again after a removal or a refused join (e.g. once re-added). */
   join(): void {
     this.wanted = true;
@@ -424,6 +441,7 @@ export class ChatRoom extends Emitter<RoomEvents> {
     this.joinedConn = conn;
     this.membershipId = typeof reply.membership_id === 'number' ? reply.membership_id : null;
     this.token = this.stream.joined(reply);
+    this.emit('joined', { last_seq: reply.last_seq, has_more: reply.has_more });
   }
 
   disconnected(): void {

@@ -6,10 +6,11 @@
 // history; whatever comes live meanwhile waits, in arrival order, behind the fill. A new
 // join (a reconnect) resumes after the last seq delivered; frames of an older join are
 // ignored.
-import type { Message } from './types';
+import type { Message, MessageSource } from './types';
 
 export type StreamFrame = Record<string, any>;
 
+/** The part of a history page the stream uses. */
 export interface HistoryPage {
   messages: Message[];
   has_more: boolean;
@@ -18,7 +19,7 @@ export interface HistoryPage {
 
 export interface RoomStreamPorts {
   /** Hands a message to the application. */
-  deliver(message: Message): void;
+  deliver(message: Message, source: MessageSource): void;
   /** Hands any other room event (already in order with the messages) to the application. */
   event(frame: StreamFrame): void;
   /** History after `afterSeq`, oldest first (GET /v1/rooms/{id}/messages?after_seq=). */
@@ -87,7 +88,7 @@ export class RoomStream {
       const message = frame.message as Message;
       if (typeof message?.seq !== 'number' || message.seq <= this.delivered) return; // already delivered
       this.delivered = message.seq;
-      this.ports.deliver(message);
+      this.ports.deliver(message, frame.source === 'backfill' ? 'backfill' : 'live');
       return;
     }
     this.ports.event(frame);
@@ -120,7 +121,7 @@ export class RoomStream {
         if (message.seq > upTo) break;
         if (message.seq > this.delivered) {
           this.delivered = message.seq;
-          this.ports.deliver(message);
+          this.ports.deliver(message, 'history');
         }
       }
       // Deleted messages leave places without a message: the page's places count too.

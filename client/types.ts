@@ -13,6 +13,28 @@ export interface Message {
   temp_id?: string;
 }
 
+/** Where a delivered message came from: the join's backfill, live, or a history read that filled a hole. */
+export type MessageSource = 'backfill' | 'live' | 'history';
+
+export type DeliveredMessage = Message & { source: MessageSource };
+
+/** A page of history (GET /v1/rooms/{room_id}/messages), oldest first. */
+export interface HistoryPage {
+  messages: Message[];
+  has_more: boolean;
+  from_seq: number | null;
+  to_seq: number | null;
+}
+
+/** One entry of the user's room list (GET /v1/me/rooms). */
+export interface MyRoom {
+  room: { id: string; name: string; description: string | null; last_seq: number; created_at: string; updated_at: string | null };
+  role: 'owner' | 'manager' | 'participant';
+  last_read_message_id: number | null;
+  unread_count: number;
+  last_message: Message | null;
+}
+
 /** A send as the server stored it. */
 export interface SentMessage {
   id: number;
@@ -24,7 +46,9 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'clo
 
 export interface RoomEvents {
   /** Each message once, in seq order, with no gap (backfill, live, or read from history). */
-  message: Message;
+  message: DeliveredMessage;
+  /** A join (also each re-join after a reconnect) was accepted. */
+  joined: { last_seq: number; has_more: boolean };
   /** An edit (message.updated). */
   update: Message;
   /** message.deleted. */

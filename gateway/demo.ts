@@ -1,6 +1,8 @@
 // The demo chat page (DEMO_UI): static files from gateway/demo/, read once at start-up,
-// plus the demo room and users that `npm start` seeds, as the page's presets.
+// the client SDK built for browsers from client/ (the page runs on it), and the demo room
+// and users that `npm start` seeds, as the page's presets.
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { DEMO_ROOM, DEMO_USERS } from '../shared/demo-room';
 import type { UWS } from './uws';
 
@@ -31,14 +33,32 @@ function serve(res: UWS.HttpResponse, { body, type }: Asset): void {
 
 export const DEMO_PATH = '/demo';
 
+/** The SDK as one ES module with an inline source map, built in memory. */
+async function buildSdk(): Promise<Asset> {
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL('../client/index.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2020',
+    sourcemap: 'inline',
+    write: false,
+    logLevel: 'silent',
+  });
+  return { body: Buffer.from(result.outputFiles[0]!.contents), type: 'text/javascript; charset=utf-8' };
+}
+
 /** Registers GET /demo (and its files) on the gateway's uWS app. */
-export function serveDemo(app: UWS.TemplatedApp): void {
+export async function serveDemo(app: UWS.TemplatedApp): Promise<void> {
   const page = asset('index.html', 'text/html; charset=utf-8');
+  const sdk = await buildSdk();
   const files: Record<string, Asset> = {
     [DEMO_PATH]: page,
     [`${DEMO_PATH}/`]: page,
     [`${DEMO_PATH}/app.js`]: asset('app.js', 'text/javascript; charset=utf-8'),
     [`${DEMO_PATH}/style.css`]: asset('style.css', 'text/css; charset=utf-8'),
+    [`${DEMO_PATH}/arcyou-chat.js`]: sdk,
     [`${DEMO_PATH}/presets.json`]: {
       body: Buffer.from(JSON.stringify({ room: DEMO_ROOM, users: DEMO_USERS })),
       type: 'application/json',

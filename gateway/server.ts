@@ -236,7 +236,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       draining: () => draining,
     }),
   );
-  if (config.DEMO_UI) serveDemo(app);
+  if (config.DEMO_UI) await serveDemo(app);
   app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
 
   const listenSocket = await new Promise<UWS.us_listen_socket>((resolve, reject) => {

