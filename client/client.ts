@@ -22,16 +22,16 @@ export interface SocketLike {
 export type SocketConstructor = new (url: string) => SocketLike;
 
 export interface ChatClientOptions {
-  /** The gateway's WebSocket URL, e.g. ws://localhost:8080/ */
-  url: string;
+  /** The gateway's WebSocket URL, e.g. ws://localhost:8080/ — or a function asked before each connection attempt (several gateways). */
+  url: string | (() => string);
   /** A token, or a function that returns one: called again after the server refused or expired the last. */
   token: string | (() => string | Promise<string>);
   /** The WebSocket class (default: globalThis.WebSocket). In Node: `import WebSocket from 'ws'`. */
   WebSocket?: SocketConstructor;
   /** For history reads (default: globalThis.fetch). */
   fetch?: typeof fetch;
-  /** The HTTP API's base (default: the gateway's URL with http(s) instead of ws(s)). */
-  apiUrl?: string;
+  /** The HTTP API's base (default: the gateway's URL with http(s) instead of ws(s)), or a function asked per request. */
+  apiUrl?: string | (() => string);
   /** Reconnect delays: the first up to baseMs, doubling up to maxMs, each a random fraction of that. */
   reconnect?: { baseMs?: number; maxMs?: number };
   /** Sends waiting (offline, or for their reply) at most; past it send() rejects with `queue_full`. */
@@ -82,7 +82,7 @@ export class ChatClient extends Emitter<ClientEvents> {
   private closed = false;
   private readonly Socket: SocketConstructor;
   private readonly fetchImpl: typeof fetch;
-  readonly apiUrl: string;
+  private readonly apiBase: () => string;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -90,7 +90,10 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (!Socket) throw new Error('no WebSocket: pass options.WebSocket (in Node: the ws package)');
     this.Socket = Socket;
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.apiUrl = (options.apiUrl ?? options.url.replace(/^ws/, 'http')).replace(/\/+$/, '');
+    const { apiUrl, url } = options;
+    if (!apiUrl && typeof url !== 'string') throw new Error('with url as a function, give apiUrl too');
+    const trim = (base: string) => base.replace(/\/+$/, '');
+    this.apiBase = typeof apiUrl === 'function' ? () => trim(apiUrl()) : () => trim(apiUrl ?? (url as string).replace(/^ws/, 'http'));
     void this.connect();
   }
 
@@ -160,7 +163,7 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (this.closed) return;
     let socket: SocketLike;
     try {
-      socket = new this.Socket(this.options.url);
+      socket = new this.Socket(typeof this.options.url === 'string' ? this.options.url : this.options.url());
     } catch (err) {
       this.emit('error', new ChatError('unavailable', (err as Error).message));
       return this.reconnectLater();
@@ -290,7 +293,7 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** GET on the HTTP API with this client's token; rejects with the server's error. */
   async api(path: string): Promise<unknown> {
     const token = await this.currentToken();
-    const res = await this.fetchImpl(`${this.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await this.fetchImpl(`${this.apiBase()}${path}`, { headers: { authorization: `Bearer ${token}` } });
     const body = (await res.json().catch(() => ({}))) as { error?: string; detail?: string };
     if (!res.ok) {
       if (res.status === 401) this.refreshToken = true;

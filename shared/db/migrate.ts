@@ -5,8 +5,9 @@
 // A migration whose first line is `-- migrate: no transaction` (building an index on a
 // live table: CREATE INDEX CONCURRENTLY cannot run in a transaction) is applied on its
 // own, one statement at a time (each ending a line with `;`). Its statements must be
-// idempotent (IF NOT EXISTS): an interrupted or concurrent run repeats them. Indexes it
-// creates are checked to be valid before it is recorded.
+// idempotent (IF NOT EXISTS): an interrupted or concurrent run repeats them. An index it
+// creates must be valid before it is recorded; one left invalid by a failed or interrupted
+// build is dropped and built again.
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { TransactionSql } from 'postgres';
@@ -15,6 +16,8 @@ import type { Sql } from './client';
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 const LOCK_KEY = 7_411_203_922; // any constant shared by every migrating process
 const NO_TRANSACTION = /^-- migrate: no transaction\s*$/m;
+/** Tries of one statement of a no-transaction migration. */
+const STATEMENT_ATTEMPTS = 5;
 /** How long a no-transaction migration waits for an index another process is still building. */
 const INDEX_BUILD_WAIT_MS = 10 * 60_000;
 
@@ -65,23 +68,42 @@ function applyInTransaction(sql: Sql, migrations: Migration[]): Promise<string[]
 
 async function applyOutsideTransaction(sql: Sql, migration: Migration): Promise<boolean> {
   if ((await sql.begin((tx) => appliedNames(tx))).has(migration.name)) return false;
-  const failures: string[] = [];
-  for (const statement of statementsOf(migration.sql)) {
-    try {
-      await sql.unsafe(statement);
-    } catch (err) {
-      // Another process ran the same statement at the same moment: IF NOT EXISTS sees its result now.
-      failures.push((err as Error).message);
-      await new Promise((r) => setTimeout(r, 1000));
-      await sql.unsafe(statement);
-    }
-  }
-  for (const index of indexesCreated(migration.sql)) await waitUntilValid(sql, index, failures);
+  for (const statement of statementsOf(migration.sql)) await runIdempotent(sql, statement);
   return sql.begin(async (tx) => {
     if ((await appliedNames(tx)).has(migration.name)) return false;
     await tx`INSERT INTO schema_migrations (name) VALUES (${migration.name})`;
     return true;
   });
+}
+
+/**
+ * Runs one statement of a no-transaction migration until it took effect: for an index, until
+ * the index is valid. Several processes may run it at once: two builds on one table can
+ * deadlock, and IF NOT EXISTS skips an index another process is still building — so a
+ * failed try, or an index left invalid, is tried again (the dead index dropped first).
+ */
+async function runIdempotent(sql: Sql, statement: string): Promise<void> {
+  const indexes = indexesCreated(statement);
+  const failures: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    for (const index of indexes) await dropDeadIndex(sql, index);
+    let failed: unknown = null;
+    try {
+      await sql.unsafe(statement);
+    } catch (err) {
+      failed = err;
+      failures.push((err as Error).message);
+    }
+    const invalid: string[] = [];
+    for (const index of indexes) if (!(await builtValid(sql, index))) invalid.push(index);
+    if (!failed && invalid.length === 0) return;
+    if (attempt === STATEMENT_ATTEMPTS) {
+      if (invalid.length === 0) throw failed;
+      const cause = failures.length ? ` (${failures.join('; ')})` : '';
+      throw new Error(`migration: index ${invalid.join(', ')} is invalid: its build failed${cause}. Fix the cause and migrate again (an invalid index is dropped and built again)`);
+    }
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+  }
 }
 
 /** Takes the migration lock (until the transaction ends) and reads what has been applied. */
@@ -107,26 +129,32 @@ function statementsOf(text: string): string[] {
 }
 
 function indexesCreated(text: string): string[] {
-  return [...text.matchAll(/CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?[\w.]+"?)/gi)].map((m) => m[1]!);
+  return [...text.matchAll(/CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+"?(\w+)"?/gi)].map((m) => m[1]!);
 }
 
-/**
- * An index built CONCURRENTLY is invalid until its build finishes, and stays so if the build
- * was interrupted. Waits for a build in progress elsewhere; refuses to go on past a dead one.
- */
-async function waitUntilValid(sql: Sql, index: string, failures: readonly string[]): Promise<void> {
+/** The index's state: absent (null), valid, or invalid and being built or not. */
+async function indexState(sql: Sql, index: string): Promise<{ valid: boolean; building: boolean } | null> {
+  const [row] = await sql<{ valid: boolean; building: boolean }[]>`
+    SELECT i.indisvalid AS valid,
+           EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid) AS building
+    FROM pg_index i WHERE i.indexrelid = to_regclass(${index})`;
+  return row ?? null;
+}
+
+/** Drops the index if it is invalid and nobody is building it (a build that failed or was interrupted). */
+async function dropDeadIndex(sql: Sql, index: string): Promise<void> {
+  const state = await indexState(sql, index);
+  if (state && !state.valid && !state.building) await sql`DROP INDEX CONCURRENTLY IF EXISTS ${sql(index)}`;
+}
+
+/** Waits for a build of the index in progress (here or elsewhere); true if the index is there and valid. */
+async function builtValid(sql: Sql, index: string): Promise<boolean> {
   const deadline = Date.now() + INDEX_BUILD_WAIT_MS;
   for (;;) {
-    const [row] = await sql<{ valid: boolean; building: boolean }[]>`
-      SELECT i.indisvalid AS valid,
-             EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid) AS building
-      FROM pg_index i WHERE i.indexrelid = to_regclass(${index})`;
-    if (!row) throw new Error(`migration: index ${index} was not created`);
-    if (row.valid) return;
-    if (!row.building || Date.now() > deadline) {
-      const cause = failures.length ? ` (${failures.join('; ')})` : '';
-      throw new Error(`migration: index ${index} is invalid: its build failed or was interrupted${cause}. Drop that index (concurrently), fix the cause, then migrate again`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
+    const state = await indexState(sql, index);
+    if (!state) return false;
+    if (state.valid) return true;
+    if (!state.building || Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
