@@ -137,13 +137,18 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.emit('state', state);
   }
 
-  private later(ms: number, fn: () => void): void {
-    if (this.closed) return;
+  /** A timer that close() clears; returns its cancel. */
+  private later(ms: number, fn: () => void): () => void {
+    if (this.closed) return () => {};
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       fn();
     }, ms);
     this.timers.add(timer);
+    return () => {
+      clearTimeout(timer);
+      this.timers.delete(timer);
+    };
   }
 
   sleep(ms: number): Promise<void> {
@@ -230,7 +235,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       return;
     }
     if (frame.op === 'event') {
-      this.rooms.get(String(frame.roomId))?.onEvent(frame);
+      if (this.conn === conn) this.rooms.get(String(frame.roomId))?.onEvent(conn, frame);
       return;
     }
     const id = frame.request_id;
@@ -256,15 +261,17 @@ export class ChatClient extends Emitter<ClientEvents> {
       const conn = this.conn;
       if (!conn?.authed) return reject(new ChatError('unavailable', 'not connected'));
       let done = false;
+      let cancelTimeout = () => {};
       const finish = (reply: StreamFrame | null) => {
         if (done) return;
         done = true;
+        cancelTimeout();
         if (!reply) reject(new ChatError('unavailable', 'no reply'));
         else if (reply.success === false) reject(new ChatError(String(reply.error), reply.detail));
         else resolve(reply);
       };
       if (!this.request(conn, body, finish)) return finish(null);
-      this.later(this.options.requestTimeoutMs ?? 10_000, () => finish(null));
+      cancelTimeout = this.later(this.options.requestTimeoutMs ?? 10_000, () => finish(null));
     });
   }
 
@@ -306,6 +313,7 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   enqueueSend(room: ChatRoom, content: Record<string, unknown>, options: SendOptions): Promise<SentMessage> {
     if (this.closed) return Promise.reject(new ChatError('closed'));
+    if (!room.wanted) return Promise.reject(new ChatError('Forbidden: not joined', 'the room was left or its join refused: room.join() joins it again'));
     if (this.sends.length >= (this.options.maxQueuedSends ?? 1000)) return Promise.reject(new ChatError('queue_full', 'too many sends waiting'));
     const tempId = options.tempId ?? globalThis.crypto.randomUUID();
     const body: Record<string, unknown> = { op: 'send', room_id: room.id, content, temp_id: tempId };
@@ -463,8 +471,8 @@ export class ChatRoom extends Emitter<RoomEvents> {
     this.emit('error', err);
   }
 
-  onEvent(frame: StreamFrame): void {
-    if (this.joinedConn === null) return;
+  onEvent(conn: Connection, frame: StreamFrame): void {
+    if (this.joinedConn !== conn) return; // before the join reply, or after a removal
     this.stream.frame(this.token, frame);
   }
 
