@@ -124,6 +124,21 @@ describe('chat client state machine', () => {
     chat.close();
   });
 
+  it('gives up a connection that never opens and tries again', async () => {
+    const chat = createChatClient({ url: 'ws://gw/', token: 'u', WebSocket: FakeSocket, connectTimeoutMs: 1000, reconnect: { baseMs: 10, maxMs: 10 } });
+    await flush();
+    expect(FakeSocket.all).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1000 + 20);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(FakeSocket.all[0]!.readyState).toBe(3);
+    last().open();
+    last().reply('auth', { success: true });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(chat.state).toBe('connected');
+    chat.close();
+  });
+
   it('close() clears every timer and rejects what is queued, also while reconnecting', async () => {
     const chat = createChatClient({ url: 'ws://gw/', token: 'u', WebSocket: FakeSocket, reconnect: { baseMs: 1000, maxMs: 1000 } });
     const pending = chat.room('r1').send({ text: 'never' });

@@ -38,6 +38,8 @@ export interface ChatClientOptions {
   maxQueuedSends?: number;
   /** How long a request other than a send waits for its reply on a live connection. */
   requestTimeoutMs?: number;
+  /** A connection not authenticated this long after it was started is given up and tried again. */
+  connectTimeoutMs?: number;
 }
 
 export interface SendOptions {
@@ -186,13 +188,25 @@ export class ChatClient extends Emitter<ClientEvents> {
     };
     socket.onmessage = (event) => this.onFrame(conn, event.data);
     socket.onerror = () => {}; // a close follows
-    socket.onclose = (event) => {
+    const ended = (code: number) => {
       if (this.conn !== conn) return;
       this.conn = null;
-      if (event.code === 4003 || event.code === 4001) this.refreshToken = true; // expired, or not authenticated in time
+      cancelTimeout();
+      if (code === 4003 || code === 4001) this.refreshToken = true; // expired, or not authenticated in time
       this.dropConnection(conn);
       this.reconnectLater();
     };
+    socket.onclose = (event) => ended(event.code);
+    // A handshake into a black hole never ends by itself (Node's ws has no timeout).
+    const cancelTimeout = this.later(this.options.connectTimeoutMs ?? 10_000, () => {
+      if (conn.authed) return;
+      try {
+        socket.close(4000, 'connect timeout');
+      } catch {
+        // closing a socket still connecting may throw: it is given up all the same
+      }
+      ended(1006);
+    });
   }
 
   private async currentToken(): Promise<string> {
