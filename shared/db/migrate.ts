@@ -86,9 +86,10 @@ async function runIdempotent(sql: Sql, statement: string): Promise<void> {
   const indexes = indexesCreated(statement);
   const failures: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    for (const index of indexes) await dropDeadIndex(sql, index);
     let failed: unknown = null;
     try {
+      // What a failed or interrupted build left behind is built again (another process may be dropping it too).
+      for (const index of indexes) await dropDeadIndex(sql, index);
       await sql.unsafe(statement);
     } catch (err) {
       failed = err;
