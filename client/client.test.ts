@@ -80,6 +80,7 @@ describe('chat client state machine', () => {
     expect(last().sent[0]).toMatchObject({ op: 'auth', token: 't2' });
     last().reply('auth', { success: true, userId: 'u' });
     expect(chat.state).toBe('connected');
+    expect(chat.userId).toBe('u');
     expect(last().sent[1]).toMatchObject({ op: 'join', room_id: 'r1' });
     expect(last().sent[1]).not.toHaveProperty('after_seq');
     last().reply('join', { success: true, room_id: 'r1', after_seq: 0, last_seq: 2, has_more: false });

@@ -73,6 +73,8 @@ const OPEN = 1;
 
 export class ChatClient extends Emitter<ClientEvents> {
   state: ConnectionState = 'connecting';
+  /** The user the server authenticated (from the last auth reply); null until then. */
+  userId: string | null = null;
   private readonly rooms = new Map<string, ChatRoom>();
   private readonly sends: PendingSend[] = [];
   private conn: Connection | null = null;
@@ -180,7 +182,10 @@ export class ChatClient extends Emitter<ClientEvents> {
     socket.onopen = () => {
       this.request(conn, { op: 'auth', token }, (reply) => {
         if (!reply) return;
-        if (reply.success) return this.authenticated(conn);
+        if (reply.success) {
+          if (typeof reply.userId === 'string') this.userId = reply.userId;
+          return this.authenticated(conn);
+        }
         this.refreshToken = true;
         this.emit('error', new ChatError(String(reply.error), reply.detail));
         socket.close(4000, 'auth refused');

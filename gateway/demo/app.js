@@ -280,12 +280,15 @@ function connectAndJoin() {
   const token = ui.token.value.trim();
   const roomId = ui.room.value.trim();
   disconnect();
-  me = token; // in dev mode the token is the user id; an RS256 JWT's sub is not read here
+  me = token; // the dev token is the user id; the auth reply says who a JWT is for
   setState('connecting', 'connecting…');
   chat = createChatClient({ url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`, apiUrl: location.origin, token });
   chat.on('state', (state) => {
     log(`connection: ${state}`, state === 'connected' ? 'ok' : 'info');
-    if (state === 'connected') document.title = `${nameOf(me)} · ArcYou chat demo`;
+    if (state === 'connected') {
+      me = chat.userId ?? me;
+      document.title = `${nameOf(me)} · ArcYou chat demo`;
+    }
     else if (state !== 'closed') setState('connecting', state === 'disconnected' ? 'reconnecting…' : 'connecting…');
   });
   chat.on('error', (err) => log(`${err.code}${err.detail ? `: ${err.detail}` : ''}`, 'error'));
