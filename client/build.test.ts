@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error a plain ES module script, no types
-import { buildClient } from './build.mjs';
+import { buildClient } from './build';
 
 describe('client build', () => {
   it('bundles the SDK as a browser ES module with a source map', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'arcyou-client-'));
     try {
-      const file: string = await buildClient(join(dir, 'arcyou-chat.js'));
+      const file = await buildClient(join(dir, 'arcyou-chat.js'));
       const code = await readFile(file, 'utf8');
       expect(code).not.toMatch(/\brequire\(|from ["']node:|from ["'](ws|crypto|net|http)["']/);
       expect(code).toContain('//# sourceMappingURL=arcyou-chat.js.map');

@@ -2,7 +2,7 @@
 // the client SDK built for browsers from client/ (the page runs on it), and the demo room
 // and users that `npm start` seeds, as the page's presets.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { bundleClient } from '../client/build';
 import { DEMO_ROOM, DEMO_USERS } from '../shared/demo-room';
 import type { UWS } from './uws';
 
@@ -33,26 +33,10 @@ function serve(res: UWS.HttpResponse, { body, type }: Asset): void {
 
 export const DEMO_PATH = '/demo';
 
-/** The SDK as one ES module with an inline source map, built in memory. */
-async function buildSdk(): Promise<Asset> {
-  const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL('../client/index.ts', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2020',
-    sourcemap: 'inline',
-    write: false,
-    logLevel: 'silent',
-  });
-  return { body: Buffer.from(result.outputFiles[0]!.contents), type: 'text/javascript; charset=utf-8' };
-}
-
 /** Registers GET /demo (and its files) on the gateway's uWS app. */
 export async function serveDemo(app: UWS.TemplatedApp): Promise<void> {
   const page = asset('index.html', 'text/html; charset=utf-8');
-  const sdk = await buildSdk();
+  const sdk: Asset = { body: Buffer.from(await bundleClient()), type: 'text/javascript; charset=utf-8' };
   const files: Record<string, Asset> = {
     [DEMO_PATH]: page,
     [`${DEMO_PATH}/`]: page,

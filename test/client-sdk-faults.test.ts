@@ -6,13 +6,12 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient, type ChatClient, type Message, type SocketConstructor } from '../client';
+import { sleep } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';
 import { createTestDatabase, type TestDatabase } from './support/services';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface GatewaySlot {
   proc: RunningProcess & { port: number };

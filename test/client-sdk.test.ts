@@ -6,18 +6,10 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient, type ChatClient, type ChatRoom, type ConnectionState, type Message, type SocketConstructor } from '../client';
+import { sleep, until } from './support/bus-faults';
 import { createRoom, newUser } from './support/fixtures';
 import { startSystem, type TestSystem } from './support/system';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 
 describe('client SDK', () => {
   let system: TestSystem;
@@ -54,7 +46,7 @@ describe('client SDK', () => {
     const atBob = record(b);
     const sent = await Promise.all(Array.from({ length: 20 }, (_, i) => a.send({ text: `m${i}` })));
     expect(sent.map((s) => s.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    await until('bob has all 20', () => atBob.length === 20);
+    await until('bob has all 20', () => atBob.length === 20, 15_000);
     expect(atBob.map((m) => m.id)).toEqual(sent.map((s) => s.id));
     expect(atBob.map((m) => m.content.text)).toEqual(sent.map((_, i) => `m${i}`));
   });
@@ -69,7 +61,7 @@ describe('client SDK', () => {
     const atBob = record(reader);
     const states: ConnectionState[] = [];
     bobClient.on('state', (s) => states.push(s));
-    await until('bob connected', () => bobClient.state === 'connected');
+    await until('bob connected', () => bobClient.state === 'connected', 15_000);
 
     const fromAlice: Array<Promise<unknown>> = [];
     const fromBob: Array<Promise<{ id: number }>> = [];
@@ -92,7 +84,7 @@ describe('client SDK', () => {
     await Promise.all(fromAlice);
     const bobs = await Promise.all(fromBob);
     const stored = await system.sql<{ id: number; seq: number }[]>`SELECT id, seq FROM arcyou_chat_messages WHERE room_id = ${roomId} ORDER BY seq`;
-    await until('bob has every message', () => atBob.length >= stored.length);
+    await until('bob has every message', () => atBob.length >= stored.length, 15_000);
     await sleep(200);
     expect(seqs(atBob)).toEqual(stored.map((r) => r.seq));
     // Each of bob's sends stored exactly once, although some were sent twice (same temp_id).
@@ -111,7 +103,7 @@ describe('client SDK', () => {
     // The gateway stores the next send, but its reply never reaches the client.
     proxy.holdOn('"op":"send"');
     const sending = room.send({ text: 'once only' });
-    await until('the reply is held', () => proxy.holding());
+    await until('the reply is held', () => proxy.holding(), 15_000);
     proxy.cut();
     proxy.release();
     const sent = await sending;
@@ -146,12 +138,12 @@ describe('client SDK', () => {
     b.on('read', (r) => events.push(`read ${r.user_id === alice}`));
     const atBob = record(b);
     const first = await a.send({ text: 'hello' });
-    await until('bob got it', () => atBob.length === 1);
+    await until('bob got it', () => atBob.length === 1, 15_000);
     await a.edit(first.id, { text: 'hello!' });
     await a.typing();
     await a.ack(first.id);
     await a.delete(first.id);
-    await until('bob got four events', () => events.length === 4);
+    await until('bob got four events', () => events.length === 4, 15_000);
     // Typing and receipts have no place among the messages; the edit comes before the delete.
     expect([...events].sort()).toEqual(['delete 1', 'read true', 'typing true', 'update 1 hello!']);
     expect(events.indexOf('update 1 hello!')).toBeLessThan(events.indexOf('delete 1'));

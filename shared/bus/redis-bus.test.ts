@@ -5,7 +5,32 @@ import { createLogger } from '../logger';
 import { redisUrl, uniquePrefix } from '../../test/support/services';
 import { createRedisBus } from './redis-bus';
 import { startPrivateRedis } from '../../test/support/private-services';
-import { startTcpProxy } from '../../test/support/tcp-proxy';
+import { startTcpProxy, type TcpProxy } from '../../test/support/tcp-proxy';
+import type { Bus } from './bus';
+
+/** Waits until `condition` holds or `timeoutMs` passed (the test's expect() then says which). */
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** A bus that reaches a private Redis through a TCP proxy the test controls, and a publisher straight to it. */
+async function withProxiedBus(name: string, heartbeatMs: number, run: (ctx: { bus: Bus; publisher: Bus; proxy: TcpProxy; redisUrl: string }) => Promise<void>): Promise<void> {
+  const logger = createLogger('test', 'silent');
+  const redis = await startPrivateRedis();
+  const proxy = await startTcpProxy(redis.port);
+  const bus = createRedisBus(`redis://127.0.0.1:${proxy.port}`, logger, name, { heartbeatMs });
+  const publisher = createRedisBus(redis.url, logger, `${name}-pub`, { heartbeatMs: 0 });
+  try {
+    await run({ bus, publisher, proxy, redisUrl: redis.url });
+  } finally {
+    proxy.release();
+    await bus.close();
+    await publisher.close();
+    await proxy.close();
+    await redis.destroy();
+  }
+}
 
 describe('redis bus', () => {
   // The first joins on a fresh gateway subscribe while the subscriber connection is still in
@@ -30,21 +55,15 @@ describe('redis bus', () => {
   // A subscribe that came while the connection was still subscribing its first channels was
   // answered when those were done, but its own channel was never sent: the room stayed deaf
   // for good, and nothing said so (the heartbeat kept coming). Seen in the soak run under CI load.
-  it('subscribes (and unsubscribes) a channel asked for while the connection is subscribing the others', async () => {
-    const logger = createLogger('test', 'silent');
-    const redis = await startPrivateRedis();
-    const proxy = await startTcpProxy(redis.port);
-    const bus = createRedisBus(`redis://127.0.0.1:${proxy.port}`, logger, 'test-late', { heartbeatMs: 0 });
-    const publisher = createRedisBus(redis.url, logger, 'test-late-pub', { heartbeatMs: 0 });
-    try {
+  it('subscribes (and unsubscribes) a channel asked for while the connection is subscribing the others', () =>
+    withProxiedBus('test-late', 0, async ({ bus, publisher, proxy, redisUrl }) => {
       const received: string[] = [];
       bus.onMessage((channel, message) => received.push(`${channel}:${message}`));
       // Redis's answer to the first SUBSCRIBE is held: the connection is mid-way through it.
       proxy.holdOn('room-early');
       const early = bus.subscribe('room-early');
       const gone = bus.subscribe('room-gone');
-      const deadline = Date.now() + 5000;
-      while (!proxy.holding() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => proxy.holding(), 5000);
       expect(proxy.holding()).toBe(true);
       const late = bus.subscribe('room-late');
       await bus.unsubscribe('room-gone');
@@ -55,35 +74,22 @@ describe('redis bus', () => {
         { channel: 'room-early', message: 'a' },
         { channel: 'room-late', message: 'b' },
       ]);
-      const until = Date.now() + 2000;
-      while (received.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => received.length >= 2, 2000);
       expect(received.sort()).toEqual(['room-early:a', 'room-late:b']);
       expect(await publisher.publish([{ channel: 'room-gone', message: 'c' }])).toEqual([null]);
-      const admin = new Redis(redis.url);
+      const admin = new Redis(redisUrl);
       const [, listeners] = (await admin.call('PUBSUB', 'NUMSUB', 'room-gone')) as [string, number];
       await admin.quit();
       expect(Number(listeners)).toBe(0);
-    } finally {
-      proxy.release();
-      await bus.close();
-      await publisher.close();
-      await proxy.close();
-      await redis.destroy();
-    }
-  });
+    }));
 });
 
 describe('redis bus liveness', () => {
   // The subscriber's connection stays open but stops delivering (a silent TCP drop, a stuck
   // proxy): only the heartbeat can tell. The bus must replace the connection, report the
   // reconnect (so gateways catch up) and deliver again. (/ready while it is deaf: test/bus-liveness.test.ts.)
-  it('replaces a subscription that went silent, reports it, and hears again', async () => {
-    const logger = createLogger('test', 'silent');
-    const redis = await startPrivateRedis();
-    const proxy = await startTcpProxy(redis.port);
-    const bus = createRedisBus(`redis://127.0.0.1:${proxy.port}`, logger, 'test-silent', { heartbeatMs: 100 });
-    const publisher = createRedisBus(redis.url, logger, 'test-silent-pub', { heartbeatMs: 0 });
-    try {
+  it('replaces a subscription that went silent, reports it, and hears again', () =>
+    withProxiedBus('test-silent', 100, async ({ bus, publisher, proxy }) => {
       const received: string[] = [];
       let reconnects = 0;
       bus.onMessage((_channel, message) => received.push(message));
@@ -91,20 +97,11 @@ describe('redis bus liveness', () => {
       await bus.subscribe('room');
       proxy.holdOn('goes-silent');
       await publisher.publish([{ channel: 'room', message: 'goes-silent' }]);
-      const deadline = Date.now() + 5000;
-      while (reconnects === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => reconnects > 0, 5000);
       expect(reconnects).toBe(1);
       await bus.ping();
       await publisher.publish([{ channel: 'room', message: 'heard again' }]);
-      const until = Date.now() + 2000;
-      while (!received.includes('heard again') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => received.includes('heard again'), 2000);
       expect(received).toContain('heard again');
-    } finally {
-      proxy.release();
-      await bus.close();
-      await publisher.close();
-      await proxy.close();
-      await redis.destroy();
-    }
-  });
+    }));
 });

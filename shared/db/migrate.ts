@@ -15,7 +15,7 @@ import type { Sql } from './client';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 const LOCK_KEY = 7_411_203_922; // any constant shared by every migrating process
-const NO_TRANSACTION = /^-- migrate: no transaction\s*$/m;
+const NO_TRANSACTION = /^-- migrate: no transaction[ \t]*(\r?\n|$)/;
 /** Tries of one statement of a no-transaction migration. */
 const STATEMENT_ATTEMPTS = 5;
 /** How long a no-transaction migration waits for an index another process is still building. */
@@ -31,7 +31,7 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   return Promise.all(names.map(async (name) => ({ name, sql: await readFile(dir + name, 'utf8') })));
 }
 
-const outsideTransaction = (migration: Migration) => NO_TRANSACTION.test(migration.sql.split('\n', 1)[0]!);
+const outsideTransaction = (migration: Migration) => NO_TRANSACTION.test(migration.sql);
 
 /** Returns the names of the migrations this call applied. */
 export async function migrate(sql: Sql, migrations?: Migration[]): Promise<string[]> {
