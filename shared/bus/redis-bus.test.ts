@@ -84,6 +84,36 @@ describe('redis bus', () => {
     }));
 });
 
+describe('redis bus reconnects', () => {
+  // What Redis sends right behind its answer to the resubscription (a message published just
+  // after it) was handed on before the bus reported the reconnect: a gateway took it as the
+  // next event of a stream that had lost nothing, and delivered it ahead of what it had missed
+  // while disconnected (a removal). Nothing may be handed on before the report.
+  it('hands on nothing heard on a new connection before it reported the reconnect', () =>
+    withProxiedBus('test-resync', 0, async ({ bus, publisher, proxy }) => {
+      const events: string[] = [];
+      bus.onMessage((_channel, message) => events.push(message));
+      bus.onReconnect(() => events.push('reconnected'));
+      await bus.subscribe('resync-room');
+      // The new connection's SUBSCRIBE answer, and what follows it, is held and then delivered in one chunk.
+      proxy.holdOn('resync-room');
+      proxy.cut();
+      await waitFor(() => proxy.holding(), 5000);
+      expect(proxy.holding()).toBe(true);
+      await publisher.publish([{ channel: 'resync-room', message: 'right behind' }]);
+      await new Promise((r) => setTimeout(r, 50));
+      proxy.release();
+      await waitFor(() => events.includes('reconnected'), 5000);
+      await publisher.publish([{ channel: 'resync-room', message: 'later' }]);
+      await waitFor(() => events.includes('later'), 2000);
+      expect(events).toContain('reconnected');
+      expect(events.indexOf('later')).toBeGreaterThan(events.indexOf('reconnected'));
+      // Dropped (the rooms read everything after a reconnect back from PostgreSQL), or after the report.
+      const behind = events.indexOf('right behind');
+      expect(behind === -1 || behind > events.indexOf('reconnected'), events.join(', ')).toBe(true);
+    }));
+});
+
 describe('redis bus liveness', () => {
   // The subscriber's connection stays open but stops delivering (a silent TCP drop, a stuck
   // proxy): only the heartbeat can tell. The bus must replace the connection, report the

@@ -170,6 +170,11 @@ export function createRedisBus(url: string, logger: Logger, name = 'arcyou', opt
         if (heartbeat?.token === message) heartbeat = null;
         return;
       }
+      // Heard on a new connection before its resubscription was reported (it can come in
+      // the same chunk as the SUBSCRIBE answer): the rooms do not know yet that they missed
+      // something and would take it as the next event. Dropped: after the report they read
+      // everything they missed, this included, back from PostgreSQL.
+      if (everSynced && !synced) return;
       for (const handler of handlers) handler(channel, message);
     });
     subscriber = client;

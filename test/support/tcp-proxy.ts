@@ -147,7 +147,8 @@ export async function startTcpProxy(targetPort: number, options: { host?: string
       for (const pair of pairs) {
         const held = pair.held;
         pair.held = null;
-        for (const chunk of held ?? []) pair.client.write(chunk);
+        // In one write, as a slow network would deliver it: the client parses it all in one go.
+        if (held?.length) pair.client.write(Buffer.concat(held));
       }
     },
     async close() {
