@@ -28,6 +28,8 @@ export interface GatewayMetrics {
 const CLOSE_REASONS: Record<number, string> = {
   1000: 'normal',
   1001: 'going_away',
+  // A close frame without a code (close() with no argument, in browsers and in ws): the client meant it.
+  1005: 'normal',
   // No close frame: the client vanished, or uWS dropped a socket over WS_SEND_HIGH_WATER on a topic publish.
   1006: 'abnormal',
   1009: 'frame_too_big',

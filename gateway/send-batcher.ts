@@ -32,6 +32,11 @@ export interface SendBatcherOptions {
   onFastPath?(published: number, failed: number): void;
   /** A batch of this many sends is being written (for metrics). */
   onBatch?(size: number): void;
+  /**
+   * A message this gateway stored and publishes itself, right after its commit, for its own
+   * sockets (fanout.deliverOwn, which takes it only when that cannot reorder the room).
+   */
+  deliverOwn?(frame: string, eventSeq: number): void;
 }
 
 export interface SendBatcher {
@@ -64,6 +69,8 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
   const { sql, bus, logger, fastPathOwner } = options;
   let queue: Waiting[] = [];
   const running = new Set<Promise<void>>();
+  /** Fast-path publishes of committed batches, not yet answered by Redis. */
+  const publishing = new Set<Promise<void>>();
   /** Sources with messages in a batch being written: their next ones wait for it. */
   const writing = new Map<object, number>();
   let toRetire: number[] = [];
@@ -92,6 +99,7 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
 
   const publishFast = async (stored: StoredMessage[], roomIds: string[]) => {
     const messages: BusMessage[] = stored.map((s, i) => ({ channel: channelFor(options.mode, roomIds[i]!), message: serializeMessageEvent(roomIds[i]!, s.message, 'live') }));
+    if (options.deliverOwn) messages.forEach(({ message }, i) => options.deliverOwn!(message, stored[i]!.eventSeq));
     const results = await bus.publish(messages);
     const published: number[] = [];
     const failed: number[] = [];
@@ -129,7 +137,16 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
       }
     });
     if (leftToWorkers && !notify) options.waker.committedWithoutNotify();
-    if (fast.length) await publishFast(fast, fastRooms);
+    // Not awaited: the next batch need not wait for Redis. Publishes still go out in commit
+    // order, one pipeline after another on the bus's connection.
+    if (fast.length) track(publishFast(fast, fastRooms));
+  };
+
+  const track = (publish: Promise<void>) => {
+    const tracked = publish
+      .catch((err: unknown) => logger.error({ err }, 'fast-path publish failed unexpectedly'))
+      .finally(() => publishing.delete(tracked));
+    publishing.add(tracked);
   };
 
   /** The next batch: queued messages in order, skipping (and keeping queued) those of sources being written. */
@@ -176,9 +193,9 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
       });
     },
     async drain() {
-      while (running.size > 0 || queue.length > 0) {
+      while (running.size > 0 || queue.length > 0 || publishing.size > 0) {
         pump();
-        await Promise.race([Promise.all([...running]), new Promise((r) => setTimeout(r, 10))]);
+        await Promise.race([Promise.all([...running, ...publishing]), new Promise((r) => setTimeout(r, 10))]);
       }
       retire();
       await retiring;

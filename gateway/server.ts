@@ -134,6 +134,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     maxBatch: config.SEND_BATCH_MAX,
     // Leave connections of the pool to joins and acks.
     concurrency: Math.max(1, Math.floor(config.DATABASE_POOL_MAX / 2)),
+    deliverOwn: (frame, eventSeq) => fanout.deliverOwn(frame, eventSeq),
     onBatch: (size) => metrics.sendBatchSize.observe(size),
     onFastPath: (published, failed) => {
       if (published) metrics.fastPath.inc({ result: 'published' }, published);

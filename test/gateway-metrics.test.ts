@@ -79,6 +79,9 @@ describe('gateway metrics', () => {
     const after = await scrapeUntil(url, (s) => valueOf(s, 'arcyou_gateway_connections') === 0);
     expect(valueOf(after, 'arcyou_gateway_rooms')).toBe(0);
     expect(valueOf(after, 'arcyou_gateway_connections_closed_total') - valueOf(before, 'arcyou_gateway_connections_closed_total')).toBe(2);
+    // close() without a code sends a close frame with none (1005): a normal close, not a fault.
+    const normal = { reason: 'normal' };
+    expect(valueOf(after, 'arcyou_gateway_connections_closed_total', normal) - valueOf(before, 'arcyou_gateway_connections_closed_total', normal)).toBe(2);
   });
 
   it('counts every frame refused by the rate limit, and only those', async () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, readMigrations } from '../shared/db/migrate';
 import { insertMessages, type NewMessage } from '../gateway/sql/insert-messages';
 import { retireFastRows } from '../gateway/sql/retire-fast-rows';
+import { queueRoomEvent } from '../gateway/sql/room-event';
 import type { Sql } from '../shared/db/client';
 
 /** One message through the send path's statement, left to the workers. */
@@ -191,6 +192,24 @@ describe('group commit (insertMessages with many messages)', () => {
       expect(row!.max).toBe(row!.n);
       expect(row!.last_seq).toBe(row!.n);
     }
+  });
+
+  it('tells each message where the room’s newest event other than a message was placed (eventSeq)', async () => {
+    const [alice, bob, carol] = [newUser(), newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice, bob, carol]);
+    const store = async (count = 1) =>
+      (await insertMessages(db.sql, Array.from({ length: count }, (_, n) => ({ roomId, userId: alice, content: { n }, extra: {} })), { ...options, fastPathOwner: null })).map((r) => [r!.seq, r!.eventSeq]);
+    expect(await store(2)).toEqual([[1, 0], [2, 0]]);
+    await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    expect(await store()).toEqual([[3, 2]]);
+    await db.sql.begin((tx) => queueRoomEvent(tx, roomId, 'room.updated', { name: 'renamed' }));
+    expect(await store()).toEqual([[4, 3]]);
+    await db.sql`DELETE FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${carol}`;
+    expect(await store(2)).toEqual([[5, 4], [6, 4]]);
+    // A room from before the column: unknown, taken as the message before; known from then on.
+    await db.sql`UPDATE arcyou_chat_rooms SET event_seq = NULL WHERE id = ${roomId}`;
+    expect(await store(2)).toEqual([[7, 6], [8, 6]]);
+    expect(await store()).toEqual([[9, 6]]);
   });
 
   it('leaves a room to the workers (pending) while a row of it is in their hands', async () => {

@@ -396,3 +396,85 @@ describe('fanout: rooms', () => {
     });
   }
 });
+
+describe.each(['global', 'perconv'] as const)('fanout: messages this gateway stored itself (%s mode)', (mode) => {
+  // eventSeq: where the room's newest non-message event was placed when the message was stored.
+  const quiet = 0;
+
+  it('reach the room at once when they are next and nothing else was placed since, and their copy from the bus is dropped unseen', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    const a = fakeSocket('a', 'ua');
+    await t.join(a, R);
+    // The room's first message is never taken: 0 is also the place of an event before any message.
+    const first = t.dbOf(R).append();
+    t.fanout.deliverOwn(first, quiet);
+    expect(traceOf(a)).toEqual(['J']);
+    await t.publishOn(t.channel(R), first);
+    const own = t.dbOf(R).append();
+    t.fanout.deliverOwn(own, quiet);
+    expect(traceOf(a)).toEqual(['J', 1, 2]);
+    await t.publishOn(t.channel(R), own);
+    await t.publishOn(t.channel(R), t.dbOf(R).append()); // another gateway's next message
+    expect(traceOf(a)).toEqual(['J', 1, 2, 3]);
+    expect(t.counted).not.toContain('duplicate');
+    // A copy that comes again (a worker republishing it) is an ordinary duplicate.
+    await t.publishOn(t.channel(R), own);
+    expect(traceOf(a)).toEqual(['J', 1, 2, 3]);
+    expect(t.counted).toContain('duplicate');
+  });
+
+  it('wait for the bus when an event other than a message was placed right before them (a removal this gateway may not have heard)', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    const [a, b] = [fakeSocket('a', 'ua'), fakeSocket('b', 'ub')];
+    await t.join(a, R);
+    await t.join(b, R);
+    await t.publishOn(t.channel(R), t.dbOf(R).append());
+    const removal = t.dbOf(R).remove('ub'); // placed after 1: lost to this gateway, for now
+    const own = t.dbOf(R).append();
+    t.fanout.deliverOwn(own, 1);
+    expect(traceOf(b)).toEqual(['J', 1]);
+    await t.publishOn(t.channel(R), removal, own);
+    expect(traceOf(a)).toEqual(['J', 1, 'rm:ub@1', 2]); // the whole room is told
+    expect(traceOf(b)).toEqual(['J', 1, 'rm:ub@1']);
+  });
+
+  it('wait, like any message that comes early, for the ones before them', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    const a = fakeSocket('a', 'ua');
+    await t.join(a, R);
+    const [first, second] = t.dbOf(R).appendMany(2);
+    t.fanout.deliverOwn(second!, quiet);
+    await t.settle();
+    expect(traceOf(a)).toEqual(['J']);
+    await t.publishOn(t.channel(R), first!);
+    expect(traceOf(a)).toEqual(['J', 1]); // the second one comes with its copy from the bus
+    await t.publishOn(t.channel(R), second!);
+    expect(traceOf(a)).toEqual(['J', 1, 2]);
+    expect(t.counted).not.toContain('duplicate');
+  });
+
+  it('wait for the bus while the room catches up after a bus reconnect', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    const a = fakeSocket('a', 'ua');
+    await t.join(a, R);
+    t.control.holdSubscribe = true; // the catch-up's reads are what is held here: nothing settles them
+    t.reconnect();
+    const own = t.dbOf(R).append();
+    t.fanout.deliverOwn(own, quiet);
+    expect(traceOf(a)).toEqual(['J']);
+    await t.settle();
+    expect(traceOf(a)).toEqual(['J', 1]); // read back, after the memberships were checked
+  });
+
+  it('of a room nobody here is in go nowhere', async () => {
+    const t = setup(mode);
+    await t.fanout.start();
+    t.fanout.deliverOwn(t.dbOf(R).append(), quiet);
+    expect(t.published).toEqual([]);
+    expect(t.fanout.roomsWithMembers()).toBe(0);
+  });
+});

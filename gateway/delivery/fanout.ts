@@ -19,6 +19,12 @@ export interface Joining {
 export interface Fanout {
   start(): Promise<void>;
   /**
+   * A message this gateway stored and is publishing itself (the fast path), right after its
+   * commit: its room here takes it at once when that cannot reorder the room (Room.takeOwn),
+   * and its copy from the bus is then dropped unseen. Otherwise the copy brings it.
+   */
+  deliverOwn(frame: string, eventSeq: number): void;
+  /**
    * An ephemeral event of a room (typing, read receipts: never stored, no seq): to the room's
    * sockets here but `from` at once, and through the bus to the other gateways. Its copy that
    * comes back from the bus is dropped here.
@@ -50,6 +56,8 @@ export type RoomPorts = Omit<RoomPort, 'roomId' | 'readGap' | 'readPage' | 'forg
 
 /** Own ephemeral frames remembered until their copy comes back from the bus; past this the oldest are forgotten. */
 const MAX_OWN_EPHEMERAL = 16_384;
+/** Own messages taken before their copy came back; past this the oldest are forgotten (a late copy is then dropped by seq). */
+const MAX_OWN_MESSAGES = 65_536;
 
 export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, settings: RoomSettings, logger: Logger): Fanout {
   const rooms = new Map<string, Room>();
@@ -101,6 +109,8 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
 
   /** Ephemeral frames this gateway published (publishEphemeral), until their copy comes back. */
   const ownEphemeral = new Set<string>();
+  /** Messages this gateway's rooms took from it directly (deliverOwn), until their copy comes back. */
+  const ownMessages = new Set<number>();
 
   bus.onMessage((_channel, frame) => {
     // Global mode carries every room's events to every gateway: skip, unparsed, the rooms
@@ -113,6 +123,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
       logger.warn('dropping malformed event from the bus');
       return;
     }
+    if (ownMessages.size > 0 && route.messageId !== null && ownMessages.delete(route.messageId)) return;
     rooms.get(route.roomId)?.receive(frame, route);
   });
 
@@ -121,6 +132,14 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
   });
 
   return {
+    deliverOwn(frame, eventSeq) {
+      const route = routeOf(frame);
+      const room = route && rooms.get(route.roomId);
+      if (!room || !room.takeOwn(frame, route, eventSeq) || route.messageId === null) return;
+      ownMessages.add(route.messageId);
+      // Copies that never come back (a failed publish, a channel left) must not pile up.
+      if (ownMessages.size > MAX_OWN_MESSAGES) ownMessages.delete(ownMessages.values().next().value!);
+    },
     async publishEphemeral(from, roomId, frame) {
       ports.publishExcept(from, roomId, frame);
       ownEphemeral.add(frame);

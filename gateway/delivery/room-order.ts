@@ -56,6 +56,11 @@ export class RoomOrder {
     return this.flush();
   }
 
+  /** Whether message `seq` would go out at once, with nothing held before or after it. */
+  isNext(seq: number): boolean {
+    return this.delivered !== null && seq === this.delivered + 1 && !this.paused && this.early.size === 0 && this.waiting.size === 0;
+  }
+
   /** Takes an event from the bus or from PostgreSQL; returns what can go out now, in order. */
   offer(event: RoomEvent): Emitted {
     if (event.kind === 'gap') return [event];

@@ -191,6 +191,23 @@ export class Room {
     this.watchForGap();
   }
 
+  /**
+   * A message this gateway stored, offered right after its commit instead of waiting for its
+   * copy from the bus. Taken (true) only when it is the next one here and no event other than
+   * a message was placed since the one before it (`eventSeq`: the room's newest such place
+   * when it was stored): every event placed earlier came to this room before the message
+   * after it, through the bus or a read from PostgreSQL that checked memberships, so a
+   * removal this gateway has not heard of cannot be overtaken. Otherwise the copy from the
+   * bus brings it, in order.
+   */
+  takeOwn(frame: string, route: EventRoute, eventSeq: number): boolean {
+    if (this.closed || route.type !== 'message.created' || route.seq === null) return false;
+    if (eventSeq >= route.seq - 1 || this.filling || this.readToEnd || this.pendingRemovals.length > 0) return false;
+    if (!this.order.isNext(route.seq)) return false;
+    this.receive(frame, route);
+    return true;
+  }
+
   /** The bus lost its connection and got it back: what was published meanwhile is gone. */
   busReconnected(): void {
     if (this.closed) return;

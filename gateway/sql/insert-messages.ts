@@ -32,6 +32,11 @@ export interface StoredMessage {
   fastRowId: number | null;
   /** Stored before, by a send with the same client key: nothing was written now (nothing to publish). */
   earlier: boolean;
+  /**
+   * Where the room's newest event other than a message was placed when this message was
+   * stored (`arcyou_chat_rooms.event_seq`; the message before it when unknown).
+   */
+  eventSeq: number;
 }
 
 export interface InsertOptions {
@@ -64,10 +69,13 @@ export interface InsertOptions {
  * to the workers bumps the room's `worker_rows_version` under that lock (sql/0005_room_seq.sql,
  * and this statement), so such a row shows as a locked row newer than the snapshot's, and the
  * room then takes the workers' path.
+ *
+ * Each result also says where the room's newest non-message event was placed (`eventSeq`),
+ * so that the gateway can tell whether it may hand the message to its own sockets at once.
  */
 interface Written {
   /** Per message stored: its input index and id. */
-  stored: Array<{ n: number; id: number; seq: number }> | null;
+  stored: Array<{ n: number; id: number; seq: number; event_seq: number }> | null;
   /** Per input whose client key was used before: its input index and that message. */
   earlier: Array<{ n: number; message: ChatMessage }> | null;
   /** Per outbox row written: its id, its message and event payload, and whether this gateway holds it. */
@@ -104,11 +112,11 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
   }
   const rows = new Map((written.queued ?? []).map((row) => [row.payload.id, row]));
   const results: Array<StoredMessage | null> = messages.map(() => null);
-  for (const { n, id, seq } of written.stored ?? []) {
+  for (const { n, id, seq, event_seq } of written.stored ?? []) {
     const row = rows.get(id)!;
-    results[n] = { id, seq, message: row.payload, fastRowId: row.fast ? row.id : null, earlier: false };
+    results[n] = { id, seq, message: row.payload, fastRowId: row.fast ? row.id : null, earlier: false, eventSeq: event_seq };
   }
-  for (const { n, message } of written.earlier ?? []) results[n] = { id: message.id, seq: message.seq, message, fastRowId: null, earlier: true };
+  for (const { n, message } of written.earlier ?? []) results[n] = { id: message.id, seq: message.seq, message, fastRowId: null, earlier: true, eventSeq: message.seq };
   return messages.map((_, n) => {
     const first = results[sameAs[n]!] ?? null;
     return first && sameAs[n] !== n ? { ...first, fastRowId: null, earlier: true } : first;
@@ -145,12 +153,12 @@ async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOpt
       FROM input i JOIN arcyou_chat_messages m ON m.id = i.earlier_id
       WHERE i.member
     ), locked AS (
-      SELECT r.id, r.last_seq, r.worker_rows_version FROM arcyou_chat_rooms r
+      SELECT r.id, r.last_seq, r.worker_rows_version, r.event_seq FROM arcyou_chat_rooms r
       WHERE r.id IN (SELECT room_id FROM allowed)
       ORDER BY r.id
       FOR UPDATE
     ), rooms AS (
-      SELECT l.id, l.last_seq,
+      SELECT l.id, l.last_seq, coalesce(l.event_seq, l.last_seq) AS event_seq,
              ${options.fastPathOwner}::text IS NOT NULL
              -- No row left to the workers since this statement's snapshot (which the check below reads).
              AND l.worker_rows_version = (SELECT s.worker_rows_version FROM arcyou_chat_rooms s WHERE s.id = l.id)
@@ -163,7 +171,7 @@ async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOpt
     ), numbered AS (
       -- nextval runs after the sort (a volatile select-list function), so ids follow (room, input) order,
       -- and after the rows of every room were locked.
-      SELECT a.n, a.room_id, a.user_id, a.type, a.reply_to AS reply_to_message_id, a.content, a.extra, a.client_key, r.fast, now() AS created_at,
+      SELECT a.n, a.room_id, a.user_id, a.type, a.reply_to AS reply_to_message_id, a.content, a.extra, a.client_key, r.fast, r.event_seq, now() AS created_at,
              r.last_seq + row_number() OVER (PARTITION BY a.room_id ORDER BY a.n) AS seq,
              nextval('arcyou_chat_messages_id_seq') AS id
       FROM allowed a JOIN rooms r ON r.id = a.room_id
@@ -173,9 +181,9 @@ async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOpt
       SELECT id, room_id, seq, user_id, type, reply_to_message_id, content, created_at FROM numbered
     ), room_update AS (
       UPDATE arcyou_chat_rooms r
-      SET last_seq = last.seq, last_message_id = last.id, updated_at = now(),
+      SET last_seq = last.seq, last_message_id = last.id, updated_at = now(), event_seq = last.event_seq,
           worker_rows_version = r.worker_rows_version + CASE WHEN last.fast THEN 0 ELSE 1 END
-      FROM (SELECT DISTINCT ON (room_id) room_id, seq, id, fast FROM numbered ORDER BY room_id, seq DESC) last
+      FROM (SELECT DISTINCT ON (room_id) room_id, seq, id, fast, event_seq FROM numbered ORDER BY room_id, seq DESC) last
       WHERE r.id = last.room_id
     ), queued AS (
       INSERT INTO outbox (type, room_id, payload, status, locked_by, locked_until)
@@ -193,7 +201,7 @@ async function insertBatch(sql: Sql, input: readonly Input[], options: InsertOpt
       SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) any_pending WHERE ${options.notify}::boolean
     )
     SELECT
-      (SELECT jsonb_agg(jsonb_build_object('n', n, 'id', id, 'seq', seq)) FROM numbered) AS stored,
+      (SELECT jsonb_agg(jsonb_build_object('n', n, 'id', id, 'seq', seq, 'event_seq', event_seq)) FROM numbered) AS stored,
       (SELECT jsonb_agg(jsonb_build_object('n', n, 'message', ${messageJson(sql)})) FROM earlier) AS earlier,
       (SELECT jsonb_agg(jsonb_build_object('id', id, 'payload', payload, 'fast', status = 'in_progress')) FROM queued) AS queued,
       (SELECT count(*) FROM woken) AS notified`;
