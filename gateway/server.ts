@@ -56,6 +56,25 @@ export const CLOSE_TRY_AGAIN = 1013;
 /** Places of a room read per query (backfill pages, gap reads). */
 const PAGE_SIZE = 100;
 
+/**
+ * How long a taken port is tried again. uWS does not set SO_REUSEADDR, so a gateway
+ * restarted on the port of one that just died (a crash, a container restarted in its pod)
+ * cannot listen while the old connections are in TIME_WAIT — up to 60 s on Linux.
+ */
+const LISTEN_RETRY_MS = 90_000;
+const LISTEN_RETRY_EVERY_MS = 1000;
+
+async function listen(app: UWS.TemplatedApp, host: string, port: number, logger: Logger): Promise<UWS.us_listen_socket> {
+  const deadline = Date.now() + LISTEN_RETRY_MS;
+  for (let attempt = 1; ; attempt++) {
+    const token = await new Promise<UWS.us_listen_socket | false>((resolve) => app.listen(host, port, resolve));
+    if (token) return token;
+    if (port === 0 || Date.now() >= deadline) throw new Error(`cannot listen on ${host}:${port}`);
+    if (attempt === 1) logger.warn({ host, port }, 'port is taken; trying again (after a restart, the old connections hold it for up to a minute)');
+    await new Promise((resolve) => setTimeout(resolve, LISTEN_RETRY_EVERY_MS));
+  }
+}
+
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
   const { sql, bus, logger } = deps;
   const uws = loadNativeUws();
@@ -240,9 +259,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (config.DEMO_UI) await serveDemo(app);
   app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
 
-  const listenSocket = await new Promise<UWS.us_listen_socket>((resolve, reject) => {
-    app.listen(config.HOST, config.PORT, (token) => (token ? resolve(token) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`))));
-  });
+  const listenSocket = await listen(app, config.HOST, config.PORT, logger);
   const port = uws.us_socket_local_port(listenSocket as unknown as UWS.us_socket);
   logger.info({ port, pubsubMode: config.PUBSUB_MODE }, 'gateway listening');
 

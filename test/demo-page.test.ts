@@ -1,16 +1,21 @@
 // The demo page (DEMO_UI) in a real browser: Debian's chromium driven by playwright-core.
 // Two pages, two demo users in the demo room: what one types, the other sees live, and a
-// page that joins later gets it as backfill.
+// page that joins later gets it as backfill; a page whose gateway is restarted comes back
+// by itself and shows what was sent meanwhile.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_USERS } from '../shared/demo-room';
+import { DEMO_ROOM, DEMO_USERS } from '../shared/demo-room';
 import { insertMessages } from '../gateway/sql/insert-messages';
 import { seedDemoRoom } from '../standalone/demo-seed';
+import { startGatewayProcess } from './support/child-process';
+import { startTcpProxy } from './support/tcp-proxy';
+import { redisUrl } from './support/services';
 import { startSystem, type TestSystem } from './support/system';
+import { TestClient } from './support/ws-client';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -45,12 +50,12 @@ describe('demo page', () => {
     if (profileDir) await rm(profileDir, { recursive: true, force: true });
   });
 
-  /** Opens the page as a demo user and joins the demo room with the page's own controls. */
-  async function joinAs(name: string): Promise<Page> {
+  /** Opens the page (of the gateway on `port`) as a demo user and joins the demo room with the page's own controls. */
+  async function joinAs(name: string, port = system.port): Promise<Page> {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`http://127.0.0.1:${system.port}/demo?user=${name}`);
+    await page.goto(`http://127.0.0.1:${port}/demo?user=${name}`);
     const user = DEMO_USERS.find((u) => u.name === name)!;
     await expect.poll(() => page.inputValue('#token')).toBe(user.id);
     await page.click('#connect');
@@ -136,5 +141,41 @@ describe('demo page', () => {
     await edited.hover();
     await edited.locator('button.delete').click();
     await bobPage.locator('#messages li.message.deleted', { hasText: 'message deleted' }).waitFor();
+  });
+
+  it('comes back by itself after its gateway is restarted and shows the messages sent meanwhile, in order', { timeout: 90_000 }, async () => {
+    // Bob's page talks to a gateway process of its own, behind a fixed address (as behind a
+    // load balancer); Alice writes through the in-process one.
+    const env = { DATABASE_URL: system.db.url, REDIS_URL: redisUrl(), DEMO_UI: 'true', LOG_LEVEL: 'info' };
+    let gateway = await startGatewayProcess(env);
+    const address = await startTcpProxy(gateway.port);
+    const alice = await TestClient.connect(system.port);
+    try {
+      await alice.login(DEMO_USERS.find((u) => u.name === 'Alice')!.id, DEMO_ROOM.id);
+      const send = async (text: string) => expect(await alice.request({ op: 'send', room_id: DEMO_ROOM.id, content: { text } })).toMatchObject({ success: true });
+      const bob = await joinAs('Bob', address.port);
+      await send('before the restart');
+      await messageText(bob, 'live', 'before the restart').waitFor();
+
+      gateway.child.kill('SIGKILL');
+      await gateway.exited;
+      await bob.waitForSelector('#status:not([data-state="joined"])');
+      const meanwhile = Array.from({ length: 5 }, (_, i) => `while the gateway was down ${i + 1}`);
+      for (const text of meanwhile) await send(text);
+      gateway = await startGatewayProcess(env);
+      address.retarget(gateway.port);
+
+      await bob.waitForSelector('#status[data-state="joined"]', { timeout: 30_000 });
+      await bob.locator('#messages li.message .text', { hasText: meanwhile.at(-1)! }).waitFor({ timeout: 20_000 });
+      await send('after the restart');
+      await messageText(bob, 'live', 'after the restart').waitFor();
+      const shown = await bob.locator('#messages li.message .text').allTextContents();
+      const ours = ['before the restart', ...meanwhile, 'after the restart'];
+      expect(shown.filter((text) => ours.includes(text))).toEqual(ours); // each once, in order
+    } finally {
+      alice.close();
+      gateway.child.kill('SIGKILL');
+      await address.close();
+    }
   });
 });

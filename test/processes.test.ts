@@ -1,6 +1,7 @@
 // The npm scripts as a user runs them: real processes, real PostgreSQL and Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoom, newUser } from './support/fixtures';
 import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
@@ -90,6 +91,22 @@ describe('npm run migrate / gateway / worker', () => {
     expect(await worker.exited).toBe(2);
     expect(worker.output()).toContain('DATABASE_URL must be a URL starting with postgres:// or postgresql://');
     expect(worker.output()).toContain('PUBSUB_MODE must be one of global, perconv (got "fast")');
+  });
+
+  // uWS does not set SO_REUSEADDR: a gateway restarted on the port of one that just died
+  // could not listen while the old connections were in TIME_WAIT, and exited.
+  it('waits for its port while it is taken (a restart after a crash), then listens on it', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), HOST: '127.0.0.1', PORT: String(port) });
+    procs.push(gateway);
+    await waitForOutput(gateway, /port is taken; trying again/);
+    await new Promise((resolve) => holder.close(resolve));
+    const [, listening] = await waitForOutput(gateway, /"port":(\d+)[^\n]*gateway listening/);
+    expect(Number(listening)).toBe(port);
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(0);
   });
 
   it('refuses to run on the pure-JS uWebSockets.js fallback', async () => {

@@ -29,6 +29,8 @@ export interface TcpProxy {
   holding(): boolean;
   /** Delivers everything held and forwards normally again. */
   release(): void;
+  /** Connections made from now on go to this port (a process restarted elsewhere behind a fixed address). */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -38,10 +40,11 @@ interface Pair {
   held: Buffer[] | null;
 }
 
-export async function startTcpProxy(targetPort: number, options: { host?: string; dropAfterMs?: number } = {}): Promise<TcpProxy> {
+export async function startTcpProxy(initialTargetPort: number, options: { host?: string; dropAfterMs?: number } = {}): Promise<TcpProxy> {
   const host = options.host ?? '127.0.0.1';
   const dropAfterMs = options.dropAfterMs ?? 30;
   const pairs = new Set<Pair>();
+  let targetPort = initialTargetPort;
   let mode: ProxyMode = 'forward';
   let droppedCount = 0;
   let marker: Buffer | null = null;
@@ -150,6 +153,9 @@ export async function startTcpProxy(targetPort: number, options: { host?: string
         // In one write, as a slow network would deliver it: the client parses it all in one go.
         if (held?.length) pair.client.write(Buffer.concat(held));
       }
+    },
+    retarget(next) {
+      targetPort = next;
     },
     async close() {
       mode = 'refuse';
