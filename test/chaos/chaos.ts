@@ -13,7 +13,8 @@ import { checkLogs, type ProblemLine } from './log-check';
 import { MembershipChurn, type ChurnCounts } from './membership';
 import { Mutex } from './mutex';
 import { ResilientClient } from './resilient-client';
-import { columnExists, createMembers, lastSeqByRoom, loadStored, outboxLeft } from './database';
+import { SdkMember, type SdkFailure } from './sdk-member';
+import { addSdkMembers, columnExists, createMembers, lastSeqByRoom, loadStored, outboxLeft } from './database';
 import type { AckedSend, FaultRecord, Member } from './trace';
 import type { Sql } from '../../shared/db/client';
 
@@ -60,7 +61,7 @@ export const CHAOS_PROCESS_ENV: Record<string, string> = {
 const REMOVAL_NOTICE_GRACE_MS = 15_000;
 
 export interface RunFailure extends Omit<Failure, 'kind'> {
-  kind: Failure['kind'] | 'log' | 'process' | 'drain';
+  kind: Failure['kind'] | SdkFailure['kind'] | 'log' | 'process' | 'drain';
 }
 
 export interface ChaosReport {
@@ -76,6 +77,8 @@ export interface ChaosReport {
   hasSeq: boolean;
   messages: { acked: number; stored: number; unknown: number; unknownStored: number; refused: Record<string, number> };
   deliveries: { expected: number; received: number };
+  /** Members on the client SDK (one per room, not churned): what their application got. */
+  sdk: { members: number; sends: number; resolved: number; messagesSeen: number };
   connections: { total: number; reconnects: number; connectFailures: number; joinErrors: Record<string, number> };
   faults: FaultRecord[];
   faultCounts: Record<string, number>;
@@ -103,7 +106,7 @@ const add = (into: Record<string, number>, from: Record<string, number>) => {
 /** Independent random streams from one seed, so that the fault schedule does not shift when clients draw differently. */
 function streams(seed: number) {
   const derive = (salt: number) => createRandom((seed ^ Math.imul(salt, 0x9e3779b1)) >>> 0);
-  return { faults: derive(1), churn: derive(2), setup: derive(3), client: (i: number) => derive(100 + i) };
+  return { faults: derive(1), churn: derive(2), setup: derive(3), client: (i: number) => derive(100 + i), sdk: (i: number) => derive(10_000 + i) };
 }
 
 function writeRecording(options: ChaosOptions, recording: Record<string, unknown>): string {
@@ -113,7 +116,7 @@ function writeRecording(options: ChaosOptions, recording: Record<string, unknown
 }
 
 /** Waits, bounded, until the outbox is empty and every client holds its room up to the last stored seq. */
-async function drainRun(sql: Sql, members: Member[], clients: ResilientClient[], hasSeq: boolean, drainSeconds: number): Promise<{ ms: number; failure: RunFailure | null }> {
+async function drainRun(sql: Sql, members: Member[], clients: ResilientClient[], sdkMembers: Array<{ member: SdkMember; roomId: string }>, hasSeq: boolean, drainSeconds: number): Promise<{ ms: number; failure: RunFailure | null }> {
   const start = Date.now();
   for (;;) {
     const [left, lastSeqs] = await patiently(() => Promise.all([outboxLeft(sql), lastSeqByRoom(sql, hasSeq)]));
@@ -122,6 +125,10 @@ async function drainRun(sql: Sql, members: Member[], clients: ResilientClient[],
       const last = lastSeqs.get(members[i]!.roomId) ?? 0;
       return c.caughtUp(hasSeq ? last : 0) ? [] : [`${c.label} holds up to seq ${c.heldUpTo()} of ${last}`];
     });
+    for (const { member, roomId } of sdkMembers) {
+      const last = lastSeqs.get(roomId) ?? 0;
+      if (hasSeq && !member.caughtUp(last)) behind.push(`${member.label} (SDK) has up to seq ${member.seen.at(-1) ?? 0} of ${last}`);
+    }
     if (left.pending + left.inProgress === 0 && behind.length === 0) {
       if (!hasSeq) await sleep(2000);
       return { ms: Date.now() - start, failure: null };
@@ -155,6 +162,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const postgresGate = new Mutex();
   const faults = new FaultInjector({ cluster, random: random.faults, gapMs: options.faultGapMs, postgresGate, log });
   const clients: ResilientClient[] = [];
+  const sdkMembers: Array<{ member: SdkMember; roomId: string }> = [];
   let churn: MembershipChurn | null = null;
   try {
     const sql = cluster.db.sql;
@@ -171,6 +179,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const r = random.client(i);
       clients.push(new ResilientClient({ member, pickGateway: pickGateway(r), random: r, sendIntervalMs: options.sendIntervalMs, onAck: (a) => acked.push(a) }));
     });
+    (await addSdkMembers(sql, [...new Set(members.map((m) => m.roomId))])).forEach((m, i) => {
+      const r = random.sdk(i);
+      sdkMembers.push({ member: new SdkMember({ ...m, pickGateway: pickGateway(r), random: r, sendIntervalMs: options.sendIntervalMs }), roomId: m.roomId });
+    });
     const byUser = new Map(members.map((m, i) => [m.userId, clients[i]!]));
     for (const client of clients) client.start();
     const allJoinedBy = Date.now() + 20_000;
@@ -185,15 +197,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const trafficStart = Date.now();
     faults.start();
     churn.start();
+    for (const { member } of sdkMembers) member.start();
     while (Date.now() - trafficStart < options.seconds * 1000 && !options.signal?.aborted) await sleep(100);
     const trafficSeconds = (Date.now() - trafficStart) / 1000;
     log(`  traffic over after ${trafficSeconds.toFixed(1)} s: stopping faults, churn and sends`);
     await Promise.all([faults.stop(), churn.stop()]);
     await Promise.all(clients.map((c) => c.stopSending()));
     await cluster.wholeAgain();
+    // Their offline sends go out once a gateway is back: answered within the drain's time.
+    await Promise.all(sdkMembers.map(({ member }) => member.stopSending(options.drainSeconds * 1000)));
 
     const failures: RunFailure[] = [];
-    const drain = await drainRun(sql, members, clients, hasSeq, options.drainSeconds);
+    const drain = await drainRun(sql, members, clients, sdkMembers, hasSeq, options.drainSeconds);
     if (drain.failure) failures.push(drain.failure);
     const drainMs = drain.ms;
     log(`  drained in ${drainMs} ms`);
@@ -201,6 +216,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const endedAt = Date.now();
     const [stored, outbox] = await patiently(() => Promise.all([loadStored(sql, hasSeq), outboxLeft(sql)]));
     await Promise.all(clients.map((c) => c.close()));
+    for (const { member } of sdkMembers) member.close();
     const shutdown = { kind: 'shutdown', target: '(SIGTERM at the end of the run)', startedAt: Date.now(), endedAt: 0 };
     const exitCodes = await cluster.stopProcesses();
     shutdown.endedAt = Date.now();
@@ -216,6 +232,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       removalNoticeGraceMs: REMOVAL_NOTICE_GRACE_MS,
     });
     failures.push(...result.failures);
+    for (const { member } of sdkMembers) failures.push(...member.check(stored));
     const logs = checkLogs(cluster.logs(), [...faults.records, shutdown], shutdown.endedAt);
     for (const line of logs.unexplained) failures.push({ kind: 'log', detail: `${line.process} (pid ${line.pid}): ${line.text.slice(0, 400)}` });
     for (const exit of cluster.unexpectedExits) failures.push({ kind: 'process', detail: `${exit.process} (pid ${exit.pid}) exited on its own with code ${exit.code} at +${((exit.at - trafficStart) / 1000).toFixed(1)}s${exit.reason ? `: ${exit.reason}` : ''}` });
@@ -241,6 +258,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       hasSeq,
       messages: { acked: acked.length, stored: stored.length, unknown: unknown.length, unknownStored: unknown.filter((c) => storedContent.has(JSON.stringify([c.by, c.chaos]))).length, refused },
       deliveries: { expected: result.stats.deliveriesExpected, received: result.stats.deliveriesReceived },
+      sdk: {
+        members: sdkMembers.length,
+        sends: sdkMembers.reduce((sum, { member }) => sum + member.sends.made, 0),
+        resolved: sdkMembers.reduce((sum, { member }) => sum + member.sends.resolved, 0),
+        messagesSeen: sdkMembers.reduce((sum, { member }) => sum + member.seen.length, 0),
+      },
       connections: { total: connects, reconnects: connects - clients.length, connectFailures: clients.reduce((sum, c) => sum + c.counters.connectFailures, 0), joinErrors },
       faults: faults.records,
       faultCounts: faults.countsByKind(),
@@ -260,6 +283,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await Promise.allSettled([faults.close(), churn?.stop()]);
     await Promise.allSettled(clients.map((c) => c.close()));
+    for (const { member } of sdkMembers) member.close();
     await cluster.destroy();
   }
 }
@@ -275,6 +299,7 @@ export function formatReport(report: ChaosReport, perKind = 8): string {
     `chaos PUBSUB_MODE=${report.pubsubMode} seed ${report.seed} (replay: CHAOS_SEED=${report.seed} CHAOS_MODES=${report.pubsubMode}): ${report.trafficSeconds.toFixed(1)} s of traffic, ${report.wallSeconds.toFixed(1)} s in all; ${report.rooms} rooms × ${report.membersPerRoom} members, 2 gateways, 2 workers${report.hasSeq ? '' : '; NO seq in the schema'}`,
     `  messages: ${report.messages.acked} acked, ${report.messages.stored} stored; ${report.messages.unknown} sends with unknown outcome (${report.messages.unknownStored} of them stored); refused: ${counts(report.messages.refused)}`,
     `  deliveries: ${report.deliveries.received} of ${report.deliveries.expected} held at the end; drain ${ms(report.drainMs)}`,
+    `  SDK members (${report.sdk.members}, one per room): ${report.sdk.sends} sends, ${report.sdk.resolved} stored; ${report.sdk.messagesSeen} messages given to the application`,
     `  latency send → other members: first arrival ${lat(report.latencyMs.all)}; live only ${lat(report.latencyMs.live)}; send replies over 5 s: ${report.slowReplies}`,
     ...report.slowest.map((d) => `    slow: room ${d.roomId.slice(0, 8)} seq ${d.seq} at ${d.member} (${d.source}): sent +${((d.sentAt - t0) / 1000).toFixed(1)}s, stored ${d.storedAt === null ? '?' : `+${ms(d.storedAt - d.sentAt)}`}, arrived +${ms(d.arrivedAt - d.sentAt)}`),
     `  connections: ${report.connections.total} (${report.connections.reconnects} reconnects, ${report.connections.connectFailures} failed connects); join errors: ${counts(report.connections.joinErrors)}`,

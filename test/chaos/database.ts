@@ -44,3 +44,10 @@ export async function createMembers(sql: Sql, rooms: number, membersPerRoom: num
   }
   return members;
 }
+
+/** One more member per room, for an application on the client SDK (test/chaos/sdk-member.ts); the churn leaves it alone. */
+export async function addSdkMembers(sql: Sql, roomIds: readonly string[]): Promise<Array<{ label: string; userId: string; roomId: string }>> {
+  const added = roomIds.map((roomId, r) => ({ label: `r${r + 1}sdk`, userId: newUser(), roomId }));
+  for (const { userId, roomId } of added) await sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${userId})`;
+  return added;
+}
