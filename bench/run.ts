@@ -15,7 +15,7 @@ import { runMicro, type MicroResult } from './scenarios/micro';
 import { runWorkerConfig, type WorkerResult } from './scenarios/worker-throughput';
 import { createBenchDatabase } from './system/database';
 import { startPrivateRedis } from './system/processes';
-import type { System } from './load/wire';
+import type { OurClient, System } from './load/wire';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     'measure-ms': { type: 'string', default: '5000' },
     'drain-ms': { type: 'string', default: '2000' },
     clients: { type: 'string', default: '3' },
+    /** How the load generator talks to our gateway: frames (raw, the default) or sdk (the client SDK, as an application). */
+    'our-client': { type: 'string', default: 'frames' },
     /** Sent msgs/s over all rooms in fixed-rate phases (default: 1,000/s up to fan-out 20, then 20,000 deliveries/s). */
     rate: { type: 'string' },
     batches: { type: 'string', default: '1,100,500' },
@@ -50,11 +52,13 @@ const started = machineInfo();
 const startedAt = new Date().toISOString();
 const env = oursEnv();
 const timing = { warmupMs: Number(args['warmup-ms']), measureMs: Number(args['measure-ms']), drainMs: Number(args['drain-ms']) };
+const ourClient = args['our-client'] as OurClient;
+if (ourClient !== 'frames' && ourClient !== 'sdk') throw new Error(`--our-client must be frames or sdk (got ${JSON.stringify(ourClient)})`);
 const phases: PhaseKind[] = list(args.phases).map((p) => {
   const [path, load] = p.split('/') as [PhaseKind['path'], PhaseKind['load']];
   return { path, load };
 });
-log(`bench ${name}: ${started.cpus} cpus, load ${started.load.map((x) => x.toFixed(2)).join(' ')}; our env ${JSON.stringify(env)}`);
+log(`bench ${name}: ${started.cpus} cpus, load ${started.load.map((x) => x.toFixed(2)).join(' ')}; our env ${JSON.stringify(env)}; our load clients speak ${ourClient === 'sdk' ? 'through the client SDK' : 'raw frames'}`);
 
 const db = await createBenchDatabase(adminDatabaseUrl(), 'run');
 const redis = await startPrivateRedis(sharedRedisUrl());
@@ -69,7 +73,7 @@ try {
       const order = i % 2 === 0 ? systems : [...systems].reverse();
       for (const system of order) {
         log(`fan-out ${fanout}, ${system}`);
-        fanoutResults.push(...(await runFanoutGroup({ system, fanout, rooms: roomsFor(fanout), phases, timing, clients: Number(args.clients), ...(args.rate ? { offeredRate: Number(args.rate) } : {}), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, log })));
+        fanoutResults.push(...(await runFanoutGroup({ system, fanout, rooms: roomsFor(fanout), phases, timing, clients: Number(args.clients), ourClient, ...(args.rate ? { offeredRate: Number(args.rate) } : {}), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, log })));
       }
     }
   }
@@ -98,7 +102,7 @@ const results: RunResults = {
   startedAt,
   finishedAt: new Date().toISOString(),
   machine: { cpus: started.cpus, model: started.model, node: started.node, loadAtStart: started.load, loadAtEnd: finished.load },
-  settings: { ...timing, clients: Number(args.clients), oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
+  settings: { ...timing, clients: Number(args.clients), ourClient, oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
   fanout: fanoutResults,
   worker: workerResults,
   micro: microResults,

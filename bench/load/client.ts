@@ -139,7 +139,7 @@ async function connectAll(message: Extract<ToClient, { type: 'connect' }>) {
       const i = next++;
       const spec = message.sockets[i]!;
       try {
-        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (content) => onEvent(i, content));
+        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (content) => onEvent(i, content), message.ourClient);
       } catch (err) {
         failed++;
         firstError ??= err instanceof Error ? err.message : String(err);

@@ -1,5 +1,5 @@
 // Parent ↔ load-client process messages (over the fork IPC channel).
-import type { System } from './wire';
+import type { OurClient, System } from './wire';
 
 export interface SocketSpec {
   userId: string;
@@ -33,7 +33,7 @@ export interface PhaseSpec {
 }
 
 export type ToClient =
-  | { type: 'connect'; system: System; port: number; redisUrl: string; pubsubMode: 'global' | 'perconv'; sockets: SocketSpec[]; concurrency: number }
+  | { type: 'connect'; system: System; ourClient: OurClient; port: number; redisUrl: string; pubsubMode: 'global' | 'perconv'; sockets: SocketSpec[]; concurrency: number }
   | { type: 'phase'; phase: PhaseSpec }
   | { type: 'close' };
 

@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as hdr from 'hdr-histogram-js';
 import type { FromClient, PhaseReport, PhaseSpec, SocketSpec, ToClient, WriterSpec } from './messages';
-import type { System } from './wire';
+import type { OurClient, System } from './wire';
 
 export interface Placement {
   client: number;
@@ -63,14 +63,14 @@ export class LoadPool {
   }
 
   /** Opens every socket (auth + join), spread round-robin over the client processes. */
-  async connect(system: System, port: number, redisUrl: string, pubsubMode: 'global' | 'perconv', sockets: SocketSpec[]): Promise<void> {
+  async connect(system: System, port: number, redisUrl: string, pubsubMode: 'global' | 'perconv', sockets: SocketSpec[], ourClient: OurClient = 'frames'): Promise<void> {
     const shares: SocketSpec[][] = this.clients.map(() => []);
     this.placements = sockets.map((spec, i) => {
       const client = i % this.clients.length;
       shares[client]!.push(spec);
       return { client, index: shares[client]!.length - 1 };
     });
-    const replies = await Promise.all(this.clients.map((c, i) => c.request({ type: 'connect', system, port, redisUrl, pubsubMode, sockets: shares[i]!, concurrency: 64 }, 180_000)));
+    const replies = await Promise.all(this.clients.map((c, i) => c.request({ type: 'connect', system, ourClient, port, redisUrl, pubsubMode, sockets: shares[i]!, concurrency: 64 }, 180_000)));
     const failed = replies.reduce((n, r) => n + (r.type === 'connected' ? r.failed : 0), 0);
     if (failed > 0) {
       const first = replies.find((r) => r.type === 'connected' && r.firstError);

@@ -1,11 +1,16 @@
 // The two systems' client wire protocols, over the same `ws` package so that both
 // sides' load generators do the same client work per frame:
 //  - ours: the WebSocket protocol's JSON frames (README) (auth, join, send; events carry message.content);
+//    or, with `--our-client=sdk`, our client SDK, as an application uses it (every frame parsed,
+//    ordered and checked: the latency an application sees, at a higher cost per frame);
 //  - Socket.IO: the Engine.IO v4 / Socket.IO v5 packet format socket.io-client speaks
 //    ("40" connect with auth, "42[...]" events, "42N[...]"/"43N[...]" acks, "2"/"3" ping).
 import WebSocket from 'ws';
+import { createChatClient, type SocketConstructor } from '../../client';
 
 export type System = 'ours' | 'socketio';
+/** How the load generator talks to our gateway: raw frames (reads the stamp without parsing), or the client SDK. */
+export type OurClient = 'frames' | 'sdk';
 
 /** What every bench message carries as its content. */
 export interface Stamp {
@@ -150,6 +155,38 @@ async function connectSocketIo(port: number, userId: string, roomId: string, onE
   return socket;
 }
 
-export function connect(system: System, port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
-  return system === 'ours' ? connectOurs(port, userId, roomId, onEvent) : connectSocketIo(port, userId, roomId, onEvent);
+async function connectSdk(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
+  // No reconnects: a dropped socket is a fault of the run, as with raw frames.
+  const chat = createChatClient({ url: `ws://127.0.0.1:${port}/`, token: userId, WebSocket: WebSocket as unknown as SocketConstructor, reconnect: { baseMs: 60_000, maxMs: 60_000 } });
+  const room = chat.room(roomId);
+  let closing = false;
+  const socket: BenchSocket = {
+    send: (_room, content) => void room.send(content as unknown as Record<string, unknown>).catch(() => socket.sendErrors++),
+    close: () => {
+      closing = true;
+      chat.close();
+    },
+    sendErrors: 0,
+    closedUnexpectedly: false,
+  };
+  room.on('message', (message) => {
+    if (message.source === 'live') onEvent(message.content as unknown as Stamp);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out waiting for join')), 30_000);
+    room.on('joined', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    room.on('error', (err) => reject(err));
+  });
+  chat.on('state', (state) => {
+    if (state === 'disconnected' && !closing) socket.closedUnexpectedly = true;
+  });
+  return socket;
+}
+
+export function connect(system: System, port: number, userId: string, roomId: string, onEvent: OnEvent, ourClient: OurClient = 'frames'): Promise<BenchSocket> {
+  if (system === 'socketio') return connectSocketIo(port, userId, roomId, onEvent);
+  return ourClient === 'sdk' ? connectSdk(port, userId, roomId, onEvent) : connectOurs(port, userId, roomId, onEvent);
 }

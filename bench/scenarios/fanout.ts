@@ -12,7 +12,7 @@
 import type { Sql } from '../../shared/db/client';
 import { LoadPool, type PoolWriter } from '../load/pool';
 import type { SocketSpec } from '../load/messages';
-import type { System } from '../load/wire';
+import type { OurClient, System } from '../load/wire';
 import { CpuMeter, cpuMicros, machineLoad, rssBytes } from '../lib/proc';
 import { summarizeMicros, type LatencySummary } from '../lib/stats';
 import { seedRoom } from '../system/database';
@@ -40,6 +40,8 @@ export interface FanoutGroup {
   timing: Timing;
   /** Load-generator processes. */
   clients: number;
+  /** How they talk to our gateway (default raw frames). */
+  ourClient?: OurClient;
   /** Sent messages/s over all rooms in "fixed" phases; default offeredRateFor(fanout). */
   offeredRate?: number;
   sql: Sql;
@@ -185,7 +187,7 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
     await sleep(500);
     const rssBefore = rssBytes(servers.main);
     const connectStarted = Date.now();
-    await pool.connect(system, servers.port, group.redisUrl, (group.oursEnv.PUBSUB_MODE as 'global' | 'perconv') ?? 'global', sockets);
+    await pool.connect(system, servers.port, group.redisUrl, (group.oursEnv.PUBSUB_MODE as 'global' | 'perconv') ?? 'global', sockets, group.ourClient);
     await sleep(1000); // let the joins settle
     const rssPerConnectionBytes = (rssBytes(servers.main) - rssBefore) / sockets.length;
     log(`  ${system} F=${fanout}: ${sockets.length} sockets connected in ${Date.now() - connectStarted} ms, ${(rssPerConnectionBytes / 1024).toFixed(1)} KiB RSS each`);
