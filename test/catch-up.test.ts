@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GLOBAL_CHANNEL } from '../shared/bus/channels';
 import { createFreshDatabase, type FreshDatabase } from '../shared/db/fresh-database';
+import { queueRoomEvent } from '../gateway/sql/room-event';
 import { insertBacklog, insertMessages, receivedIds, waitForOutboxDrained } from './support/backlog';
 import { cutSubscription, restoreSubscription, sleep, until } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
@@ -100,6 +101,24 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
     await reader.waitForEvents(1 + missed.length, roomId, 10_000);
     await sleep(300);
     expectExactly(reader, roomId, [first, ...missed]);
+  }, 60_000);
+
+  it('reads back the edits and room and member changes published while the subscription was down, in place among the messages, none twice', async () => {
+    const { gateway, redisProxy } = await gatewayBehindProxies();
+    const { roomId, writer, reader, first } = await roomWithReader(gateway.port);
+    const roomEvent = (type: string, data: Record<string, unknown>) => db.sql.begin((tx) => queueRoomEvent(tx, roomId, type, data));
+    await roomEvent('room.updated', { room: { name: 'heard live' } });
+    await reader.waitFor((f) => f.type === 'room.updated', 5000, 'the first room.updated, live');
+    await cutSubscription(admin, redisProxy, GLOBAL_CHANNEL);
+    await roomEvent('message.updated', { message: { id: first, content: { text: 'edited' } } });
+    const [second] = await insertMessages(db.sql, roomId, writer, [{ text: 'while the bus was down' }]);
+    await roomEvent('member.added', { user_id: newUser() });
+    await waitForOutboxDrained(db.sql);
+    await restoreSubscription(admin, redisProxy, GLOBAL_CHANNEL, 0);
+    await reader.waitFor((f) => f.type === 'member.added', 10_000, 'the member.added published while the bus was down');
+    await sleep(500);
+    const trace = reader.events(roomId).map((f) => (f.type === 'message.created' ? f.message.id : `${f.type}@${f.seq}`));
+    expect(trace).toEqual([first, 'room.updated@1', 'message.updated@1', second, 'member.added@2']);
   }, 60_000);
 
   it('still delivers what was missed when PostgreSQL was unreachable at the reconnect and came back later', async () => {

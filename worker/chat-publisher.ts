@@ -2,7 +2,7 @@
 // the bus (channel per PUBSUB_MODE), published in id order in one pipeline.
 import type { Bus } from '../shared/bus/bus';
 import { channelFor, type PubsubMode } from '../shared/bus/channels';
-import { serializeMessageEvent, serializeRoomEvent, type ChatMessage } from '../shared/protocol/events';
+import { roomEventFrame, serializeMessageEvent, type ChatMessage } from '../shared/protocol/events';
 import type { RowOutcome } from './outbox-loop';
 import type { OutboxRow } from './sql/claim';
 
@@ -19,13 +19,9 @@ export function eventForRow(row: OutboxRow): { frame: string } | { invalid: stri
     return { frame: serializeMessageEvent(row.room_id, message as ChatMessage, 'live') };
   }
   // Room events written under the room lock carry their place in the room (`seq`): it
-  // goes to the top of the event, where gateways order by it.
-  const payload = row.payload;
-  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload) && 'seq' in payload) {
-    const { seq, ...data } = payload as { seq: unknown };
-    return { frame: serializeRoomEvent(row.type, row.room_id, data, Number.isSafeInteger(seq) ? (seq as number) : null) };
-  }
-  return { frame: serializeRoomEvent(row.type, row.room_id, payload, null) };
+  // goes to the top of the event, where gateways order by it; the row id goes with it
+  // (`event_id`), so that a gateway that also reads the event back can tell the copy.
+  return { frame: roomEventFrame(row.type, row.room_id, row.id, row.payload) };
 }
 
 export function createChatPublisher(bus: Bus, mode: PubsubMode) {

@@ -7,7 +7,7 @@
 // the topic reaches exactly the sockets subscribed at publish time, and a direct send to a
 // socket is ordered with the topic frames it already got (both append to one list).
 import { createLogger } from '../../shared/logger';
-import { routeOf, serializeMessageEvent, serializeRoomEvent, type ChatMessage } from '../../shared/protocol/events';
+import { roomEventFrame, routeOf, serializeMessageEvent, serializeRoomEvent, type ChatMessage } from '../../shared/protocol/events';
 import type { JoinSnapshot } from '../sql/join-snapshot';
 import type { MemberPage } from '../sql/member-page';
 import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
@@ -133,6 +133,9 @@ export class FakeDb {
   outboxPurged = false;
   private nextMembershipId = 100;
   private nextMessageId = 1000;
+  private nextEventId = 5000;
+  /** Room events other than messages and removals, as the outbox keeps them (until purged). */
+  private readonly roomEvents: Array<{ id: number; type: string; payload: { seq: number } & Record<string, unknown> }> = [];
 
   /** Reads reject while true. */
   failing = false;
@@ -236,7 +239,7 @@ export class FakeDb {
   }
 
   /** gateway/sql/room-gap.ts */
-  gapNow(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): RoomGap {
+  gapNow(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents = false): RoomGap {
     const ended: EndedMembership[] = [];
     for (const m of memberships) {
       const row = this.members.get(m.userId);
@@ -244,7 +247,15 @@ export class FakeDb {
         ended.push({ userId: m.userId, membershipId: m.membershipId, removedAfterSeq: this.removalPlace(m, row) });
       }
     }
-    return { page: this.page(afterSeq, upToSeq ?? Infinity), ended };
+    const events = this.roomEvents.filter((e) => e.payload.seq >= afterSeq && e.payload.seq <= (upToSeq ?? Infinity));
+    return { page: this.page(afterSeq, upToSeq ?? Infinity), ended, events: withEvents && !this.outboxPurged ? events : [] };
+  }
+
+  /** Writes a room event (an edit, a room change) through the outbox, placed after the last message; returns its live frame. */
+  roomEvent(type: string, data: Record<string, unknown>): string {
+    const event = { id: ++this.nextEventId, type, payload: { ...data, seq: this.lastSeq } };
+    this.roomEvents.push(event);
+    return roomEventFrame(type, this.roomId, event.id, event.payload);
   }
 
   /** gateway/sql/member-page.ts */
@@ -284,8 +295,8 @@ export class FakeDb {
     });
   }
 
-  readGap = (afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): Promise<RoomGap> =>
-    this.read('gap', [afterSeq, upToSeq, memberships.map((m) => ({ ...m }))], () => this.gapNow(afterSeq, upToSeq, memberships));
+  readGap = (afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents = false): Promise<RoomGap> =>
+    this.read('gap', [afterSeq, upToSeq, memberships.map((m) => ({ ...m })), withEvents], () => this.gapNow(afterSeq, upToSeq, memberships, withEvents));
 
   readPage = (membership: Membership, afterSeq: number, upToSeq: number): Promise<MemberPage> =>
     this.read('page', [membership, afterSeq, upToSeq], () => this.pageNow(membership, afterSeq, upToSeq));
@@ -315,7 +326,7 @@ export function parseFrame(frame: string): Seen {
 
 export const seen = (s: FakeSocket) => s.frames.map(parseFrame);
 export const seqsOf = (s: FakeSocket) => seen(s).flatMap((f) => (f.type === 'message' ? [f.seq] : []));
-/** A compact trace of a socket's frames: 'J' join reply, numbers for messages, 'gap:a-b', 'rm:user@seq'. */
+/** A compact trace of a socket's frames: 'J' join reply, numbers for messages, 'gap:a-b', 'rm:user@seq', 'type@seq' for other events. */
 export const traceOf = (s: FakeSocket) =>
   seen(s).map((f) => {
     switch (f.type) {
@@ -328,7 +339,7 @@ export const traceOf = (s: FakeSocket) =>
       case 'removed':
         return `rm:${f.userId}@${f.seq}`;
       default:
-        return '?';
+        return `${(f.raw as { type?: string }).type ?? '?'}@${(f.raw as { seq?: number }).seq ?? '-'}`;
     }
   });
 export const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);

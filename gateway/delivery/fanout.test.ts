@@ -326,6 +326,28 @@ describe('fanout: rooms', () => {
       await t.fanout.settled();
     });
 
+    it(`${mode}: a bus reconnect reads back the room's other events lost with it, in place among the messages, each once`, async () => {
+      const t = setup(mode);
+      await t.fanout.start();
+      const a = fakeSocket('a', 'ua');
+      await t.join(a, R);
+      await t.publishOn(t.channel(R), t.dbOf(R).append());
+      const heard = t.dbOf(R).roomEvent('room.updated', { room: { name: 'heard' } }); // placed after 1, heard
+      await t.publishOn(t.channel(R), heard);
+      // Lost while the bus was down: an edit after 1, a message, a member change after 2.
+      const edit = t.dbOf(R).roomEvent('message.updated', { message: { id: 1001 } });
+      const later = t.dbOf(R).append();
+      const added = t.dbOf(R).roomEvent('member.added', { user_id: 'uz' });
+      t.reconnect();
+      await t.settle();
+      expect(t.dbOf(R).gapReads().map((r) => r.afterSeq)).toEqual([1]);
+      expect(traceOf(a)).toEqual(['J', 1, 'room.updated@1', 'message.updated@1', 2, 'member.added@2']);
+      // Their copies, published late by a worker, are dropped; so is the one heard before the drop.
+      await t.publishOn(t.channel(R), edit, later, added, heard);
+      expect(traceOf(a)).toEqual(['J', 1, 'room.updated@1', 'message.updated@1', 2, 'member.added@2']);
+      await t.fanout.settled();
+    });
+
     it(`${mode}: a room left and joined again starts afresh from the new snapshot`, async () => {
       const t = setup(mode);
       await t.fanout.start();

@@ -8,7 +8,7 @@
 // handed on meanwhile — captured for it as it went out ("held"), or read back from
 // PostgreSQL when the capture overflowed. The switch to the topic happens synchronously,
 // between two deliveries, so nothing can fall between.
-import { serializeGapEvent, serializeMessageEvent, serializeRoomEvent, type EventRoute, type EventSource } from '../../shared/protocol/events';
+import { roomEventFrame, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent, type EventRoute, type EventSource } from '../../shared/protocol/events';
 import type { Logger } from '../../shared/logger';
 import type { MemberPage } from '../sql/member-page';
 import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
@@ -39,8 +39,8 @@ export interface RoomPort {
   unsubscribe(ws: Socket): void;
   /** The socket is no longer in the room (evicted, or its join ended): forget it in its session. */
   forget(ws: Socket): void;
-  /** A page of what the room missed after `afterSeq`, with the ended memberships among `memberships`. */
-  readGap(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): Promise<RoomGap>;
+  /** A page of what the room missed after `afterSeq`, with the ended memberships among `memberships` (and, `withEvents`, the room's other events from `afterSeq` on). */
+  readGap(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents: boolean): Promise<RoomGap>;
   /** A page for one joining socket, checked against its membership. */
   readPage(membership: Membership, afterSeq: number, upToSeq: number): Promise<MemberPage>;
   /** Closes a socket whose join cannot be completed (it reconnects and resumes). */
@@ -120,6 +120,9 @@ function needed(event: RoomEvent, cursor: number): boolean {
   }
 }
 
+/** Room events remembered by id (see knownEvents); past this the oldest are forgotten. */
+const MAX_KNOWN_EVENTS = 10_000;
+
 const frameBytes = (event: RoomEvent) => (event.kind === 'skip' ? 0 : Buffer.byteLength(event.frame));
 
 export class Room {
@@ -143,6 +146,8 @@ export class Room {
   private readToEndRequests = 0;
   /** Removals already applied (user:membership), so that one read back and then heard live is told once. */
   private readonly appliedRemovals = new Set<string>();
+  /** Room events handed on or held here, by `event_id`: one read back after a bus drop and also heard live is told once. */
+  private readonly knownEvents = new Set<number>();
   private gapFrom: number | null = null;
   /** While a read's page is handed on: the memberships that read checked. */
   private handingOnRead: Set<string> | null = null;
@@ -186,9 +191,22 @@ export class Room {
       }
       this.handOn(this.order.offer({ kind: 'message', seq: route.seq, frame, route }));
     } else {
+      if (this.seenBefore(route)) {
+        this.port.count?.('duplicate');
+        return;
+      }
       this.handOn(this.order.offer({ kind: 'other', seq: route.seq, frame, route }));
     }
     this.watchForGap();
+  }
+
+  /** Whether this room event (by its event_id) was handed on or held here already; remembers it. */
+  private seenBefore(route: EventRoute): boolean {
+    if (route.eventId === null) return false;
+    if (this.knownEvents.has(route.eventId)) return true;
+    this.knownEvents.add(route.eventId);
+    if (this.knownEvents.size > MAX_KNOWN_EVENTS) this.knownEvents.delete(this.knownEvents.values().next().value!);
+    return false;
   }
 
   /**
@@ -687,7 +705,8 @@ export class Room {
       let read: RoomGap;
       try {
         this.port.count?.('gap_read');
-        read = await this.port.readGap(delivered, upTo, asked);
+        // After a bus drop the room's other events may be lost too: they are read back with it.
+        read = await this.port.readGap(delivered, upTo, asked, toEnd);
       } catch (err) {
         if (this.closed) return;
         failures++;
@@ -717,6 +736,14 @@ export class Room {
       const before = this.order.delivered;
       this.handingOnRead = askedKeys;
       try {
+        // Events first: each waits in the order for the message it follows, if that is in this page.
+        const lastPlace = read.page.complete ? Infinity : (read.page.places.at(-1)?.seq ?? before!);
+        for (const stored of read.events) {
+          const frame = roomEventFrame(stored.type, this.port.roomId, stored.id, stored.payload);
+          const route = routeOf(frame);
+          if (!route || route.seq === null || route.seq > lastPlace || this.seenBefore(route)) continue;
+          this.handOn(this.order.offer({ kind: 'other', seq: route.seq, frame, route }));
+        }
         for (const place of read.page.places) this.handOn(this.order.offer(this.eventOf(place)));
       } finally {
         this.handingOnRead = null;
@@ -766,7 +793,7 @@ export class Room {
 
   private eventOf(place: StoredPlace): RoomEvent {
     if (!place.message) return { kind: 'skip', seq: place.seq };
-    const route: EventRoute = { roomId: this.port.roomId, type: 'message.created', messageId: place.message.id, seq: place.seq, publishedAtMs: null, userId: null, membershipId: null };
+    const route: EventRoute = { roomId: this.port.roomId, type: 'message.created', messageId: place.message.id, seq: place.seq, publishedAtMs: null, userId: null, membershipId: null, eventId: null };
     return { kind: 'message', seq: place.seq, frame: serializeMessageEvent(this.port.roomId, place.message, 'live'), route };
   }
 

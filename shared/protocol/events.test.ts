@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { roomIdOf, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent } from './events';
+import { roomEventFrame, roomIdOf, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent } from './events';
 
 const ROOM = '3f0e6a52-6a1b-4c52-9d7e-0d6f2b1a9c11';
 const message = { id: 42, seq: 7, user_id: '9a6f2c2e-8a8d-4c1e-b1a8-2f0f7a9d6b10', content: { text: 'hi' }, created_at: '2026-11-23T10:00:00.000Z' };
@@ -31,7 +31,11 @@ describe('event serialisation', () => {
       publishedAtMs: Date.parse('2026-11-23T10:00:01.000Z'),
       userId: null,
       membershipId: null,
+      eventId: null,
     });
+    // A room event written through the outbox names its row: a copy read back is told apart.
+    expect(routeOf(roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }))).toMatchObject({ type: 'message.updated', seq: 8, eventId: 77 });
+    expect(JSON.parse(roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }))).toMatchObject({ seq: 8, event_id: 77, data: { message: { id: 42 } } });
     expect(routeOf(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1', membership_id: 9 }, 12))).toMatchObject({
       type: 'member.removed',
       messageId: null,

@@ -26,8 +26,21 @@ export function serializeMessageEvent(roomId: string, message: ChatMessage, sour
  * Any other room event (e.g. `member.removed`) carries its outbox payload as `data`, and
  * `seq`: the room's last seq when it happened (it comes after that message), if known.
  */
-export function serializeRoomEvent(type: string, roomId: string, data: unknown, seq: number | null, timestamp = new Date().toISOString()): string {
-  return JSON.stringify(seq === null ? { op: 'event', type, roomId, data, timestamp, source: 'live' } : { op: 'event', type, roomId, seq, data, timestamp, source: 'live' });
+/**
+ * A room event. `eventId`: the outbox row it was written as, when it was (the same event
+ * read back from PostgreSQL after a bus drop carries it too, so a copy is told apart).
+ */
+export function serializeRoomEvent(type: string, roomId: string, data: unknown, seq: number | null, timestamp = new Date().toISOString(), eventId: number | null = null): string {
+  return JSON.stringify({ op: 'event', type, roomId, ...(seq === null ? {} : { seq }), ...(eventId === null ? {} : { event_id: eventId }), data, timestamp, source: 'live' });
+}
+
+/** A room event from its outbox row (its payload: the event's data, and its place `seq` when it has one). */
+export function roomEventFrame(type: string, roomId: string, rowId: number, payload: unknown): string {
+  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload) && 'seq' in payload) {
+    const { seq, ...data } = payload as { seq: unknown };
+    return serializeRoomEvent(type, roomId, data, Number.isSafeInteger(seq) ? (seq as number) : null, undefined, rowId);
+  }
+  return serializeRoomEvent(type, roomId, payload, null, undefined, rowId);
 }
 
 /** Messages `fromSeq`…`toSeq` of the room could not be delivered: the client reads them from history. */
@@ -48,6 +61,8 @@ export interface EventRoute {
   userId: string | null;
   /** `data.membership_id` of membership events, else null. */
   membershipId: number | null;
+  /** `event_id` of room events written through the outbox (its row id), else null. */
+  eventId: number | null;
 }
 
 const ROOM_ID_KEY = '"roomId":"';
@@ -71,6 +86,7 @@ export function routeOf(frame: string): EventRoute | null {
       roomId?: unknown;
       type?: unknown;
       seq?: unknown;
+      event_id?: unknown;
       message?: { id?: unknown; seq?: unknown };
       timestamp?: unknown;
       data?: { user_id?: unknown; membership_id?: unknown };
@@ -87,6 +103,7 @@ export function routeOf(frame: string): EventRoute | null {
       publishedAtMs: Number.isNaN(publishedAtMs) ? null : publishedAtMs,
       userId: typeof userId === 'string' ? userId : null,
       membershipId: position(event.data?.membership_id),
+      eventId: position(event.event_id),
     };
   } catch {
     return null;
