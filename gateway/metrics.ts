@@ -38,7 +38,7 @@ const CLOSE_REASONS: Record<number, string> = {
   4008: 'slow_consumer',
 };
 
-export function createGatewayMetrics(registry: Registry, gauges: { connections: () => number; rooms: () => number }): GatewayMetrics {
+export function createGatewayMetrics(registry: Registry, gauges: { connections: () => number; rooms: () => number; ready: () => Promise<boolean> }): GatewayMetrics {
   const registers = [registry];
   new Gauge({
     name: 'arcyou_gateway_connections',
@@ -46,6 +46,14 @@ export function createGatewayMetrics(registry: Registry, gauges: { connections: 
     registers,
     collect() {
       this.set(gauges.connections());
+    },
+  });
+  new Gauge({
+    name: 'arcyou_gateway_ready',
+    help: '1 while GET /ready would answer 200 (PostgreSQL answers, the bus subscription is live, not draining), else 0.',
+    registers,
+    async collect() {
+      this.set((await gauges.ready()) ? 1 : 0);
     },
   });
   new Gauge({

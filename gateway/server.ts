@@ -90,7 +90,16 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   };
   let draining = false;
   const registry = deps.registry ?? createRegistry();
-  const metrics = createGatewayMetrics(registry, { connections: () => sockets.size, rooms: () => fanout.roomsWithMembers() });
+  /** What GET /ready checks besides draining: throws naming what is down. */
+  const checkDependencies = async () => {
+    await withTimeout(sql`SELECT 1`, 2000, 'postgres');
+    await withTimeout(bus.ping(), 2000, 'bus');
+  };
+  const metrics = createGatewayMetrics(registry, {
+    connections: () => sockets.size,
+    rooms: () => fanout.roomsWithMembers(),
+    ready: () => (draining ? Promise.resolve(false) : checkDependencies().then(() => true, () => false)),
+  });
 
   const send = (ws: Socket, frames: readonly string[]) =>
     sendFrames(ws, frames, () => {
@@ -236,8 +245,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.get('/ready', (res) =>
     respondAsync(res, async () => {
       if (draining) return { status: 503, body: { ready: false, reason: 'draining' } };
-      await withTimeout(sql`SELECT 1`, 2000, 'postgres');
-      await withTimeout(bus.ping(), 2000, 'bus');
+      await checkDependencies();
       return { status: 200, body: { ready: true } };
     }),
   );

@@ -11,11 +11,14 @@ import { channelFor } from '../shared/bus/channels';
 import { sleep, subscriberCount, until } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { startPrivateRedis, type PrivateService } from './support/private-services';
+import { scrape, valueOf } from './support/prometheus';
 import { membersInRoom } from './support/room-members';
 import { createTestDatabase, type TestDatabase } from './support/services';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 import type { TestClient } from './support/ws-client';
 
+/** arcyou_gateway_ready from the gateway's /metrics. */
+const readyGauge = async (port: number): Promise<number> => valueOf(await scrape(`http://127.0.0.1:${port}/metrics`), 'arcyou_gateway_ready');
 const readyStatus = async (port: number): Promise<number> => {
   try {
     return (await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(3000) })).status;
@@ -124,9 +127,12 @@ for (const mode of ['global', 'perconv'] as const) {
           await sleep(100);
         }
         expect(seen.at(-1), `GET /ready while the gateway's subscriber could not connect (statuses seen: ${[...new Set(seen)].join(', ')})`).toBe(503);
+        // The metric alerts are built on says the same.
+        expect(await readyGauge(gateway.port)).toBe(0);
       });
       // Once it says 200 again, it hears the bus: its channel has a subscriber and a message comes through.
       await until('/ready answering 200 after the blip', async () => (await readyStatus(gateway.port)) === 200, 10_000, 100);
+      expect(await readyGauge(gateway.port)).toBe(1);
       expect(await subscribers(channelFor(mode, roomId)), `subscribers on ${channelFor(mode, roomId)} while /ready says 200`).toBeGreaterThanOrEqual(1);
       await sendAndReceive(sender, reader, roomId, 'after the blip', 10_000);
       await gateway.stop();

@@ -27,6 +27,7 @@ describe('gateway metrics', () => {
     const text = await res.text();
     for (const name of [
       'arcyou_gateway_connections',
+      'arcyou_gateway_ready',
       'arcyou_gateway_rooms',
       'arcyou_gateway_ops_total',
       'arcyou_gateway_rate_limited_total',
@@ -45,6 +46,7 @@ describe('gateway metrics', () => {
     const otherRoom = await createRoom(system.sql, [newUser()]);
     const before = await scrape(url);
     expect(valueOf(before, 'arcyou_gateway_connections')).toBe(0);
+    expect(valueOf(before, 'arcyou_gateway_ready')).toBe(1);
 
     const a = await TestClient.connect(system.port);
     const b = await TestClient.connect(system.port);
