@@ -87,6 +87,19 @@ describe('room stream', () => {
     stream.frame(current, event(1, 'live'));
     expect(got).toEqual([2]);
   });
+
+  it('hands on a room event once when it comes twice (read by the join and heard live), and events without an id as they come', () => {
+    const events: string[] = [];
+    const stream = new RoomStream({ deliver: () => {}, event: (f) => events.push(`${f.type}:${f.event_id ?? '-'}`), readHistory: async () => ({ messages: [], has_more: false, to_seq: null }), fillFailed: () => {}, sleep: async () => {} });
+    const join = stream.joined({ after_seq: 0, last_seq: 0, has_more: false });
+    const updated = { op: 'event', type: 'message.updated', event_id: 7, seq: 3 };
+    stream.frame(join, updated);
+    stream.frame(join, { op: 'event', type: 'typing' });
+    stream.frame(join, { ...updated });
+    stream.frame(join, { op: 'event', type: 'typing' });
+    stream.frame(join, { op: 'event', type: 'room.updated', event_id: 8, seq: 3 });
+    expect(events).toEqual(['message.updated:7', 'typing:-', 'typing:-', 'room.updated:8']);
+  });
 });
 
 function lastPresent(total: number, present: (seq: number) => boolean): number | undefined {

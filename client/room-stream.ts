@@ -5,7 +5,8 @@
 // leaves out (up to `last_seq`) and a `gap` notice's range. Those holes are filled from
 // history; whatever comes live meanwhile waits, in arrival order, behind the fill. A new
 // join (a reconnect) resumes after the last seq delivered; frames of an older join are
-// ignored.
+// ignored. A room event that comes twice (a join reads the events placed in its stretch, and
+// one may also come live) is handed on once, by its `event_id`.
 import type { Message, MessageSource } from './types';
 
 export type StreamFrame = Record<string, any>;
@@ -29,6 +30,9 @@ export interface RoomStreamPorts {
   sleep(ms: number): Promise<void>;
 }
 
+/** Room events remembered per room to drop a second copy. */
+const RECENT_EVENTS = 1000;
+
 export class RoomStream {
   /** Last seq handed to the application: a rejoin resumes after it. */
   delivered = 0;
@@ -37,6 +41,8 @@ export class RoomStream {
   private hole: number | null = null;
   private held: StreamFrame[] = [];
   private filling: Promise<void> | null = null;
+  /** event_ids of the room events handed on lately (the oldest forgotten past RECENT_EVENTS). */
+  private readonly recentEvents = new Set<number>();
 
   constructor(private readonly ports: RoomStreamPorts) {}
 
@@ -90,6 +96,12 @@ export class RoomStream {
       this.delivered = message.seq;
       this.ports.deliver(message, frame.source === 'backfill' ? 'backfill' : 'live');
       return;
+    }
+    const id = frame.event_id;
+    if (typeof id === 'number') {
+      if (this.recentEvents.has(id)) return;
+      this.recentEvents.add(id);
+      if (this.recentEvents.size > RECENT_EVENTS) this.recentEvents.delete(this.recentEvents.values().next().value!);
     }
     this.ports.event(frame);
   }

@@ -41,10 +41,10 @@ describe('edit and delete', () => {
       expect(events.map((e) => e.type)).toEqual(['message.created', 'message.created', 'message.updated', 'message.created']);
       expect(events[2]).toMatchObject({ seq: 2, data: { message: { id: first.message_id, content: { text: 'hello' } } } });
     }
-    // A member joining now reads the edited content.
+    // A member joining now reads the edited content (and the edit, in its place).
     const late = await connect(1, bob, roomId);
-    const backfill = await late.waitForEvents(3, roomId);
-    expect(backfill.map((e) => e.message?.content?.text)).toEqual(['hello', 'second', 'third']);
+    const backfill = await late.waitForEvents(4, roomId);
+    expect(backfill.map((e) => e.message?.content?.text ?? e.type)).toEqual(['hello', 'second', 'message.updated', 'third']);
   });
 
   it('deletes: the author, or an owner or manager; the message is gone from backfill and everyone gets message.deleted', async () => {

@@ -10,6 +10,7 @@ import { createLogger } from '../../shared/logger';
 import { roomEventFrame, routeOf, serializeMessageEvent, serializeRoomEvent, type ChatMessage } from '../../shared/protocol/events';
 import type { JoinSnapshot } from '../sql/join-snapshot';
 import type { MemberPage } from '../sql/member-page';
+import type { EventCursor, StoredRoomEvent } from '../sql/room-events';
 import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
 import type { StoredPage, StoredPlace } from '../sql/stored-page';
 import type { Socket } from '../session';
@@ -235,6 +236,7 @@ export class FakeDb {
       lastSeq: this.lastSeq,
       startAfter,
       page: this.page(startAfter, Math.min(this.lastSeq, startAfter + backfillLimit)),
+      events: this.eventsAfter({ seq: startAfter, id: 0 }, Math.min(this.lastSeq, startAfter + backfillLimit)),
     };
   }
 
@@ -247,8 +249,8 @@ export class FakeDb {
         ended.push({ userId: m.userId, membershipId: m.membershipId, removedAfterSeq: this.removalPlace(m, row) });
       }
     }
-    const events = this.roomEvents.filter((e) => e.payload.seq >= afterSeq && e.payload.seq <= (upToSeq ?? Infinity));
-    return { page: this.page(afterSeq, upToSeq ?? Infinity), ended, events: withEvents && !this.outboxPurged ? events : [] };
+    const events = withEvents ? this.eventsAfter({ seq: afterSeq, id: 0 }, upToSeq ?? Infinity, Infinity) : [];
+    return { page: this.page(afterSeq, upToSeq ?? Infinity), ended, events };
   }
 
   /** Writes a room event (an edit, a room change) through the outbox, placed after the last message; returns its live frame. */
@@ -258,12 +260,19 @@ export class FakeDb {
     return roomEventFrame(type, this.roomId, event.id, event.payload);
   }
 
+  /** gateway/sql/room-events.ts: after the cursor by (place, id), placed up to `upTo`, at most a page. */
+  eventsAfter(after: EventCursor, upTo: number, limit = this.pageSize): StoredRoomEvent[] {
+    if (this.outboxPurged) return [];
+    const placed = this.roomEvents.filter((e) => (e.payload.seq > after.seq || (e.payload.seq === after.seq && e.id > after.id)) && e.payload.seq <= upTo);
+    return placed.sort((a, b) => a.payload.seq - b.payload.seq || a.id - b.id).slice(0, limit);
+  }
+
   /** gateway/sql/member-page.ts */
-  pageNow(membership: Membership, afterSeq: number, upToSeq: number): MemberPage {
+  pageNow(membership: Membership, afterSeq: number, upToSeq: number, eventsAfter: EventCursor): MemberPage {
     const row = this.members.get(membership.userId);
     const same = row !== undefined && row.membershipId === membership.membershipId;
-    const page = this.page(afterSeq, upToSeq);
-    return same && !row.deleted ? { page } : { page, endedAfterSeq: this.removalPlace(membership, row) };
+    const read = { page: this.page(afterSeq, upToSeq), events: this.eventsAfter(eventsAfter, upToSeq) };
+    return same && !row.deleted ? read : { ...read, endedAfterSeq: this.removalPlace(membership, row) };
   }
 
   /** Like the SQL: the member row's removed_after_seq, else the membership's member.removed event in the outbox. */
@@ -298,8 +307,8 @@ export class FakeDb {
   readGap = (afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents = false): Promise<RoomGap> =>
     this.read('gap', [afterSeq, upToSeq, memberships.map((m) => ({ ...m })), withEvents], () => this.gapNow(afterSeq, upToSeq, memberships, withEvents));
 
-  readPage = (membership: Membership, afterSeq: number, upToSeq: number): Promise<MemberPage> =>
-    this.read('page', [membership, afterSeq, upToSeq], () => this.pageNow(membership, afterSeq, upToSeq));
+  readPage = (membership: Membership, afterSeq: number, upToSeq: number, eventsAfter: EventCursor): Promise<MemberPage> =>
+    this.read('page', [membership, afterSeq, upToSeq, { ...eventsAfter }], () => this.pageNow(membership, afterSeq, upToSeq, eventsAfter));
 
   gapReads(): Array<{ afterSeq: number; upTo: number | null; memberships: Membership[]; at: number }> {
     return this.reads.filter((r) => r.kind === 'gap').map((r) => ({ afterSeq: r.args[0] as number, upTo: r.args[1] as number | null, memberships: r.args[2] as Membership[], at: r.at }));

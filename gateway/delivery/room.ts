@@ -11,6 +11,7 @@
 import { roomEventFrame, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent, type EventRoute, type EventSource } from '../../shared/protocol/events';
 import type { Logger } from '../../shared/logger';
 import type { MemberPage } from '../sql/member-page';
+import type { EventCursor, StoredRoomEvent } from '../sql/room-events';
 import type { EndedMembership, Membership, RoomGap } from '../sql/room-gap';
 import type { StoredPage, StoredPlace } from '../sql/stored-page';
 import type { Socket } from '../session';
@@ -41,8 +42,8 @@ export interface RoomPort {
   forget(ws: Socket): void;
   /** A page of what the room missed after `afterSeq`, with the ended memberships among `memberships` (and, `withEvents`, the room's other events from `afterSeq` on). */
   readGap(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents: boolean): Promise<RoomGap>;
-  /** A page for one joining socket, checked against its membership. */
-  readPage(membership: Membership, afterSeq: number, upToSeq: number): Promise<MemberPage>;
+  /** A page for one joining socket, checked against its membership, with the room's other events after `eventsAfter` placed up to `upToSeq`. */
+  readPage(membership: Membership, afterSeq: number, upToSeq: number, eventsAfter: EventCursor): Promise<MemberPage>;
   /** Closes a socket whose join cannot be completed (it reconnects and resumes). */
   abort(ws: Socket, reason: string): void;
   /** An event went out (metrics). */
@@ -63,8 +64,13 @@ export interface OpenJoin {
   /** Last seq the backfill covers: min(lastSeq, startAfter + BACKFILL_LIMIT). */
   backfillEnd: number;
   page: StoredPage;
+  /** The room's other events placed in the first page's stretch (from startAfter on). */
+  events: StoredRoomEvent[];
   reply: string;
 }
+
+/** What a joiner reads: places, and the room's other events placed among them. */
+type JoinerRead = Pick<MemberPage, 'page' | 'events'>;
 
 export interface Joiner {
   readonly ws: Socket;
@@ -87,7 +93,17 @@ export interface Joiner {
   phase: 'backfill' | 'catch-up';
   /** The backfill covers up to here (its snapshot's min(last_seq, start + BACKFILL_LIMIT)). */
   backfillEnd: number;
-  firstPage: StoredPage | null;
+  firstPage: JoinerRead | null;
+  /** The room's other events (edits, deletes, room and member changes) went out to it up to here. */
+  eventsAfter: EventCursor;
+  /** Its last read of events was a full page: more may follow before its cursor. */
+  eventsMore: boolean;
+  /** Captures dropped (overflow): events placed where it stood went with them and are read again. */
+  captureDrops: number;
+  /** captureDrops as of the last read of events issued after them. */
+  captureDropsRead: number;
+  /** Ids of the events sent to it from reads: the room may hand them on too (captured for it, or live, late after a bus drop). */
+  sentEvents: Set<number>;
   /** completeJoin() is running for it. */
   driving: boolean;
   /** Its membership is known good up to this bus reconnect (see Room.verifyGeneration). */
@@ -120,6 +136,9 @@ function needed(event: RoomEvent, cursor: number): boolean {
   }
 }
 
+/** The seq of the message a stored room event follows. */
+const placeOf = (event: StoredRoomEvent) => (event.payload as { seq: number }).seq;
+
 /** Room events remembered by id (see knownEvents); past this the oldest are forgotten. */
 const MAX_KNOWN_EVENTS = 10_000;
 
@@ -147,7 +166,13 @@ export class Room {
   /** Removals already applied (user:membership), so that one read back and then heard live is told once. */
   private readonly appliedRemovals = new Set<string>();
   /** Room events handed on or held here, by `event_id`: one read back after a bus drop and also heard live is told once. */
-  private readonly knownEvents = new Set<number>();
+  private readonly knownEvents = new Map<number, 'held' | 'handed on'>();
+  /**
+   * Room events that sockets read before they went live and the room may still hand on
+   * (live, or read back late after a bus drop), by `event_id`: those sockets are not sent
+   * them again. The oldest are forgotten past MAX_KNOWN_EVENTS.
+   */
+  private readonly readBeforeLive = new Map<number, Set<Socket>>();
   private gapFrom: number | null = null;
   /** While a read's page is handed on: the memberships that read checked. */
   private handingOnRead: Set<string> | null = null;
@@ -204,8 +229,8 @@ export class Room {
   private seenBefore(route: EventRoute): boolean {
     if (route.eventId === null) return false;
     if (this.knownEvents.has(route.eventId)) return true;
-    this.knownEvents.add(route.eventId);
-    if (this.knownEvents.size > MAX_KNOWN_EVENTS) this.knownEvents.delete(this.knownEvents.values().next().value!);
+    this.knownEvents.set(route.eventId, 'held');
+    if (this.knownEvents.size > MAX_KNOWN_EVENTS) this.knownEvents.delete(this.knownEvents.keys().next().value!);
     return false;
   }
 
@@ -259,6 +284,11 @@ export class Room {
       phase: 'backfill',
       backfillEnd: 0,
       firstPage: null,
+      eventsAfter: { seq: 0, id: 0 },
+      eventsMore: false,
+      captureDrops: 0,
+      captureDropsRead: 0,
+      sentEvents: new Set(),
       driving: false,
       // Its snapshot, read right after this, checks its membership as of now.
       checkedGeneration: this.verifyGeneration,
@@ -284,7 +314,8 @@ export class Room {
     }
     joiner.liveAfter = join.lastSeq;
     joiner.cursor = join.startAfter;
-    joiner.firstPage = join.page;
+    joiner.firstPage = { page: join.page, events: join.events };
+    joiner.eventsAfter = { seq: join.startAfter, id: 0 };
     joiner.backfillEnd = join.backfillEnd;
     if (!this.order.started) {
       for (const other of this.joiners) if (other.heldFrom === null) other.heldFrom = join.lastSeq;
@@ -354,13 +385,18 @@ export class Room {
       const first = joiner.firstPage;
       if (first) {
         joiner.firstPage = null;
-        if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, first.places), 'backfill')))) return;
-        joiner.cursor = this.cursorAfter(joiner, first, joiner.backfillEnd);
+        if (!(await this.sendRead(joiner, first, joiner.backfillEnd, 'backfill'))) return;
       }
       if (!(await this.streamPages(joiner, joiner.backfillEnd, 'backfill'))) return;
       joiner.phase = 'catch-up';
-      // Past a has_more backfill the client reads up to last_seq from history: live starts after it.
-      joiner.cursor = Math.max(joiner.cursor, Math.min(joiner.liveAfter!, joiner.endAt ?? Infinity));
+      // Past a has_more backfill the client reads the messages up to last_seq from history
+      // (live starts after it); the room's other events placed there still come from here.
+      const liveFrom = Math.max(joiner.cursor, Math.min(joiner.liveAfter!, joiner.endAt ?? Infinity));
+      if (liveFrom > joiner.cursor) {
+        joiner.cursor = liveFrom;
+        joiner.eventsMore = true;
+        if (!(await this.streamPages(joiner, liveFrom, 'backfill'))) return;
+      }
     }
     for (;;) {
       if (joiner.done) return;
@@ -375,10 +411,10 @@ export class Room {
         joiner.waitingFor = joiner.cursor; // goLive() runs when the room delivers it
         return;
       }
-      if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor) {
+      if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && !this.eventsPending(joiner)) {
         if (!(await this.port.drained(joiner.ws))) return this.dropJoiner(joiner);
         if (joiner.done || joiner.endAt !== null || this.needsCheck(joiner)) continue;
-        if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && this.order.delivered! >= joiner.cursor) return this.goLive(joiner);
+        if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && !this.eventsPending(joiner) && this.order.delivered! >= joiner.cursor) return this.goLive(joiner);
         continue;
       }
       // The capture does not reach back to what it has (it overflowed, or the room started after its snapshot).
@@ -418,7 +454,7 @@ export class Room {
     let failingSince: number | null = null;
     for (;;) {
       try {
-        const read = await this.port.readPage({ userId: joiner.userId, membershipId: joiner.membershipId! }, joiner.cursor, joiner.cursor);
+        const read = await this.port.readPage({ userId: joiner.userId, membershipId: joiner.membershipId! }, joiner.cursor, joiner.cursor, joiner.eventsAfter);
         if (joiner.done) return false;
         if (read.endedAfterSeq !== undefined) this.endMembership(joiner, read.endedAfterSeq);
         else {
@@ -436,20 +472,22 @@ export class Room {
   }
 
   /**
-   * Sends the room's places after joiner.cursor up to `upTo` (or its removal's place),
-   * page by page, paced by the socket. False if the join ended.
+   * Sends the room's places after joiner.cursor up to `upTo` (or its removal's place), with
+   * the room's other events placed among them, page by page, paced by the socket. False if
+   * the join ended.
    */
   private async streamPages(joiner: Joiner, upTo: number, source: EventSource): Promise<boolean> {
     const membership = { userId: joiner.userId, membershipId: joiner.membershipId! };
     let failingSince: number | null = null;
     for (;;) {
       const end = Math.min(upTo, joiner.endAt ?? upTo);
-      if (joiner.cursor >= end) return true;
+      if (joiner.cursor >= end && !this.eventsPending(joiner)) return true;
       if (joiner.done) return false;
       let read: MemberPage;
       const generation = this.verifyGeneration;
+      const drops = joiner.captureDrops;
       try {
-        read = await this.port.readPage(membership, joiner.cursor, end);
+        read = await this.port.readPage(membership, joiner.cursor, end, joiner.eventsAfter);
         failingSince = null;
       } catch (err) {
         if (joiner.done) return false;
@@ -462,14 +500,54 @@ export class Room {
       // Removed meanwhile (its event may not have reached this gateway): it gets what it was a member for.
       if (read.endedAfterSeq !== undefined) this.endMembership(joiner, read.endedAfterSeq);
       else joiner.checkedGeneration = Math.max(joiner.checkedGeneration, generation);
-      if (!(await this.sendPaced(joiner, this.framesOf(this.withinMembership(joiner, read.page.places), source)))) return false;
-      joiner.cursor = this.cursorAfter(joiner, read.page, end);
+      if (!(await this.sendRead(joiner, read, end, source))) return false;
+      joiner.captureDropsRead = Math.max(joiner.captureDropsRead, drops);
     }
   }
 
-  private withinMembership(joiner: Joiner, page: readonly StoredPlace[]): readonly StoredPlace[] {
+  /** Events may be left to read for a joiner: its last read had a full page of them, or captures were dropped since. */
+  private eventsPending(joiner: Joiner): boolean {
+    return joiner.eventsMore || joiner.captureDrops > joiner.captureDropsRead;
+  }
+
+  /**
+   * Sends a read's messages, each room event right after the message it follows, as far as
+   * the read reaches (and never past the joiner's removal), and moves the joiner's cursors
+   * there. False if the join ended.
+   */
+  private async sendRead(joiner: Joiner, read: JoinerRead, upTo: number, source: EventSource): Promise<boolean> {
+    const { page, events } = read;
+    let reached = page.complete ? upTo : (page.places.at(-1)?.seq ?? joiner.cursor);
+    // A full page of events may not be all of them: the rest come before the messages after the last one.
+    const full = events.length >= this.settings.pageSize;
+    if (full) reached = Math.min(reached, placeOf(events.at(-1)!));
     const end = joiner.endAt;
-    return end === null ? page : page.filter((place) => place.seq <= end);
+    if (end !== null) reached = Math.min(reached, end);
+    // An event at the removal's own place may have come after the removal: left out.
+    const wanted = (event: StoredRoomEvent) => placeOf(event) <= reached && (end === null || placeOf(event) < end);
+    const due = events.filter(wanted);
+    joiner.eventsMore = full && wanted(events.at(-1)!);
+    const frames: string[] = [];
+    let next = 0;
+    const takeEventsBefore = (seq: number) => {
+      for (; next < due.length && placeOf(due[next]!) < seq; next++) frames.push(this.eventFrame(joiner, due[next]!));
+    };
+    for (const place of page.places) {
+      if (place.seq > reached) break;
+      takeEventsBefore(place.seq);
+      if (place.message) frames.push(serializeMessageEvent(this.port.roomId, place.message, source));
+    }
+    takeEventsBefore(Infinity);
+    const last = due.at(-1);
+    if (last) joiner.eventsAfter = { seq: placeOf(last), id: last.id };
+    if (!(await this.sendPaced(joiner, frames))) return false;
+    joiner.cursor = Math.max(joiner.cursor, reached);
+    return true;
+  }
+
+  private eventFrame(joiner: Joiner, event: StoredRoomEvent): string {
+    joiner.sentEvents.add(event.id);
+    return roomEventFrame(event.type, this.port.roomId, event.id, event.payload);
   }
 
   /** One frame at a time, each once the socket's buffer is low enough: a reader is never closed for a large backlog. */
@@ -486,11 +564,22 @@ export class Room {
   /** Synchronous: what was captured for it, then the topic. Nothing is delivered in between. */
   private goLive(joiner: Joiner): void {
     const frames: string[] = [];
-    for (const event of joiner.held) if (needed(event, joiner.cursor) && event.kind !== 'skip') frames.push(event.frame);
+    for (const event of joiner.held) {
+      if (!needed(event, joiner.cursor) || event.kind === 'skip') continue;
+      if (event.kind === 'other' && event.route.eventId !== null && joiner.sentEvents.has(event.route.eventId)) continue; // it had it from a read
+      frames.push(event.frame);
+    }
     this.dropJoiner(joiner);
     if (!this.port.send(joiner.ws, frames)) return;
     this.live.set(joiner.ws, { userId: joiner.userId, membershipId: joiner.membershipId! });
     this.port.subscribe(joiner.ws);
+    for (const id of joiner.sentEvents) {
+      if (this.knownEvents.get(id) === 'handed on') continue;
+      const sockets = this.readBeforeLive.get(id);
+      if (sockets) sockets.add(joiner.ws);
+      else this.readBeforeLive.set(id, new Set([joiner.ws]));
+      if (this.readBeforeLive.size > MAX_KNOWN_EVENTS) this.readBeforeLive.delete(this.readBeforeLive.keys().next().value!);
+    }
   }
 
   /** Drops what a joiner captured that its snapshot already covers. */
@@ -513,6 +602,7 @@ export class Room {
         joiner.held = [];
         joiner.heldBytes = 0;
         joiner.heldFrom = this.handedOn;
+        joiner.captureDrops++;
       }
     }
   }
@@ -541,7 +631,7 @@ export class Room {
             if (this.removalApplied(event.route.userId, event.route.membershipId)) continue;
             this.remove(event.route.userId, event.route.membershipId, event.frame, event.seq);
           }
-          this.port.publish(event.frame);
+          this.publishEvent(event);
           this.capture(event);
           this.port.delivered?.(event.route);
           break;
@@ -552,6 +642,15 @@ export class Room {
       // Per event, not per batch: the order's `delivered` is already past the whole batch.
       if (event.kind !== 'other') this.reached(this.handedOn);
     }
+  }
+
+  /** To every live socket, but not again to one that read it before it went live. */
+  private publishEvent(event: Extract<RoomEvent, { kind: 'other' }>): void {
+    if (event.route.eventId !== null && this.knownEvents.has(event.route.eventId)) this.knownEvents.set(event.route.eventId, 'handed on');
+    const readBy = event.route.eventId === null ? undefined : this.readBeforeLive.get(event.route.eventId);
+    if (!readBy) return this.port.publish(event.frame);
+    this.readBeforeLive.delete(event.route.eventId!);
+    for (const ws of this.live.keys()) if (!readBy.has(ws)) this.port.send(ws, [event.frame]);
   }
 
   /** The room's delivery reached `seq`: removals placed there take effect, joiners waiting for it go live. */
@@ -728,23 +827,23 @@ export class Room {
       for (const joiner of this.joiners) {
         if (joiner.membershipId !== null) joiner.checkedGeneration = Math.max(joiner.checkedGeneration, generation);
       }
-      // After a bus drop nothing goes out until a read issued since the drop checked them all.
-      if (this.verifiedGeneration < generation && generation === this.verifyGeneration) {
-        this.verifiedGeneration = generation;
-        this.handOn(this.order.resume());
-      }
+      // After a bus drop nothing goes out until a read issued since the drop checked them all;
+      // what it read goes in first, so that what was held meanwhile follows it in place.
+      const resuming = this.verifiedGeneration < generation && generation === this.verifyGeneration;
+      if (resuming) this.verifiedGeneration = generation;
       const before = this.order.delivered;
       this.handingOnRead = askedKeys;
       try {
-        // Events first: each waits in the order for the message it follows, if that is in this page.
-        const lastPlace = read.page.complete ? Infinity : (read.page.places.at(-1)?.seq ?? before!);
+        // Events first: each waits in the order for the message it follows (this page's, one
+        // held, or one a later page reads), so nothing held goes out ahead of it.
         for (const stored of read.events) {
           const frame = roomEventFrame(stored.type, this.port.roomId, stored.id, stored.payload);
           const route = routeOf(frame);
-          if (!route || route.seq === null || route.seq > lastPlace || this.seenBefore(route)) continue;
+          if (!route || route.seq === null || this.seenBefore(route)) continue;
           this.handOn(this.order.offer({ kind: 'other', seq: route.seq, frame, route }));
         }
         for (const place of read.page.places) this.handOn(this.order.offer(this.eventOf(place)));
+        if (resuming) this.handOn(this.order.resume());
       } finally {
         this.handingOnRead = null;
       }
@@ -797,15 +896,4 @@ export class Room {
     return { kind: 'message', seq: place.seq, frame: serializeMessageEvent(this.port.roomId, place.message, 'live'), route };
   }
 
-  private framesOf(page: readonly StoredPlace[], source: EventSource): string[] {
-    const frames: string[] = [];
-    for (const place of page) if (place.message) frames.push(serializeMessageEvent(this.port.roomId, place.message, source));
-    return frames;
-  }
-
-  /** Where a joiner stands after a page: the end asked for when the page reached it, else its last place; never past its removal. */
-  private cursorAfter(joiner: Joiner, page: StoredPage, upTo: number): number {
-    const reached = page.complete ? upTo : (page.places.at(-1)?.seq ?? joiner.cursor);
-    return Math.max(joiner.cursor, Math.min(reached, joiner.endAt ?? reached));
-  }
 }

@@ -1,4 +1,5 @@
 import type { Sql } from '../../shared/db/client';
+import { roomEventsJson, type StoredRoomEvent } from './room-events';
 import { storedPageJson, type StoredPage } from './stored-page';
 
 export interface JoinSnapshot {
@@ -9,11 +10,14 @@ export interface JoinSnapshot {
   startAfter: number;
   /** The first page of the backfill: places after startAfter, up to min(lastSeq, startAfter + limit). */
   page: StoredPage;
+  /** The room's other events placed from startAfter on, up to the first page's end, at most a page of them. */
+  events: StoredRoomEvent[];
 }
 
 /**
  * What a join needs, read in one snapshot: the member's active membership, the room's
- * last seq, where the backfill starts and its first page. Null for a non-member.
+ * last seq, where the backfill starts and its first page (with the room's other events placed
+ * there, edits and deletes of earlier messages included). Null for a non-member.
  * Without `afterSeq` the backfill starts after the member's read position (the seq of
  * its last_read_message_id); a start past the room's end is taken as the end.
  */
@@ -25,7 +29,7 @@ export async function loadJoinSnapshot(
   backfillLimit: number,
   pageSize: number,
 ): Promise<JoinSnapshot | null> {
-  const [row] = await sql<{ membership_id: number; last_seq: number; start_after: number; page: StoredPage }[]>`
+  const [row] = await sql<{ membership_id: number; last_seq: number; start_after: number; page: StoredPage; events: StoredRoomEvent[] }[]>`
     WITH member AS (
       SELECT membership_id, last_read_message_id FROM arcyou_chat_members
       WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL
@@ -40,8 +44,9 @@ export async function loadJoinSnapshot(
       FROM member, arcyou_chat_rooms r WHERE r.id = ${roomId}
     )
     SELECT membership_id, last_seq, start_after,
-      ${storedPageJson(sql, roomId, sql`start.start_after`, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize)} AS page
+      ${storedPageJson(sql, roomId, sql`start.start_after`, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize)} AS page,
+      ${roomEventsJson(sql, roomId, { seq: sql`start.start_after`, id: 0 }, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize)} AS events
     FROM start`;
   if (!row) return null;
-  return { membershipId: row.membership_id, lastSeq: row.last_seq, startAfter: row.start_after, page: row.page };
+  return { membershipId: row.membership_id, lastSeq: row.last_seq, startAfter: row.start_after, page: row.page, events: row.events };
 }

@@ -1,4 +1,5 @@
 import type { Sql } from '../../shared/db/client';
+import { roomEventsJson, type StoredRoomEvent } from './room-events';
 import { storedPageJson, type StoredPage } from './stored-page';
 
 /**
@@ -24,14 +25,6 @@ export interface EndedMembership extends Membership {
   removedAfterSeq: number | null;
 }
 
-/** A room event other than a message or a removal (an edit, a delete, a room or member change), as its outbox row keeps it. */
-export interface StoredRoomEvent {
-  id: number;
-  type: string;
-  /** Its data, and its place `seq`. */
-  payload: unknown;
-}
-
 export interface RoomGap {
   page: StoredPage;
   /** Of the memberships asked about, those that are no longer active. */
@@ -45,7 +38,7 @@ export interface RoomGap {
  * the room's end), and — in the same snapshot — which memberships of its sockets there
  * have ended: a removal whose event was lost must still take effect. After a bus drop
  * (`withEvents`) also the room's other events placed from `afterSeq` on, which the drop may
- * have lost too (outbox_room_events_idx, sql/0010: its predicate is repeated literally here).
+ * have lost too.
  */
 export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], pageSize: number, withEvents = false): Promise<RoomGap> {
   const users = memberships.map((m) => m.userId);
@@ -53,11 +46,7 @@ export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, up
   const [row] = await sql<{ page: StoredPage; ended: { user_id: string; membership_id: number; removed_after_seq: number | null }[]; events: StoredRoomEvent[] }[]>`
     SELECT
       ${storedPageJson(sql, roomId, afterSeq, upToSeq, pageSize)} AS page,
-      (SELECT coalesce(jsonb_agg(jsonb_build_object('id', o.id, 'type', o.type, 'payload', o.payload) ORDER BY o.id), '[]'::jsonb)
-       FROM outbox o
-       WHERE ${withEvents}::boolean AND o.room_id = ${roomId}
-         AND o.type NOT IN ('message.created', 'member.removed') AND o.type NOT LIKE 'document.%' AND o.status <> 'dead'
-         AND (o.payload->>'seq')::bigint >= ${afterSeq} AND (${upToSeq}::bigint IS NULL OR (o.payload->>'seq')::bigint <= ${upToSeq}::bigint)) AS events,
+      CASE WHEN ${withEvents}::boolean THEN ${roomEventsJson(sql, roomId, { seq: afterSeq, id: 0 }, upToSeq, null)} ELSE '[]'::jsonb END AS events,
       (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'user_id', here.user_id, 'membership_id', here.membership_id,
                 'removed_after_seq', ${removalPlace(sql, roomId)})), '[]'::jsonb)
