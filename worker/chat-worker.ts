@@ -40,7 +40,7 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
   );
   const stopKeyRetention = startMessageKeyRetention(
     deps.sql,
-    { retentionMs: settings.MESSAGE_KEY_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH },
+    { retentionMs: settings.MESSAGE_KEY_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH, holder: settings.WORKER_ID },
     deps.logger,
   );
   return {

@@ -54,7 +54,7 @@ describe('retention', () => {
 
   it('runs periodically until stopped', async () => {
     await insertOutboxRows(db.sql, 3, { status: 'published', ageSeconds: 2 * DAY });
-    const stop = startRetention(db.sql, { retentionMs: DAY * 1000, batchSize: 2, intervalMs: 50 }, logger);
+    const stop = startRetention(db.sql, { retentionMs: DAY * 1000, batchSize: 2, intervalMs: 50, holder: 'retention-test' }, logger);
     await expect.poll(remainingIds, { timeout: 5000 }).toEqual([]);
     await stop();
   });

@@ -5,7 +5,7 @@ import type { Sql } from '../../shared/db/client';
 import type { Logger } from '../../shared/logger';
 import { deleteExpiredMessageKeysBatch } from '../sql/delete-expired-message-keys';
 import { deletePublishedBatch } from '../sql/delete-published';
-import { startPeriodic } from './periodic';
+import { startMaintenance } from './periodic';
 
 export interface RetentionOptions {
   /** Published rows older than this go. */
@@ -32,18 +32,21 @@ export function sweepPublished(sql: Sql, options: RetentionOptions, shouldStop: 
   return sweep(sql, deletePublishedBatch, options, shouldStop);
 }
 
-export function startRetention(sql: Sql, options: RetentionOptions & { intervalMs: number }, logger: Logger): () => Promise<void> {
-  return startSweeper(sql, deletePublishedBatch, options, logger, 'retention', 'expired published outbox rows');
+type SweeperOptions = RetentionOptions & { intervalMs: number; holder: string };
+
+/** Runs in one worker at a time (the lease holder, see startMaintenance), with its own OUTBOX_RETENTION. */
+export function startRetention(sql: Sql, options: SweeperOptions, logger: Logger): () => Promise<void> {
+  return startSweeper(sql, deletePublishedBatch, options, logger, 'outbox-retention', 'expired published outbox rows');
 }
 
 /** Send idempotency keys (the WebSocket temp_id, the HTTP Idempotency-Key) past their retention. */
-export function startMessageKeyRetention(sql: Sql, options: RetentionOptions & { intervalMs: number }, logger: Logger): () => Promise<void> {
-  return startSweeper(sql, deleteExpiredMessageKeysBatch, options, logger, 'message-key retention', 'expired send idempotency keys');
+export function startMessageKeyRetention(sql: Sql, options: SweeperOptions, logger: Logger): () => Promise<void> {
+  return startSweeper(sql, deleteExpiredMessageKeysBatch, options, logger, 'message-key-retention', 'expired send idempotency keys');
 }
 
-function startSweeper(sql: Sql, deleteBatch: DeleteBatch, options: RetentionOptions & { intervalMs: number }, logger: Logger, name: string, what: string): () => Promise<void> {
+function startSweeper(sql: Sql, deleteBatch: DeleteBatch, options: SweeperOptions, logger: Logger, name: string, what: string): () => Promise<void> {
   let stopping = false;
-  const stop = startPeriodic(name, options.intervalMs, async () => {
+  const stop = startMaintenance(name, options.intervalMs, { sql, holder: options.holder }, async () => {
     const deleted = await sweep(sql, deleteBatch, options, () => stopping);
     if (deleted > 0) logger.info({ deleted, retentionMs: options.retentionMs }, `deleted ${what}`);
   }, logger);
