@@ -53,9 +53,9 @@ describe('document worker process', () => {
     expect(logProblems(worker.output())).toEqual({ crashes: [], errors: [] });
   });
 
-  it('refuses to start with a lock shorter than a batch can take, naming the variables', async () => {
+  it('refuses to start with a lock shorter than a job can take, naming the variables', async () => {
     const worker = startNodeProcess('worker/document/main.ts', { DATABASE_URL: db.url, LOCK_SECONDS: '10', SIDECAR_TIMEOUT_MS: '60000' });
     expect(await worker.exited).toBe(2);
-    expect(worker.output()).toContain('LOCK_SECONDS must be more than the longest a batch can take');
+    expect(worker.output()).toContain('LOCK_SECONDS must be more than the longest a job can take');
   });
 });

@@ -1,5 +1,7 @@
-// The hot loop every outbox worker runs: claim a batch, hand it to the processor,
-// record each row's outcome. Housekeeping (reaping, retention) runs elsewhere.
+// The hot loop every outbox worker runs: claim rows, hand them to the processor, record
+// each row's outcome. Two shapes: a batch at a time (the chat worker publishes a batch in
+// one go), or a row per slot (the document worker: a slow job holds one slot, and the free
+// ones keep claiming). Housekeeping (reaping, retention) runs elsewhere.
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { backoffDelayMs } from './backoff';
@@ -13,10 +15,16 @@ export type RowOutcome = null | { error: string; dead?: boolean };
 
 export type ProcessBatch = (rows: OutboxRow[]) => Promise<RowOutcome[]>;
 
+/** Rows processed one by one, up to `concurrency` at once, each settled as it ends. */
+export interface ProcessEach {
+  run(row: OutboxRow): Promise<RowOutcome>;
+  concurrency: number;
+}
+
 export interface OutboxLoopOptions extends ClaimOptions {
   sql: Sql;
   logger: Logger;
-  process: ProcessBatch;
+  process: ProcessBatch | ProcessEach;
   pollIntervalMs: number;
   maxAttempts: number;
   backoffBaseMs: number;
@@ -59,39 +67,50 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
     }
   };
 
-  const round = async (): Promise<number> => {
+  const claim = async (batchSize: number): Promise<OutboxRow[]> => {
+    if (options.ready && !(await options.ready())) return [];
+    const started = performance.now();
+    const rows = await claimBatch(sql, { ...options, batchSize });
+    options.onTimed?.('claim', (performance.now() - started) / 1000);
+    return rows;
+  };
+
+  const timed = async <T>(work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      options.onTimed?.('process', (performance.now() - started) / 1000);
+    }
+  };
+
+  const failedAll = (rows: OutboxRow[], err: unknown): RowOutcome[] => rows.map(() => ({ error: err instanceof Error ? err.message : String(err) }));
+
+  const round = async (processBatch: ProcessBatch): Promise<number> => {
     if (unsettled) {
       await settle(unsettled.rows, unsettled.outcomes);
       unsettled = null;
     }
-    if (options.ready && !(await options.ready())) return 0;
-    let started = performance.now();
-    const rows = await claimBatch(sql, options);
-    options.onTimed?.('claim', (performance.now() - started) / 1000);
+    const rows = await claim(options.batchSize);
     if (rows.length === 0) return 0;
-    let outcomes: RowOutcome[];
-    started = performance.now();
-    try {
-      outcomes = await options.process(rows);
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      outcomes = rows.map(() => ({ error }));
-    }
-    options.onTimed?.('process', (performance.now() - started) / 1000);
+    const outcomes = await timed(() => processBatch(rows)).catch((err: unknown) => failedAll(rows, err));
     unsettled = { rows, outcomes };
     await settle(rows, outcomes);
     unsettled = null;
     return rows.length;
   };
 
-  const run = async () => {
+  const logRoundFailed = (err: unknown) =>
+    // Database gone, DNS not ready, connection refused: log and try again next round.
+    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox round failed; will retry');
+
+  const runBatches = async (processBatch: ProcessBatch) => {
     while (!stopping) {
       let claimed = 0;
       try {
-        claimed = await round();
+        claimed = await round(processBatch);
       } catch (err) {
-        // Database gone, DNS not ready, connection refused: log and try again next round.
-        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox round failed; will retry');
+        logRoundFailed(err);
       }
       // Busy: go again at once (wake-ups are coalesced, so more rows may be waiting). Idle: sleep.
       if (!stopping && claimed === 0) await signal.sleep(unsettled ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
@@ -99,7 +118,61 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
     if (unsettled) logger.warn({ ids: unsettled.rows.map((row) => row.id) }, 'stopping with a batch not recorded; its locks will expire and it will be retried');
   };
 
-  const running = run();
+  const runSlots = async (each: ProcessEach) => {
+    const inFlight = new Set<Promise<void>>();
+    // Rows processed whose outcome could not be recorded yet (the database went away).
+    const toRecord: Array<{ row: OutboxRow; outcome: RowOutcome }> = [];
+    let recording = false;
+    /** Records them in order, one recorder at a time (one already running takes what is added meanwhile). */
+    const recordPending = async () => {
+      if (recording) return;
+      recording = true;
+      try {
+        while (toRecord.length) {
+          const { row, outcome } = toRecord[0]!;
+          await settle([row], [outcome]);
+          toRecord.shift();
+        }
+      } finally {
+        recording = false;
+      }
+    };
+    const start = (row: OutboxRow) => {
+      const job: Promise<void> = timed(() => each.run(row))
+        .catch((err: unknown) => failedAll([row], err)[0]!)
+        .then(async (outcome) => {
+          toRecord.push({ row, outcome });
+          await recordPending();
+        })
+        .catch(logRoundFailed)
+        .finally(() => {
+          inFlight.delete(job);
+          signal.wake(); // a slot is free
+        });
+      inFlight.add(job);
+    };
+    while (!stopping) {
+      const free = each.concurrency - inFlight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          await recordPending();
+          const rows = await claim(Math.min(free, options.batchSize));
+          for (const row of rows) start(row);
+          claimed = rows.length;
+        } catch (err) {
+          logRoundFailed(err);
+        }
+      }
+      // Slots left and rows came: claim again at once. Otherwise wait for a free slot, a NOTIFY or the poll.
+      if (!stopping && (claimed === 0 || inFlight.size >= each.concurrency)) await signal.sleep(toRecord.length ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
+    }
+    await Promise.all(inFlight);
+    if (toRecord.length) logger.warn({ ids: toRecord.map((r) => r.row.id) }, 'stopping with rows not recorded; their locks will expire and they will be retried');
+  };
+
+  const process = options.process;
+  const running = typeof process === 'function' ? runBatches(process) : runSlots(process);
   return {
     wake: () => signal.wake(),
     async stop() {

@@ -8,7 +8,7 @@ import { startReaper } from './maintenance/reaper';
 import { startRetention } from './maintenance/retention';
 import type { OutboxWorkerMetrics } from './metrics';
 import { listenForOutbox } from './notify';
-import { startOutboxLoop, type OutboxLoopOptions, type ProcessBatch } from './outbox-loop';
+import { startOutboxLoop, type OutboxLoopOptions, type ProcessBatch, type ProcessEach } from './outbox-loop';
 
 /** The outboxWorkerEnv settings (worker/config.ts) this needs. */
 export interface OutboxWorkerSettings {
@@ -37,7 +37,7 @@ export interface OutboxWorkerDeps {
 
 export interface OutboxWorkerJob {
   filter: { includeTypePrefix?: string; excludeTypePrefix?: string };
-  process: ProcessBatch;
+  process: ProcessBatch | ProcessEach;
   maxAttempts: number;
   ready?: OutboxLoopOptions['ready'];
 }

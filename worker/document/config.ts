@@ -10,7 +10,7 @@ const httpUrl = url(['http:', 'https:']);
 
 export const documentWorkerEnv = {
   ...sharedEnv,
-  // A sidecar call can take a while: small batches, long locks.
+  // A sidecar call can take a while: few rows claimed at once, long locks.
   BATCH_SIZE: integer(4, 1, 1000),
   LOCK_SECONDS: integer(300, 1, 86_400),
   /** Next to the chat worker's 9091 when both run on one host. */
@@ -27,15 +27,14 @@ export const documentWorkerEnv = {
 
 export type DocumentWorkerConfig = ReturnType<typeof loadDocumentWorkerConfig>;
 
-/** documentWorkerEnv, plus the check that a batch finishes before its lock runs out. */
+/** documentWorkerEnv, plus the check that a job finishes before its lock runs out. */
 export function loadDocumentWorkerConfig(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig(documentWorkerEnv, env);
-  const rounds = Math.ceil(config.BATCH_SIZE / config.DOCUMENT_CONCURRENCY);
-  const longestBatchMs = config.SIDECAR_TIMEOUT_MS * rounds;
-  if (config.LOCK_SECONDS * 1000 <= longestBatchMs) {
+  // A row is claimed only for a free slot, so it waits for nothing but its own sidecar call.
+  if (config.LOCK_SECONDS * 1000 <= config.SIDECAR_TIMEOUT_MS) {
     throw new ConfigError(
-      'Invalid configuration:\n  LOCK_SECONDS must be more than the longest a batch can take, ' +
-        `SIDECAR_TIMEOUT_MS × ⌈BATCH_SIZE / DOCUMENT_CONCURRENCY⌉ = ${longestBatchMs / 1000} s, or the reaper hands rows ` +
+      'Invalid configuration:\n  LOCK_SECONDS must be more than the longest a job can take, ' +
+        `SIDECAR_TIMEOUT_MS = ${config.SIDECAR_TIMEOUT_MS / 1000} s, or the reaper hands rows ` +
         `still being processed to another worker (got ${config.LOCK_SECONDS})`,
     );
   }

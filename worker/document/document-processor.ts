@@ -5,8 +5,7 @@ import type { Sql } from '../../shared/db/client';
 import { describeIssues } from '../../shared/describe-issues';
 import type { Logger } from '../../shared/logger';
 import { DOCUMENT_PREPROCESS_TYPE, DocumentPreprocessPayload } from '../../shared/outbox/document-preprocess';
-import { mapConcurrent } from '../concurrency';
-import type { ProcessBatch, RowOutcome } from '../outbox-loop';
+import type { ProcessEach, RowOutcome } from '../outbox-loop';
 import type { OutboxRow } from '../sql/claim';
 import type { SidecarClient } from './sidecar-client';
 import { finishProcessing } from './sql/finish-processing';
@@ -18,13 +17,13 @@ export interface DocumentProcessorOptions {
   logger: Logger;
   /** 1 = the seed's policy: a failed job is dead at once. Must match the loop's maxAttempts. */
   maxAttempts: number;
-  /** Sidecar calls in flight at once within a batch. */
+  /** Jobs (sidecar calls) in flight at once: a slow one holds one slot, the others go on. */
   concurrency: number;
 }
 
 const dead = (error: string): RowOutcome => ({ error, dead: true });
 
-export function createDocumentProcessor(options: DocumentProcessorOptions): ProcessBatch {
+export function createDocumentProcessor(options: DocumentProcessorOptions): ProcessEach {
   const { sql, sidecar, logger } = options;
 
   const preprocess = async (row: OutboxRow): Promise<RowOutcome> => {
@@ -63,5 +62,5 @@ export function createDocumentProcessor(options: DocumentProcessorOptions): Proc
     }
   };
 
-  return (rows) => mapConcurrent(rows, options.concurrency, processRow);
+  return { run: processRow, concurrency: options.concurrency };
 }

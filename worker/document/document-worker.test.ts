@@ -167,6 +167,21 @@ describe('document worker', () => {
     expect(states.map((s) => s.outbox.status)).toEqual(['dead', 'published', 'dead', 'published', 'dead', 'published']);
   });
 
+  it('keeps working through the other jobs while one sidecar call hangs (a free slot claims the next job)', async () => {
+    const slow = await newDocument('slow'); // answers after 3 s; the timeout is 2.5 s
+    const slowId = await enqueue(slow);
+    const quick = await Promise.all(Array.from({ length: 6 }, () => newDocument('ok')));
+    const quickIds: number[] = [];
+    for (const job of quick) quickIds.push(await enqueue(job));
+    await withWorker({ SIDECAR_TIMEOUT_MS: '2500', BATCH_SIZE: '2', DOCUMENT_CONCURRENCY: '2' }, async () => {
+      const states = await Promise.all(quickIds.map((id, i) => settled(id, quick[i]!.documentId)));
+      expect(states.map((s) => s.outbox.status)).toEqual(Array(6).fill('published'));
+      // All six went through the second slot while the first still waits for the sidecar.
+      expect((await jobState(slowId, slow.documentId)).outbox.status).toBe('in_progress');
+      expect(await settled(slowId, slow.documentId)).toMatchObject({ outbox: { status: 'dead' }, document: 'failed' });
+    });
+  });
+
   it('retries with backoff when DOCUMENT_MAX_ATTEMPTS allows, and the document waits as pending', async () => {
     const job = await newDocument('flaky');
     const id = await enqueue(job);
