@@ -178,6 +178,25 @@ describe('embedding consumer', () => {
     expect(await stored('doomed')).toEqual([]);
   });
 
+  it('keeps two byte-identical failing jobs apart while they wait for their retry: two in, two failed', async () => {
+    freshKeys();
+    const raw = JSON.stringify({ version: 1, post_id: 'twin', title: '', content: 'FAIL500 twin', enqueued_at: new Date().toISOString(), retryCount: 0 });
+    await redis.lpush(keys.queue, raw, raw);
+    await start({ maxRetries: 1 });
+    await expect.poll(async () => (await failedEntries()).length, { timeout: 5000 }).toBe(2);
+    expect(api.requests.filter((r) => r.body.includes('FAIL500 twin')).length).toBe(4);
+    expect(await queueIsDrained()).toBe(0);
+  });
+
+  it('promotes a retry written before retries had ids of their own (a plain job in the delayed set)', async () => {
+    freshKeys();
+    const raw = JSON.stringify({ version: 1, post_id: 'old-retry', title: '', content: 'from before', enqueued_at: new Date().toISOString(), retryCount: 1 });
+    await redis.zadd(keys.delayed, Date.now() - 1, raw);
+    await start();
+    await expect.poll(async () => (await stored('old-retry')).length, { timeout: 5000 }).toBe(1);
+    expect(await failedEntries()).toEqual([]);
+  });
+
   it('fails at once, without retries, when the API refuses the input (400) or the post is too long', async () => {
     freshKeys();
     await start({ maxRetries: 5 }, { maxChunks: 3 });

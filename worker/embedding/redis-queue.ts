@@ -1,15 +1,21 @@
 // The Redis side of the reliable queue. Every move of a job between lists is one atomic
 // command, MULTI or script, so a crash at any point leaves each job in exactly one place:
 // the queue, a consumer's processing list, the delayed set, or the failed list.
+import { randomUUID } from 'node:crypto';
 import type { Redis } from '../../shared/redis';
 import type { QueueKeys } from './keys';
 
 // KEYS[1] delayed set, KEYS[2] queue; ARGV[1] now (ms), ARGV[2] limit.
-// Due retries go to the consumer end of the queue: they have waited already.
+// Due retries go to the consumer end of the queue: they have waited already. A member is
+// `<unique id>|<job>` (see retryLater); one without the prefix (a JSON job written before
+// it) goes as it is.
 const PROMOTE_DUE = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, job in ipairs(due) do
-  redis.call('ZREM', KEYS[1], job)
+for _, entry in ipairs(due) do
+  redis.call('ZREM', KEYS[1], entry)
+  local job = entry
+  local bar = string.find(entry, '|', 1, true)
+  if bar and string.sub(entry, 1, 1) ~= '{' then job = string.sub(entry, bar + 1) end
   redis.call('RPUSH', KEYS[2], job)
 end
 return #due`;
@@ -29,7 +35,7 @@ export interface RedisQueue {
   take(blocking: Redis, timeoutMs: number): Promise<string | null>;
   /** The job is done: out of the processing list. */
   complete(raw: string): Promise<void>;
-  /** Out of the processing list and into the delayed set as `next`, due at `dueAt` (ms). */
+  /** Out of the processing list and into the delayed set as `next`, due at `dueAt` (ms); two equal jobs stay two. */
   retryLater(raw: string, next: string, dueAt: number): Promise<void>;
   /** Out of the processing list and onto the failed list as `entry`. */
   fail(raw: string, entry: string): Promise<void>;
@@ -55,7 +61,8 @@ export function createRedisQueue(redis: Redis, keys: QueueKeys, consumerId: stri
     async complete(raw) {
       await redis.lrem(processing, 1, raw);
     },
-    retryLater: (raw, next, dueAt) => settle(redis.multi().zadd(keys.delayed, dueAt, next).lrem(processing, 1, raw)),
+    // A sorted set keeps one of equal members: each retry gets an id of its own.
+    retryLater: (raw, next, dueAt) => settle(redis.multi().zadd(keys.delayed, dueAt, `${randomUUID()}|${next}`).lrem(processing, 1, raw)),
     fail: (raw, entry) => settle(redis.multi().lpush(keys.failed, entry).lrem(processing, 1, raw)),
     async recover(id) {
       let moved = 0;
