@@ -4,6 +4,7 @@ import type { Bus } from '../shared/bus/bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { createRegistry, type Registry } from '../shared/metrics';
+import { roomEventFrame } from '../shared/protocol/events';
 import { createApi } from './api/http-api';
 import { historyRoutes } from './api/history-api';
 import { messageRoutes } from './api/messages-api';
@@ -254,7 +255,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.any(
     '/v1/*',
     createApi({
-      routes: [...roomRoutes(sql), ...historyRoutes(sql), ...messageRoutes(sends)],
+      routes: [...roomRoutes(sql, (roomId, event) => void fanout.publishCommitted(roomId, roomEventFrame(event.type, roomId, event.id, event.payload))), ...historyRoutes(sql), ...messageRoutes(sends)],
       serverKeys: config.SERVER_API_KEYS,
       authenticateUser: authenticate,
       maxBodyBytes: config.MAX_BODY_BYTES,

@@ -4,7 +4,7 @@ import { ApiError, requireServer } from './errors';
 import type { ApiHandler } from './http-api';
 import { route, type Route } from './router';
 import { CreateRoomBody, limitParam, parseBody, PutMemberBody, UpdateRoomBody, uuidParam } from './schemas';
-import { listMembers, putMember, removeMember } from './sql/members';
+import { listMembers, putMember, removeMember, type WrittenEvent } from './sql/members';
 import { createRoom, getRoom, roomExists, updateRoom } from './sql/rooms';
 
 const MEMBERS_PAGE_MAX = 100;
@@ -20,7 +20,10 @@ function decodeCursor(cursor: string | null): string | null {
 
 const noRoom = () => new ApiError('not_found', 'no such room');
 
-export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
+/** Publishes a room event that was just committed (its outbox row publishes it again later; receivers drop the copy). */
+export type PublishCommitted = (roomId: string, event: WrittenEvent) => void;
+
+export function roomRoutes(sql: Sql, publishCommitted: PublishCommitted): Route<ApiHandler>[] {
   return [
     route<ApiHandler>('POST', '/v1/rooms', async ({ caller, body }) => {
       requireServer(caller);
@@ -69,9 +72,11 @@ export function roomRoutes(sql: Sql): Route<ApiHandler>[] {
     }),
     route<ApiHandler>('DELETE', '/v1/rooms/:room_id/members/:user_id', async ({ caller, params }) => {
       requireServer(caller);
-      const result = await removeMember(sql, uuidParam('room_id', params.room_id!), uuidParam('user_id', params.user_id!));
-      if (result === 'no_room') throw noRoom();
-      if (result === 'not_member') throw new ApiError('not_found', 'not an active member of this room');
+      const roomId = uuidParam('room_id', params.room_id!);
+      const result = await removeMember(sql, roomId, uuidParam('user_id', params.user_id!));
+      if (result.outcome !== 'removed') throw result.outcome === 'no_room' ? noRoom() : new ApiError('not_found', 'not an active member of this room');
+      // Cut off at once on every gateway, also while the outbox workers lag.
+      if (result.event) publishCommitted(roomId, result.event);
       return { status: 204 };
     }),
   ];

@@ -30,6 +30,12 @@ export interface Fanout {
    * comes back from the bus is dropped here.
    */
   publishEphemeral(from: Socket, roomId: string, frame: string): Promise<void>;
+  /**
+   * A room event this gateway just committed (its outbox row publishes it again later),
+   * through the bus to every gateway, this one too: rooms place it by seq and drop the
+   * second copy by its event_id. Best effort: a failed publish is left to the outbox.
+   */
+  publishCommitted(roomId: string, frame: string): Promise<void>;
   /** A socket starts joining: its room here exists and hears the bus before this resolves. */
   beginJoin(ws: Socket, roomId: string, userId: string): Promise<Joining>;
   /** Takes an open socket out of a room (re-join). */
@@ -149,6 +155,10 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
         ownEphemeral.delete(frame);
         throw err;
       }
+    },
+    async publishCommitted(roomId, frame) {
+      const [err] = await bus.publish([{ channel: channelFor(mode, roomId), message: frame }]);
+      if (err) logger.warn({ roomId, err }, 'publishing a committed room event failed; the outbox workers publish it');
     },
     async start() {
       if (mode === 'global') await bus.subscribe(GLOBAL_CHANNEL);

@@ -53,11 +53,27 @@ export async function putMember(sql: Sql, roomId: string, userId: string, role: 
  * placed after the room's last message): its sockets leave the room as soon as the event
  * reaches their gateway. 'no_room' / 'not_member' when there is nothing to remove.
  */
-export async function removeMember(sql: Sql, roomId: string, userId: string): Promise<'removed' | 'no_room' | 'not_member'> {
+/** The outbox row of an event this transaction wrote. */
+export interface WrittenEvent {
+  id: number;
+  type: string;
+  payload: unknown;
+}
+
+/**
+ * Removes a member; with the member.removed row its trigger wrote (sql/0009), so that the
+ * caller can publish it at once instead of waiting for the outbox workers.
+ */
+export async function removeMember(sql: Sql, roomId: string, userId: string): Promise<{ outcome: 'removed'; event: WrittenEvent | null } | { outcome: 'no_room' | 'not_member' }> {
   return sql.begin(async (tx) => {
     const [room] = await tx`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
-    if (!room) return 'no_room' as const;
+    if (!room) return { outcome: 'no_room' as const };
     const result = await tx`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL`;
-    return result.count === 1 ? ('removed' as const) : ('not_member' as const);
-  }) as Promise<'removed' | 'no_room' | 'not_member'>;
+    if (result.count !== 1) return { outcome: 'not_member' as const };
+    const [event] = await tx<WrittenEvent[]>`
+      SELECT id, type, payload FROM outbox
+      WHERE room_id = ${roomId} AND type = 'member.removed' AND xmin = pg_current_xact_id()::xid AND payload->>'user_id' = ${userId}
+      ORDER BY id DESC LIMIT 1`;
+    return { outcome: 'removed' as const, event: event ?? null };
+  }) as Promise<{ outcome: 'removed'; event: WrittenEvent | null } | { outcome: 'no_room' | 'not_member' }>;
 }
