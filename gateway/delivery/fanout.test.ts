@@ -23,9 +23,13 @@ function testBus() {
   const inner = createMemoryBus();
   const calls: string[] = [];
   const reconnects: Array<() => void> = [];
-  const control = { failSubscribe: false, holdSubscribe: false, held: [] as Array<() => void> };
+  const control = { failSubscribe: false, holdSubscribe: false, held: [] as Array<() => void>, failPublish: null as 'reject' | 'error' | null };
   const bus: Bus = {
-    publish: (messages) => inner.publish(messages),
+    async publish(messages) {
+      if (control.failPublish === 'reject') throw new Error('redis is down');
+      if (control.failPublish === 'error') return messages.map(() => new Error('redis is down'));
+      return inner.publish(messages);
+    },
     async subscribe(channel) {
       calls.push(`sub ${channel}`);
       if (control.holdSubscribe) await new Promise<void>((resolve) => control.held.push(resolve));
@@ -215,6 +219,17 @@ describe('fanout: global mode', () => {
     await t.publishOn(GLOBAL_CHANNEL, t.dbOf(R).append());
     expect(t.published).toEqual([]);
     expect(t.calls).toEqual([`sub ${GLOBAL_CHANNEL}`]);
+  });
+});
+
+describe('fanout: publishCommitted', () => {
+  it('never throws: a publish that fails or rejects is logged and left to the outbox', async () => {
+    const t = setup('global');
+    for (const failure of ['error', 'reject'] as const) {
+      t.control.failPublish = failure;
+      await expect(t.fanout.publishCommitted(R, '{}')).resolves.toBeUndefined();
+    }
+    expect(t.logger.warn).toHaveBeenCalledTimes(2);
   });
 });
 

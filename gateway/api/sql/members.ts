@@ -48,11 +48,6 @@ export async function putMember(sql: Sql, roomId: string, userId: string, role: 
   }) as Promise<PutMemberResult>;
 }
 
-/**
- * Removes an active member (its member.removed event is written by the table's trigger,
- * placed after the room's last message): its sockets leave the room as soon as the event
- * reaches their gateway. 'no_room' / 'not_member' when there is nothing to remove.
- */
 /** The outbox row of an event this transaction wrote. */
 export interface WrittenEvent {
   id: number;
@@ -61,8 +56,11 @@ export interface WrittenEvent {
 }
 
 /**
- * Removes a member; with the member.removed row its trigger wrote (sql/0009), so that the
- * caller can publish it at once instead of waiting for the outbox workers.
+ * Removes an active member (its member.removed event is written by the table's trigger,
+ * placed after the room's last message): its sockets leave the room as soon as the event
+ * reaches their gateway. Returns that outbox row too, so that the caller can publish it at
+ * once instead of waiting for the outbox workers. 'no_room' / 'not_member' when there is
+ * nothing to remove.
  */
 export async function removeMember(sql: Sql, roomId: string, userId: string): Promise<{ outcome: 'removed'; event: WrittenEvent | null } | { outcome: 'no_room' | 'not_member' }> {
   return sql.begin(async (tx) => {
