@@ -84,7 +84,8 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
     }
   };
 
-  const failedAll = (rows: OutboxRow[], err: unknown): RowOutcome[] => rows.map(() => ({ error: err instanceof Error ? err.message : String(err) }));
+  /** The outcome of a row whose processor threw. */
+  const failure = (err: unknown): RowOutcome => ({ error: err instanceof Error ? err.message : String(err) });
 
   const round = async (processBatch: ProcessBatch): Promise<number> => {
     if (unsettled) {
@@ -93,7 +94,7 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
     }
     const rows = await claim(options.batchSize);
     if (rows.length === 0) return 0;
-    const outcomes = await timed(() => processBatch(rows)).catch((err: unknown) => failedAll(rows, err));
+    const outcomes = await timed(() => processBatch(rows)).catch((err: unknown) => rows.map(() => failure(err)));
     unsettled = { rows, outcomes };
     await settle(rows, outcomes);
     unsettled = null;
@@ -139,7 +140,7 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
     };
     const start = (row: OutboxRow) => {
       const job: Promise<void> = timed(() => each.run(row))
-        .catch((err: unknown) => failedAll([row], err)[0]!)
+        .catch(failure)
         .then(async (outcome) => {
           toRecord.push({ row, outcome });
           await recordPending();
