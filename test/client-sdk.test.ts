@@ -3,6 +3,7 @@
 // a has_more backfill completed from history, sends queued offline and retried once
 // stored, token refresh, room events, and close() leaving nothing behind. The connection
 // goes through a TCP proxy the test cuts and refuses at will.
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient, type ChatClient, type ChatRoom, type ConnectionState, type Message, type SocketConstructor } from '../client';
@@ -156,17 +157,33 @@ describe('client SDK', () => {
   });
 
   it('leaves no timer or socket behind after close(), even while reconnecting', async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    await proxy.setMode('refuse');
-    const chat = connect(newUser());
-    const pending = chat.room(newUser()).send({ text: 'never' });
-    await sleep(400); // reconnect attempts meanwhile
-    chat.close();
-    await expect(pending).rejects.toMatchObject({ code: 'closed' });
-    await proxy.setMode('forward');
-    await sleep(50);
-    expect(timers()).toBeLessThanOrEqual(before);
-    expect(chat.state).toBe('closed');
+    // Only what the SDK creates is counted: the gateway and worker share this process and
+    // keep timers of their own. Resources made while calling into the client, or in
+    // callbacks of what it made, carry the `sdk` store.
+    const sdk = new AsyncLocalStorage<true>();
+    const live = new Map<number, string>();
+    const hook = createHook({
+      init(id, type) {
+        if (sdk.getStore() && (type === 'Timeout' || type.startsWith('TCP'))) live.set(id, type);
+      },
+      destroy(id) {
+        live.delete(id);
+      },
+    }).enable();
+    try {
+      await proxy.setMode('refuse');
+      const chat = sdk.run(true, () => connect(newUser()));
+      const pending = sdk.run(true, () => chat.room(newUser()).send({ text: 'never' }));
+      await sleep(400); // reconnect attempts meanwhile
+      expect([...live.values()]).toContain('Timeout'); // the hook sees the SDK's timers
+      sdk.run(true, () => chat.close());
+      await expect(pending).rejects.toMatchObject({ code: 'closed' });
+      await proxy.setMode('forward');
+      await sleep(50); // destroy hooks run soon after, not inside, clearTimeout and close
+      expect([...live.values()]).toEqual([]);
+      expect(chat.state).toBe('closed');
+    } finally {
+      hook.disable();
+    }
   });
 });
