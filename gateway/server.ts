@@ -126,7 +126,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         if (!ws.getUserData().closed) ws.unsubscribe(topic);
       },
       forget: (ws, roomId) => ws.getUserData().rooms.delete(roomId),
-      readGap: (roomId, afterSeq, upToSeq, memberships, withEvents) => loadRoomGap(sql, roomId, afterSeq, upToSeq, memberships, PAGE_SIZE, withEvents),
+      readGap: (roomId, afterSeq, upToSeq, memberships) => loadRoomGap(sql, roomId, afterSeq, upToSeq, memberships, PAGE_SIZE),
       readPage: (roomId, membership, afterSeq, upToSeq, eventsAfter) => loadMemberPage(sql, roomId, membership.userId, membership.membershipId, afterSeq, upToSeq, PAGE_SIZE, eventsAfter),
       abort: (ws, reason) => {
         if (!ws.getUserData().closed) ws.end(CLOSE_TRY_AGAIN, reason);

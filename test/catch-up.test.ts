@@ -103,9 +103,11 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
     expectExactly(reader, roomId, [first, ...missed]);
   }, 60_000);
 
-  it('reads back the edits and room and member changes published while the subscription was down, in place among the messages, none twice', async () => {
+  it('reads back the edits and room and member changes (removals too) published while the subscription was down, in place among the messages, none twice', async () => {
     const { gateway, redisProxy } = await gatewayBehindProxies();
     const { roomId, writer, reader, first } = await roomWithReader(gateway.port);
+    const carol = newUser(); // a member with no socket here
+    await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${carol})`;
     const roomEvent = (type: string, data: Record<string, unknown>) => db.sql.begin((tx) => queueRoomEvent(tx, roomId, type, data));
     await roomEvent('room.updated', { room: { name: 'heard live' } });
     await reader.waitFor((f) => f.type === 'room.updated', 5000, 'the first room.updated, live');
@@ -113,12 +115,14 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
     await roomEvent('message.updated', { message: { id: first, content: { text: 'edited' } } });
     const [second] = await insertMessages(db.sql, roomId, writer, [{ text: 'while the bus was down' }]);
     await roomEvent('member.added', { user_id: newUser() });
+    await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${carol}`;
     await waitForOutboxDrained(db.sql);
     await restoreSubscription(admin, redisProxy, GLOBAL_CHANNEL, 0);
-    await reader.waitFor((f) => f.type === 'member.added', 10_000, 'the member.added published while the bus was down');
+    await reader.waitFor((f) => f.type === 'member.removed', 10_000, "carol's removal, published while the bus was down");
     await sleep(500);
     const trace = reader.events(roomId).map((f) => (f.type === 'message.created' ? f.message.id : `${f.type}@${f.seq}`));
-    expect(trace).toEqual([first, 'room.updated@1', 'message.updated@1', second, 'member.added@2']);
+    expect(trace).toEqual([first, 'room.updated@1', 'message.updated@1', second, 'member.added@2', 'member.removed@2']);
+    expect(reader.events(roomId).at(-1)).toMatchObject({ data: { user_id: carol } });
   }, 60_000);
 
   it('still delivers what was missed when PostgreSQL was unreachable at the reconnect and came back later', async () => {

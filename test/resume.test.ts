@@ -78,9 +78,9 @@ describe('resuming by seq', () => {
 
   const traceOf = (events: Frame[]) => events.map((e) => (e.type === 'message.created' ? e.message.seq : `${e.type}@${e.seq}`));
 
-  it('resumes with the edits, deletes and room and member changes made while it was away, in place among the messages, each once', async () => {
-    const [alice, bob, carol] = [newUser(), newUser(), newUser()];
-    const roomId = await createRoom(system.sql, [alice, bob]);
+  it('resumes with the edits, deletes and room and member changes (removals too) made while it was away, in place among the messages, each once', async () => {
+    const [alice, bob, carol, dave] = [newUser(), newUser(), newUser(), newUser()];
+    const roomId = await createRoom(system.sql, [alice, bob, dave]);
     const call = apiCaller(system.port, 'resume-key');
     const a = await connect(alice);
     await a.request({ op: 'join', room_id: roomId });
@@ -95,12 +95,14 @@ describe('resuming by seq', () => {
     expect(await a.request({ op: 'delete', room_id: roomId, message_id: sent[1]!.message_id })).toMatchObject({ success: true });
     expect((await call('PATCH', `/v1/rooms/${roomId}`, { name: 'renamed' })).status).toBe(200);
     expect((await call('PUT', `/v1/rooms/${roomId}/members/${carol}`)).status).toBe(201);
+    expect((await call('DELETE', `/v1/rooms/${roomId}/members/${dave}`)).status).toBe(204);
     await sendMany(a, roomId, 1); // 5
 
     const back = await connect(bob);
     expect(await back.request({ op: 'join', room_id: roomId, after_seq: 3 })).toMatchObject({ success: true, last_seq: 5, has_more: false });
-    const events = await back.waitForEvents(6, roomId);
-    expect(traceOf(events)).toEqual(['message.updated@3', 4, 'message.deleted@4', 'room.updated@4', 'member.added@4', 5]);
+    const events = await back.waitForEvents(7, roomId);
+    expect(traceOf(events)).toEqual(['message.updated@3', 4, 'message.deleted@4', 'room.updated@4', 'member.added@4', 'member.removed@4', 5]);
+    expect(events[5]).toMatchObject({ data: { user_id: dave } });
     expect(events[0]).toMatchObject({ data: { message: { id: sent[0]!.message_id, content: { text: 'edited' } } } });
     expect(events[2]).toMatchObject({ data: { message_id: sent[1]!.message_id } });
     expect(events[3]).toMatchObject({ data: { room: { name: 'renamed' } } });
@@ -108,9 +110,9 @@ describe('resuming by seq', () => {
     // Then live, and nothing of the above again.
     await a.request({ op: 'edit', room_id: roomId, message_id: sent[2]!.message_id, content: { text: 'edited too' } });
     await sendMany(a, roomId, 1);
-    await back.waitForEvents(8, roomId);
+    await back.waitForEvents(9, roomId);
     await sleep(300);
-    expect(traceOf(back.events(roomId)).slice(6)).toEqual(['message.updated@5', 6]);
+    expect(traceOf(back.events(roomId)).slice(7)).toEqual(['message.updated@5', 6]);
   });
 
   it('with has_more, the changes placed past the backfill come after it (the client reads those messages from history)', async () => {
@@ -143,7 +145,7 @@ describe('resuming by seq', () => {
     const plans = await plansOf(system.db.url, async (sql) => {
       const page = await loadMemberPage(sql, roomId, alice, member!.membership_id, 4000, 4010, 100, { seq: 4000, id: 0 });
       expect(page.events.map((e) => (e.payload as { seq: number }).seq)).toEqual(Array(4).fill(4000).concat(Array(40).fill(0).map((_, i) => 4001 + Math.floor(i / 4))));
-      await loadRoomGap(sql, roomId, 4990, null, [], 100, true);
+      await loadRoomGap(sql, roomId, 4990, null, [], 100);
     });
     const reads = plans.filter((p) => p.includes('outbox o'));
     expect(reads.length).toBeGreaterThanOrEqual(2);

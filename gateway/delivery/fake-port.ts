@@ -128,14 +128,14 @@ export class FakeDb {
   lastSeq = 0;
   readonly messages = new Map<number, { message: ChatMessage; deleted: boolean }>();
   readonly members = new Map<string, MemberRow>();
-  /** Removal places by user:membership, as the outbox's member.removed rows keep them (until purged). */
-  readonly removalEvents = new Map<string, number>();
+  /** Removals by user:membership, as the outbox's member.removed rows keep them (until purged): place and event id. */
+  readonly removalEvents = new Map<string, { seq: number; id: number }>();
   /** The outbox no longer has the removal events (retention purged them): a re-added or deleted member's old removal place is unknown. */
   outboxPurged = false;
   private nextMembershipId = 100;
   private nextMessageId = 1000;
   private nextEventId = 5000;
-  /** Room events other than messages and removals, as the outbox keeps them (until purged). */
+  /** Room events other than messages (removals too), as the outbox keeps them (until purged). */
   private readonly roomEvents: Array<{ id: number; type: string; payload: { seq: number } & Record<string, unknown> }> = [];
 
   /** Reads reject while true. */
@@ -172,16 +172,21 @@ export class FakeDb {
     if (row.deleted) throw new Error(`${userId} is not a member`);
     row.deleted = true;
     row.removedAfterSeq = this.lastSeq;
-    this.removalEvents.set(`${userId}:${row.membershipId}`, this.lastSeq);
-    return serializeRoomEvent('member.removed', this.roomId, { user_id: userId, membership_id: row.membershipId }, this.lastSeq);
+    return this.removalEvent(userId, row.membershipId);
   }
 
   /** Deletes the member row outright (removed_after_seq is then unknown to reads). */
   deleteRow(userId: string): string {
     const row = this.members.get(userId)!;
     this.members.delete(userId);
-    this.removalEvents.set(`${userId}:${row.membershipId}`, this.lastSeq);
-    return serializeRoomEvent('member.removed', this.roomId, { user_id: userId, membership_id: row.membershipId }, this.lastSeq);
+    return this.removalEvent(userId, row.membershipId);
+  }
+
+  /** The member.removed row the triggers write, placed after the last message; its live frame. */
+  private removalEvent(userId: string, membershipId: number): string {
+    const frame = this.roomEvent('member.removed', { user_id: userId, membership_id: membershipId });
+    this.removalEvents.set(`${userId}:${membershipId}`, { seq: this.lastSeq, id: this.nextEventId });
+    return frame;
   }
 
   membershipOf(userId: string): number {
@@ -236,20 +241,21 @@ export class FakeDb {
       lastSeq: this.lastSeq,
       startAfter,
       page: this.page(startAfter, Math.min(this.lastSeq, startAfter + backfillLimit)),
-      events: this.eventsAfter({ seq: startAfter, id: 0 }, Math.min(this.lastSeq, startAfter + backfillLimit)),
+      events: this.eventsAfter({ seq: startAfter, id: 0 }, Math.min(this.lastSeq, startAfter + backfillLimit), this.pageSize, userId),
     };
   }
 
   /** gateway/sql/room-gap.ts */
-  gapNow(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents = false): RoomGap {
+  gapNow(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): RoomGap {
     const ended: EndedMembership[] = [];
     for (const m of memberships) {
       const row = this.members.get(m.userId);
       if (!row || row.membershipId !== m.membershipId || row.deleted) {
-        ended.push({ userId: m.userId, membershipId: m.membershipId, removedAfterSeq: this.removalPlace(m, row) });
+        const event = this.outboxPurged ? undefined : this.removalEvents.get(`${m.userId}:${m.membershipId}`);
+        ended.push({ userId: m.userId, membershipId: m.membershipId, removedAfterSeq: this.removalPlace(m, row), eventId: event?.id ?? null });
       }
     }
-    const events = withEvents ? this.eventsAfter({ seq: afterSeq, id: 0 }, upToSeq ?? Infinity, Infinity) : [];
+    const events = this.eventsAfter({ seq: afterSeq, id: 0 }, upToSeq ?? Infinity, Infinity);
     return { page: this.page(afterSeq, upToSeq ?? Infinity), ended, events };
   }
 
@@ -260,10 +266,11 @@ export class FakeDb {
     return roomEventFrame(type, this.roomId, event.id, event.payload);
   }
 
-  /** gateway/sql/room-events.ts: after the cursor by (place, id), placed up to `upTo`, at most a page. */
-  eventsAfter(after: EventCursor, upTo: number, limit = this.pageSize): StoredRoomEvent[] {
+  /** gateway/sql/room-events.ts: after the cursor by (place, id), placed up to `upTo`, at most a page, without `exceptRemovalsOf`'s removals. */
+  eventsAfter(after: EventCursor, upTo: number, limit = this.pageSize, exceptRemovalsOf: string | null = null): StoredRoomEvent[] {
     if (this.outboxPurged) return [];
-    const placed = this.roomEvents.filter((e) => (e.payload.seq > after.seq || (e.payload.seq === after.seq && e.id > after.id)) && e.payload.seq <= upTo);
+    const own = (e: (typeof this.roomEvents)[number]) => e.type === 'member.removed' && e.payload.user_id === exceptRemovalsOf;
+    const placed = this.roomEvents.filter((e) => (e.payload.seq > after.seq || (e.payload.seq === after.seq && e.id > after.id)) && e.payload.seq <= upTo && !own(e));
     return placed.sort((a, b) => a.payload.seq - b.payload.seq || a.id - b.id).slice(0, limit);
   }
 
@@ -271,14 +278,14 @@ export class FakeDb {
   pageNow(membership: Membership, afterSeq: number, upToSeq: number, eventsAfter: EventCursor): MemberPage {
     const row = this.members.get(membership.userId);
     const same = row !== undefined && row.membershipId === membership.membershipId;
-    const read = { page: this.page(afterSeq, upToSeq), events: this.eventsAfter(eventsAfter, upToSeq) };
+    const read = { page: this.page(afterSeq, upToSeq), events: this.eventsAfter(eventsAfter, upToSeq, this.pageSize, membership.userId) };
     return same && !row.deleted ? read : { ...read, endedAfterSeq: this.removalPlace(membership, row) };
   }
 
   /** Like the SQL: the member row's removed_after_seq, else the membership's member.removed event in the outbox. */
   private removalPlace(m: Membership, row: MemberRow | undefined): number | null {
     if (row && row.membershipId === m.membershipId) return row.removedAfterSeq;
-    return this.outboxPurged ? null : (this.removalEvents.get(`${m.userId}:${m.membershipId}`) ?? null);
+    return this.outboxPurged ? null : (this.removalEvents.get(`${m.userId}:${m.membershipId}`)?.seq ?? null);
   }
 
   private read<T>(kind: ReadKind, args: unknown[], compute: () => T): Promise<T> {
@@ -304,8 +311,8 @@ export class FakeDb {
     });
   }
 
-  readGap = (afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents = false): Promise<RoomGap> =>
-    this.read('gap', [afterSeq, upToSeq, memberships.map((m) => ({ ...m })), withEvents], () => this.gapNow(afterSeq, upToSeq, memberships, withEvents));
+  readGap = (afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): Promise<RoomGap> =>
+    this.read('gap', [afterSeq, upToSeq, memberships.map((m) => ({ ...m }))], () => this.gapNow(afterSeq, upToSeq, memberships));
 
   readPage = (membership: Membership, afterSeq: number, upToSeq: number, eventsAfter: EventCursor): Promise<MemberPage> =>
     this.read('page', [membership, afterSeq, upToSeq, { ...eventsAfter }], () => this.pageNow(membership, afterSeq, upToSeq, eventsAfter));
@@ -321,7 +328,7 @@ export type Seen =
   | { type: 'join'; lastSeq: number; hasMore: boolean }
   | { type: 'message'; seq: number; source: string }
   | { type: 'gap'; from: number; to: number }
-  | { type: 'removed'; seq: number | null; userId: string; membershipId: number | null }
+  | { type: 'removed'; seq: number | null; userId: string; membershipId: number | null; eventId: number | null }
   | { type: 'other'; raw: unknown };
 
 export function parseFrame(frame: string): Seen {
@@ -329,7 +336,7 @@ export function parseFrame(frame: string): Seen {
   if (f.op === 'join') return { type: 'join', lastSeq: f.last_seq, hasMore: f.has_more };
   if (f.type === 'message.created') return { type: 'message', seq: f.message.seq, source: f.source };
   if (f.type === 'gap') return { type: 'gap', from: f.from_seq, to: f.to_seq };
-  if (f.type === 'member.removed') return { type: 'removed', seq: f.seq ?? null, userId: f.data.user_id, membershipId: f.data.membership_id ?? null };
+  if (f.type === 'member.removed') return { type: 'removed', seq: f.seq ?? null, userId: f.data.user_id, membershipId: f.data.membership_id ?? null, eventId: f.event_id ?? null };
   return { type: 'other', raw: f };
 }
 

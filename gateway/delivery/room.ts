@@ -40,8 +40,8 @@ export interface RoomPort {
   unsubscribe(ws: Socket): void;
   /** The socket is no longer in the room (evicted, or its join ended): forget it in its session. */
   forget(ws: Socket): void;
-  /** A page of what the room missed after `afterSeq`, with the ended memberships among `memberships` (and, `withEvents`, the room's other events from `afterSeq` on). */
-  readGap(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], withEvents: boolean): Promise<RoomGap>;
+  /** A page of what the room missed after `afterSeq`, with the ended memberships among `memberships` and the room's other events from `afterSeq` on. */
+  readGap(afterSeq: number, upToSeq: number | null, memberships: readonly Membership[]): Promise<RoomGap>;
   /** A page for one joining socket, checked against its membership, with the room's other events after `eventsAfter` placed up to `upToSeq`. */
   readPage(membership: Membership, afterSeq: number, upToSeq: number, eventsAfter: EventCursor): Promise<MemberPage>;
   /** Closes a socket whose join cannot be completed (it reconnects and resumes). */
@@ -708,15 +708,21 @@ export class Room {
   }
 
   /**
-   * A removal learnt from PostgreSQL (its event never came): the room is told too. Where its
-   * place is no longer known it takes effect now: live sockets where the room is, joiners
-   * where they are.
+   * A removal learnt from PostgreSQL (its event never came, or not yet): the room is told
+   * too, once. Where its place is no longer known it takes effect now: live sockets where
+   * the room is, joiners where they are. With its event's id, a copy heard live or read back
+   * later is dropped, and a joiner that read it is not sent it again.
    */
   private removeAndTell(removal: EndedMembership): void {
+    if (this.removalApplied(removal.userId, removal.membershipId)) return;
     const place = removal.removedAfterSeq ?? this.order.delivered;
-    const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, place);
+    const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, place, undefined, removal.eventId);
+    const route = routeOf(frame)!;
+    this.seenBefore(route);
     this.remove(removal.userId, removal.membershipId, frame, removal.removedAfterSeq);
-    this.port.publish(frame);
+    const event = { kind: 'other' as const, seq: place, frame, route };
+    this.publishEvent(event);
+    this.capture(event);
   }
 
   // ---- gaps ----
@@ -804,8 +810,7 @@ export class Room {
       let read: RoomGap;
       try {
         this.port.count?.('gap_read');
-        // After a bus drop the room's other events may be lost too: they are read back with it.
-        read = await this.port.readGap(delivered, upTo, asked, toEnd);
+        read = await this.port.readGap(delivered, upTo, asked);
       } catch (err) {
         if (this.closed) return;
         failures++;

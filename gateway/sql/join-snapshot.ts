@@ -45,7 +45,7 @@ export async function loadJoinSnapshot(
     )
     SELECT membership_id, last_seq, start_after,
       ${storedPageJson(sql, roomId, sql`start.start_after`, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize)} AS page,
-      ${roomEventsJson(sql, roomId, { seq: sql`start.start_after`, id: 0 }, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize)} AS events
+      ${roomEventsJson(sql, roomId, { seq: sql`start.start_after`, id: 0 }, sql`LEAST(start.last_seq, start.start_after + ${backfillLimit})`, pageSize, userId)} AS events
     FROM start`;
   if (!row) return null;
   return { membershipId: row.membership_id, lastSeq: row.last_seq, startAfter: row.start_after, page: row.page, events: row.events };

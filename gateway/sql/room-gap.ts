@@ -3,17 +3,24 @@ import { roomEventsJson, type StoredRoomEvent } from './room-events';
 import { storedPageJson, type StoredPage } from './stored-page';
 
 /**
+ * The member.removed row (outbox id `id`, place `seq`) of the membership `here`, as a
+ * lateral join: null once retention purged it (or when the removal and a re-add were one
+ * transaction, which writes none).
+ */
+export const removalEventJoin = (sql: Sql, roomId: string) => sql`
+  LEFT JOIN LATERAL (
+    SELECT o.id, (o.payload->>'seq')::bigint AS seq FROM outbox o
+    WHERE o.room_id = ${roomId} AND o.type = 'member.removed'
+      AND o.payload->>'user_id' = here.user_id::text AND (o.payload->>'membership_id')::bigint = here.membership_id
+    LIMIT 1) removal ON true`;
+
+/**
  * Where the membership `here` ended: its member row says so while it is that membership's
  * (`mb`); once the row is deleted or the member added again, its member.removed event in the
- * outbox does (until retention purges it). Null when neither knows any more.
+ * outbox does (`removal`, see removalEventJoin). Null when neither knows any more.
  */
-export const removalPlace = (sql: Sql, roomId: string) => sql`
-  CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq
-       ELSE (SELECT (o.payload->>'seq')::bigint FROM outbox o
-             WHERE o.room_id = ${roomId} AND o.type = 'member.removed'
-               AND o.payload->>'user_id' = here.user_id::text AND (o.payload->>'membership_id')::bigint = here.membership_id
-             LIMIT 1)
-  END`;
+export const removalPlace = (sql: Sql) => sql`
+  CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq ELSE removal.seq END`;
 
 export interface Membership {
   userId: string;
@@ -23,39 +30,42 @@ export interface Membership {
 export interface EndedMembership extends Membership {
   /** Where the membership ended (its removal's place), or null when that is no longer known (see removalPlace). */
   removedAfterSeq: number | null;
+  /** The outbox id of its member.removed event (its `event_id`), or null when that row is gone. */
+  eventId: number | null;
 }
 
 export interface RoomGap {
   page: StoredPage;
   /** Of the memberships asked about, those that are no longer active. */
   ended: EndedMembership[];
-  /** With `withEvents`: the room's events placed from `afterSeq` on (up to `upToSeq`), oldest first, as long as their outbox rows are kept. */
+  /** The room's other events placed from `afterSeq` on (up to `upToSeq`), oldest first, as long as their outbox rows are kept. */
   events: StoredRoomEvent[];
 }
 
 /**
  * A page of what a gateway missed in a room (places after `afterSeq`, up to `upToSeq` or
  * the room's end), and — in the same snapshot — which memberships of its sockets there
- * have ended: a removal whose event was lost must still take effect. After a bus drop
- * (`withEvents`) also the room's other events placed from `afterSeq` on, which the drop may
- * have lost too.
+ * have ended: a removal whose event was lost must still take effect. Also the room's other
+ * events placed from `afterSeq` on: a bus drop may have lost them, and those the bus has not
+ * brought yet would otherwise come after messages placed behind them.
  */
-export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], pageSize: number, withEvents = false): Promise<RoomGap> {
+export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], pageSize: number): Promise<RoomGap> {
   const users = memberships.map((m) => m.userId);
   const ids = memberships.map((m) => m.membershipId);
-  const [row] = await sql<{ page: StoredPage; ended: { user_id: string; membership_id: number; removed_after_seq: number | null }[]; events: StoredRoomEvent[] }[]>`
+  const [row] = await sql<{ page: StoredPage; ended: { user_id: string; membership_id: number; removed_after_seq: number | null; event_id: number | null }[]; events: StoredRoomEvent[] }[]>`
     SELECT
       ${storedPageJson(sql, roomId, afterSeq, upToSeq, pageSize)} AS page,
-      CASE WHEN ${withEvents}::boolean THEN ${roomEventsJson(sql, roomId, { seq: afterSeq, id: 0 }, upToSeq, null)} ELSE '[]'::jsonb END AS events,
+      ${roomEventsJson(sql, roomId, { seq: afterSeq, id: 0 }, upToSeq, null)} AS events,
       (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'user_id', here.user_id, 'membership_id', here.membership_id,
-                'removed_after_seq', ${removalPlace(sql, roomId)})), '[]'::jsonb)
+                'removed_after_seq', ${removalPlace(sql)}, 'event_id', removal.id)), '[]'::jsonb)
        FROM unnest(${users}::uuid[], ${ids}::bigint[]) AS here (user_id, membership_id)
        LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id
+       ${removalEventJoin(sql, roomId)}
        WHERE mb.user_id IS NULL OR mb.membership_id <> here.membership_id OR mb.deleted_at IS NOT NULL) AS ended`;
   return {
     page: row!.page,
-    ended: row!.ended.map((e) => ({ userId: e.user_id, membershipId: e.membership_id, removedAfterSeq: e.removed_after_seq })),
+    ended: row!.ended.map((e) => ({ userId: e.user_id, membershipId: e.membership_id, removedAfterSeq: e.removed_after_seq, eventId: e.event_id })),
     events: row!.events,
   };
 }
