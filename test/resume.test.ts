@@ -155,6 +155,22 @@ describe('resuming by seq', () => {
     }
   });
 
+  it("a gap read names an ended membership's removal event, and a joiner's page leaves out its own user's removals", async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const roomId = await createRoom(system.sql, [alice, bob]);
+    const [before] = await system.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    await system.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    await system.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${bob}`; // added again: a new membership
+    const [removal] = await system.sql<{ id: number }[]>`SELECT id FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
+    const gap = await loadRoomGap(system.sql, roomId, 0, null, [{ userId: bob, membershipId: before!.membership_id }], 100);
+    expect(gap.ended).toEqual([{ userId: bob, membershipId: before!.membership_id, removedAfterSeq: 0, eventId: removal!.id }]);
+    expect(gap.events.map((e) => [e.id, e.type])).toEqual([[removal!.id, 'member.removed']]);
+    const [now] = await system.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    expect((await loadMemberPage(system.sql, roomId, bob, now!.membership_id, 0, 0, 100, { seq: 0, id: 0 })).events).toEqual([]);
+    const [ofAlice] = await system.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${alice}`;
+    expect((await loadMemberPage(system.sql, roomId, alice, ofAlice!.membership_id, 0, 0, 100, { seq: 0, id: 0 })).events.map((e) => e.id)).toEqual([removal!.id]);
+  });
+
   it('says has_more when the backfill stopped at BACKFILL_LIMIT, and goes live after last_seq', async () => {
     const [alice, bob] = [newUser(), newUser()];
     const roomId = await createRoom(system.sql, [alice, bob]);

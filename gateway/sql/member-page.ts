@@ -1,6 +1,6 @@
 import type { Sql } from '../../shared/db/client';
 import { roomEventsJson, type EventCursor, type StoredRoomEvent } from './room-events';
-import { removalEventJoin, removalPlace } from './room-gap';
+import { removalPlace } from './room-gap';
 import { storedPageJson, type StoredPage } from './stored-page';
 
 export interface MemberPage {
@@ -32,10 +32,9 @@ export async function loadMemberPage(
     SELECT
       EXISTS (SELECT 1 FROM arcyou_chat_members
               WHERE room_id = ${roomId} AND user_id = ${userId} AND membership_id = ${membershipId} AND deleted_at IS NULL) AS active,
-      (SELECT ${removalPlace(sql)}
+      (SELECT ${removalPlace(sql, roomId)}
        FROM (SELECT ${userId}::uuid AS user_id, ${membershipId}::bigint AS membership_id) here
-       LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id
-       ${removalEventJoin(sql, roomId)}) AS removed_after_seq,
+       LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id) AS removed_after_seq,
       ${storedPageJson(sql, roomId, afterSeq, upToSeq, pageSize)} AS page,
       ${roomEventsJson(sql, roomId, eventsAfter, upToSeq, pageSize, userId)} AS events`;
   const read = { page: row!.page, events: row!.events };

@@ -2,25 +2,23 @@ import type { Sql } from '../../shared/db/client';
 import { roomEventsJson, type StoredRoomEvent } from './room-events';
 import { storedPageJson, type StoredPage } from './stored-page';
 
-/**
- * The member.removed row (outbox id `id`, place `seq`) of the membership `here`, as a
- * lateral join: null once retention purged it (or when the removal and a re-add were one
- * transaction, which writes none).
- */
-export const removalEventJoin = (sql: Sql, roomId: string) => sql`
-  LEFT JOIN LATERAL (
-    SELECT o.id, (o.payload->>'seq')::bigint AS seq FROM outbox o
-    WHERE o.room_id = ${roomId} AND o.type = 'member.removed'
-      AND o.payload->>'user_id' = here.user_id::text AND (o.payload->>'membership_id')::bigint = here.membership_id
-    LIMIT 1) removal ON true`;
+/** The outbox's member.removed row of the membership `here` (kept OUTBOX_RETENTION; a removal and a re-add in one transaction write none). */
+const removalRowOfHere = (sql: Sql, roomId: string) => sql`
+  o.room_id = ${roomId} AND o.type = 'member.removed'
+  AND o.payload->>'user_id' = here.user_id::text AND (o.payload->>'membership_id')::bigint = here.membership_id`;
 
 /**
  * Where the membership `here` ended: its member row says so while it is that membership's
  * (`mb`); once the row is deleted or the member added again, its member.removed event in the
- * outbox does (`removal`, see removalEventJoin). Null when neither knows any more.
+ * outbox does (until retention purges it). Null when neither knows any more.
  */
-export const removalPlace = (sql: Sql) => sql`
-  CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq ELSE removal.seq END`;
+export const removalPlace = (sql: Sql, roomId: string) => sql`
+  CASE WHEN mb.membership_id = here.membership_id THEN mb.removed_after_seq
+       ELSE (SELECT (o.payload->>'seq')::bigint FROM outbox o WHERE ${removalRowOfHere(sql, roomId)} LIMIT 1)
+  END`;
+
+/** The outbox id of the membership `here`'s member.removed event (its event_id), or null once that row is gone. */
+const removalEventId = (sql: Sql, roomId: string) => sql`(SELECT o.id FROM outbox o WHERE ${removalRowOfHere(sql, roomId)} LIMIT 1)`;
 
 export interface Membership {
   userId: string;
@@ -58,10 +56,9 @@ export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, up
       ${roomEventsJson(sql, roomId, { seq: afterSeq, id: 0 }, upToSeq, null)} AS events,
       (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'user_id', here.user_id, 'membership_id', here.membership_id,
-                'removed_after_seq', ${removalPlace(sql)}, 'event_id', removal.id)), '[]'::jsonb)
+                'removed_after_seq', ${removalPlace(sql, roomId)}, 'event_id', ${removalEventId(sql, roomId)})), '[]'::jsonb)
        FROM unnest(${users}::uuid[], ${ids}::bigint[]) AS here (user_id, membership_id)
        LEFT JOIN arcyou_chat_members mb ON mb.room_id = ${roomId} AND mb.user_id = here.user_id
-       ${removalEventJoin(sql, roomId)}
        WHERE mb.user_id IS NULL OR mb.membership_id <> here.membership_id OR mb.deleted_at IS NOT NULL) AS ended`;
   return {
     page: row!.page,
