@@ -17,6 +17,11 @@ export interface ClaimOptions {
   includeTypePrefix?: string;
   /** Only rows whose type does not start with this. */
   excludeTypePrefix?: string;
+  /**
+   * Called inside the claim transaction before its first statement, so after its `now()`
+   * is fixed (tests: a commit that races the claim, such as a reap).
+   */
+  onBegun?: () => Promise<void>;
 }
 
 /** Namespace of the per-room advisory locks taken while claiming (first key of the pair). */
@@ -57,6 +62,7 @@ export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<Outbo
       AND (earlier.status = 'in_progress' OR earlier.next_attempt_at > now())
   )`;
   const rows = await sql.begin(async (tx) => {
+    if (options.onBegun) await options.onBegun();
     const locked = await tx<{ room_id: string }[]>`
       SELECT room_id FROM (
         SELECT DISTINCT room_id FROM (
