@@ -1,5 +1,5 @@
 // `npm run gateway`: one WebSocket gateway, from env.
-import { createRedisBus } from '../shared/bus/redis-bus';
+import { connectRedisBus } from '../shared/bus/connect-redis-bus';
 import { loadConfig } from '../shared/config';
 import { createSql } from '../shared/db/client';
 import { createLogger } from '../shared/logger';
@@ -12,7 +12,7 @@ runMain('gateway', async () => {
   const config = loadConfig(gatewayEnv);
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-gateway' });
-  const bus = createRedisBus(config.REDIS_URL, logger, 'arcyou-gateway', { heartbeatMs: config.BUS_HEARTBEAT_MS });
+  const bus = connectRedisBus(config.REDIS_URL, logger, 'arcyou-gateway', { heartbeatMs: config.BUS_HEARTBEAT_MS });
   const gateway = await startGateway(config, { sql, bus, logger, registry: createRegistry({ processMetrics: true }) });
 
   onShutdownSignal(async (signal) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, flag, integer, loadConfig, oneOf, redisUrl, text } from './config';
+import { ConfigError, flag, integer, loadConfig, oneOf, redisUrl, text, busRedisUrl } from './config';
+import { parseClusterUrl } from './bus/cluster-url';
 
 const entries = {
   BATCH_SIZE: integer(100, 1, 10_000),
@@ -46,5 +47,25 @@ describe('loadConfig', () => {
     } catch (err) {
       expect((err as Error).message).not.toContain('secret');
     }
+  });
+});
+
+describe('busRedisUrl', () => {
+  const entries = { REDIS_URL: busRedisUrl };
+
+  it('takes one Redis or a Redis Cluster by its seed nodes, and refuses anything else with a clear message', () => {
+    expect(loadConfig(entries, { REDIS_URL: 'redis://h:6379' }).REDIS_URL).toBe('redis://h:6379');
+    expect(loadConfig(entries, { REDIS_URL: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7000' }).REDIS_URL).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7000');
+    for (const bad of ['http://h', 'redis+cluster://', 'redis+cluster://h', 'redis+cluster://h:0', 'redis+cluster://h:7000,', 'redis+cluster://:%E0%A4%A@h:7000']) {
+      expect(() => loadConfig(entries, { REDIS_URL: bad }), bad).toThrow(/REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/, or redis\+cluster:\/\/host:port\[,host:port…\] \(the value given is not\)/);
+    }
+  });
+});
+
+describe('parseClusterUrl', () => {
+  it('reads the seed nodes and the password', () => {
+    expect(parseClusterUrl('redis+cluster://a:7000, b:7001/')).toEqual({ seeds: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }], password: undefined });
+    expect(parseClusterUrl('redis+cluster://:p%40ss@a:7000')).toEqual({ seeds: [{ host: 'a', port: 7000 }], password: 'p@ss' });
+    expect(parseClusterUrl('redis://a:7000')).toBeNull();
   });
 });

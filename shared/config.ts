@@ -3,6 +3,7 @@
 // with a message that names the variable and what it expects.
 import { hostname } from 'node:os';
 import * as v from 'valibot';
+import { parseClusterUrl } from './bus/cluster-url';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -57,6 +58,11 @@ export function text(defaultValue: string) {
 
 export const databaseUrl = url(['postgres:', 'postgresql:']);
 export const redisUrl = url(['redis:', 'rediss:']);
+/** Redis for the bus: one Redis, or a Redis Cluster given by its seed nodes (sharded Pub/Sub). */
+export const busRedisUrl = v.union(
+  [redisUrl, v.pipe(v.string(), v.check((s) => parseClusterUrl(s) !== null))],
+  'a URL starting with redis:// or rediss://, or redis+cluster://host:port[,host:port…]',
+);
 
 /** Variables every process understands. */
 export const commonEnv = {
@@ -72,7 +78,7 @@ export const databaseEnv = {
 };
 
 export const pubsubEnv = {
-  REDIS_URL: redisUrl,
+  REDIS_URL: busRedisUrl,
   PUBSUB_MODE: oneOf(['global', 'perconv'], 'global'),
 };
 

@@ -3,7 +3,7 @@
 // unset), it listens on 127.0.0.1 unless told otherwise, and the demo page is on.
 import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
-import { databaseUrl, flag, integer, redisUrl, text } from '../shared/config';
+import { busRedisUrl, databaseUrl, flag, integer, text } from '../shared/config';
 import { gatewayEnv } from '../gateway/config';
 import { chatWorkerEnv } from '../worker/config';
 
@@ -15,7 +15,7 @@ export const standaloneEnv = {
   /** Unset: start the embedded PostgreSQL, data in ARCYOU_DATA_DIR/postgres. */
   DATABASE_URL: v.optional(databaseUrl),
   /** Unset: gateway and chat worker talk through the in-process bus. */
-  REDIS_URL: v.optional(redisUrl),
+  REDIS_URL: v.optional(busRedisUrl),
   /** Dev-placeholder auth accepts any user id as a token: keep it off the network unless asked. */
   HOST: text('127.0.0.1'),
   DEMO_UI: flag(true),

@@ -5,7 +5,7 @@
 import { join, resolve } from 'node:path';
 import type { Bus } from '../shared/bus/bus';
 import { createMemoryBus } from '../shared/bus/memory-bus';
-import { createRedisBus } from '../shared/bus/redis-bus';
+import { connectRedisBus } from '../shared/bus/connect-redis-bus';
 import { loadConfig } from '../shared/config';
 import { createSql } from '../shared/db/client';
 import { migrate } from '../shared/db/migrate';
@@ -63,7 +63,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
 
   // One bus for both sides: the in-process one, or a Redis connection pair that other
   // gateways and workers on the same Redis share.
-  const bus: Bus = config.REDIS_URL ? createRedisBus(config.REDIS_URL, logger, 'arcyou-standalone', { heartbeatMs: config.BUS_HEARTBEAT_MS }) : createMemoryBus();
+  const bus: Bus = config.REDIS_URL ? connectRedisBus(config.REDIS_URL, logger, 'arcyou-standalone', { heartbeatMs: config.BUS_HEARTBEAT_MS }) : createMemoryBus();
   stack.push('bus', () => bus.close());
 
   const listenUrl = config.LISTEN_DATABASE_URL ?? (config.DATABASE_POOL_MODE === 'direct' ? databaseUrl : null);

@@ -1,5 +1,5 @@
 // `npm run worker`: one chat outbox worker, from env.
-import { createRedisBus } from '../shared/bus/redis-bus';
+import { connectRedisBus } from '../shared/bus/connect-redis-bus';
 import { loadConfig } from '../shared/config';
 import { createSql } from '../shared/db/client';
 import { createLogger } from '../shared/logger';
@@ -16,7 +16,7 @@ runMain('worker', async () => {
   const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-chat-worker' });
   const listenUrl = config.LISTEN_DATABASE_URL ?? (config.DATABASE_POOL_MODE === 'direct' ? config.DATABASE_URL : null);
   const listenSql = listenUrl ? createSql(listenUrl, { max: 1, applicationName: 'arcyou-chat-worker-listen' }) : null;
-  const bus = createRedisBus(config.REDIS_URL, logger, 'arcyou-chat-worker');
+  const bus = connectRedisBus(config.REDIS_URL, logger, 'arcyou-chat-worker');
   const registry = createRegistry({ processMetrics: true });
   const worker = await startChatWorker(config, { sql, listenSql, bus, logger, metrics: createOutboxWorkerMetrics(registry, 'chat') });
   const metricsServer = config.METRICS_PORT

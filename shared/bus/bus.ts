@@ -10,7 +10,7 @@ export interface BusMessage {
 export type BusHandler = (channel: string, message: string) => void;
 
 export interface Bus {
-  /** Publishes in order; resolves to one result per message: null, or the error that message met. */
+  /** Publishes, each channel's messages in order; resolves to one result per message: null, or the error that message met. */
   publish(messages: readonly BusMessage[]): Promise<Array<Error | null>>;
   /** Resolves once messages on `channel` are being delivered to the handlers. */
   subscribe(channel: string): Promise<void>;

@@ -1,0 +1,125 @@
+// A private Redis Cluster for tests and the bench: Debian's redis-server in cluster mode,
+// 3 masters with a replica each, made with `redis-cli --cluster create`. A master can be
+// killed; its replica is then promoted (cluster-node-timeout is short, so within seconds).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './private-services';
+
+export interface RedisClusterNode {
+  port: number;
+  /** Its process has been killed. */
+  killed: boolean;
+}
+
+export interface PrivateRedisCluster {
+  nodes: RedisClusterNode[];
+  /** `127.0.0.1:port` of every node, comma-separated (REDIS_CLUSTER_NODES). */
+  seeds: string;
+  /** The port of the master that serves `slot` now. */
+  masterOf(slot: number): number;
+  /** SIGKILLs the master serving `slot`, waits until its replica serves the slot; returns the killed port. */
+  killMasterOf(slot: number): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+const NODE_TIMEOUT_MS = 1000;
+
+function cli(port: number, ...args: string[]): string {
+  const result = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`redis-cli -p ${port} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+interface SlotRange {
+  start: number;
+  end: number;
+  port: number;
+  replicas: number;
+}
+
+/** CLUSTER SLOTS as seen by node `port`: slot ranges, the port of the master serving each and its replica count. */
+function slotRanges(port: number): SlotRange[] {
+  const raw = spawnSync('redis-cli', ['-p', String(port), '--json', 'cluster', 'slots'], { encoding: 'utf8' });
+  if (raw.status !== 0) throw new Error(raw.stderr);
+  // Each entry: start, end, [ip, port, id, meta] of the master, then one such array per replica.
+  const entries = JSON.parse(raw.stdout) as Array<[number, number, [string, number], ...Array<[string, number]>]>;
+  return entries.map(([start, end, master, ...replicas]) => ({ start, end, port: master[1], replicas: replicas.length }));
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let ok = false;
+    try {
+      ok = check();
+    } catch {
+      ok = false;
+    }
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'arcyou-redis-cluster-'));
+  const ports: number[] = [];
+  while (ports.length < masters * 2) {
+    const port = await freePort();
+    // The cluster bus listens on port + 10000: both must be free and distinct from the others.
+    if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+  }
+  const children = new Map<number, ChildProcess>();
+  const nodes: RedisClusterNode[] = ports.map((port) => ({ port, killed: false }));
+  for (const port of ports) {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    children.set(port, child);
+  }
+  await Promise.all(ports.map((port) => waitForPort(port)));
+  cli(ports[0]!, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes');
+  const live = () => nodes.filter((n) => !n.killed);
+  const healthy = () => live().every((n) => cli(n.port, 'cluster', 'info').includes('cluster_state:ok'));
+  // Replicas attach a few seconds after the create: without one, a killed master is not replaced.
+  await until('every node reports cluster_state:ok and every master has a replica', () => healthy() && slotRanges(ports[0]!).every((r) => r.replicas > 0));
+
+  const masterOf = (slot: number): number => {
+    const from = live()[0]!.port;
+    const range = slotRanges(from).find((r) => r.start <= slot && slot <= r.end);
+    if (!range) throw new Error(`slot ${slot} is not served`);
+    return range.port;
+  };
+
+  return {
+    nodes,
+    seeds: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    masterOf,
+    async killMasterOf(slot) {
+      const port = masterOf(slot);
+      const child = children.get(port)!;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+      nodes.find((n) => n.port === port)!.killed = true;
+      await until(`a replica serves slot ${slot} instead of ${port}`, () => masterOf(slot) !== port && healthy());
+      return port;
+    },
+    async destroy() {
+      for (const child of children.values()) {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
