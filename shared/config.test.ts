@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, flag, integer, loadConfig, oneOf, redisUrl, text, busRedisUrl } from './config';
-import { parseClusterUrl } from './bus/cluster-url';
+import { parseClusterUrl } from './redis-cluster';
 
 const entries = {
   BATCH_SIZE: integer(100, 1, 10_000),

@@ -3,7 +3,7 @@
 // with a message that names the variable and what it expects.
 import { hostname } from 'node:os';
 import * as v from 'valibot';
-import { parseClusterUrl } from './bus/cluster-url';
+import { parseClusterUrl } from './redis-cluster';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -4,7 +4,7 @@
 // none twice — what the dead master dropped is read back from PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roomChannel } from '../shared/bus/channels';
-import { keySlot } from '../shared/bus/key-slot';
+import { keySlot } from '../shared/redis-cluster';
 import { receivedIds } from './support/backlog';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { startRedisCluster, type PrivateRedisCluster } from './support/redis-cluster';

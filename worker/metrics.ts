@@ -2,7 +2,7 @@
 // into the same metric families, told apart by the `worker` label, so one dashboard
 // reads them all and several kinds can share a registry (npm start runs them in one process).
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../shared/metrics';
-import type { Redis } from '../shared/redis';
+import type { RedisClient } from '../shared/redis';
 import { withTimeout } from '../shared/timeout';
 import type { OutboxLoopOptions } from './outbox-loop';
 import type { OutboxBacklog } from './sql/outbox-lag';
@@ -113,7 +113,7 @@ export type QueueKey = string | { zset: string };
  * label value to the key. When Redis does not answer, the series are left out of that
  * scrape rather than showing a stale number.
  */
-export function registerQueueDepth(registry: Registry, redis: Redis, queues: Record<string, QueueKey>): Gauge<'queue'> {
+export function registerQueueDepth(registry: Registry, redis: RedisClient, queues: Record<string, QueueKey>): Gauge<'queue'> {
   const entries = Object.entries(queues);
   return new Gauge({
     name: 'arcyou_queue_depth',

@@ -12,7 +12,7 @@ import { startRedisCluster, type PrivateRedisCluster } from '../../test/support/
 import type { Bus } from './bus';
 import { createMemoryBus } from './memory-bus';
 import { createRedisBus } from './redis-bus';
-import { parseClusterUrl } from './cluster-url';
+import { parseClusterUrl } from '../redis-cluster';
 import { createRedisClusterBus } from './redis-cluster-bus';
 
 interface BusPair {

@@ -2,7 +2,7 @@
 // sharded Pub/Sub (redis+cluster://host:port,…).
 import type { Logger } from '../logger';
 import type { Bus } from './bus';
-import { parseClusterUrl } from './cluster-url';
+import { parseClusterUrl } from '../redis-cluster';
 import { createRedisBus, type RedisBusOptions } from './redis-bus';
 import { createRedisClusterBus } from './redis-cluster-bus';
 

@@ -9,8 +9,7 @@ import { startRedisCluster, type PrivateRedisCluster } from '../../test/support/
 import { sleep, until } from '../../test/support/bus-faults';
 import type { Bus } from './bus';
 import { roomChannel } from './channels';
-import { parseClusterUrl } from './cluster-url';
-import { keySlot } from './key-slot';
+import { keySlot, parseClusterUrl } from '../redis-cluster';
 import { createRedisClusterBus } from './redis-cluster-bus';
 
 const logger = createLogger('cluster-bus-test', (process.env.TEST_LOG as 'info') ?? 'silent');

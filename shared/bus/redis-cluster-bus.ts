@@ -11,11 +11,10 @@
 // its new master and the bus then reports a reconnect: the rooms read what they missed
 // from PostgreSQL. Nothing heard on a moved channel goes on before that report.
 import { randomBytes } from 'node:crypto';
-import { keySlot, SLOT_COUNT } from './key-slot';
+import { keySlot, SLOT_COUNT, type ClusterNode } from '../redis-cluster';
 import { Cluster } from 'ioredis';
 import type { Logger } from '../logger';
 import type { Bus, BusHandler, BusMessage } from './bus';
-import type { ClusterNode } from './cluster-url';
 import type { RedisBusOptions } from './redis-bus';
 import { createRedisSubscriber, type RedisSubscriber } from './redis-subscriber';
 

@@ -1,10 +1,13 @@
 import * as v from 'valibot';
-import { commonEnv, ConfigError, databaseEnv, defaultWorkerId, integer, loadConfig, redisUrl, text, url } from '../../shared/config';
+import { busRedisUrl, commonEnv, ConfigError, databaseEnv, defaultWorkerId, integer, loadConfig, text, url } from '../../shared/config';
+import { keySlot, parseClusterUrl } from '../../shared/redis-cluster';
+import { queueKeys } from './keys';
 import { workerMetricsEnv } from '../config';
 
 /** Where the queue lives; shared by the consumer, the producer helper and the embedding command. */
 export const embeddingQueueEnv = {
-  REDIS_URL: redisUrl,
+  /** One Redis, or a Redis Cluster (redis+cluster://…): then the two keys must share a hash tag. */
+  REDIS_URL: busRedisUrl,
   EMBEDDING_QUEUE_KEY: text('embedding:queue'),
   EMBEDDING_FAILED_KEY: text('embedding:failed'),
 };
@@ -35,12 +38,36 @@ export const embeddingWorkerEnv = {
   EMBEDDING_MAX_CHUNKS: integer(500, 1, 100_000),
 };
 
+/**
+ * On a Redis Cluster every key of the queue must be in one slot: jobs move between them in
+ * one command (BLMOVE, MULTI, Lua). The derived keys hang off the queue key, so both given
+ * keys need the same hash tag, e.g. `{embedding}:queue` and `{embedding}:failed`.
+ */
+export function queueKeyProblems(config: { REDIS_URL: string; EMBEDDING_QUEUE_KEY: string; EMBEDDING_FAILED_KEY: string }): string[] {
+  if (!parseClusterUrl(config.REDIS_URL)) return [];
+  const keys = queueKeys(config.EMBEDDING_QUEUE_KEY, config.EMBEDDING_FAILED_KEY);
+  const slot = keySlot(keys.queue);
+  const all = [keys.delayed, keys.failed, keys.consumers, keys.processing('c'), keys.heartbeat('c')];
+  if (all.every((key) => keySlot(key) === slot)) return [];
+  return [
+    `EMBEDDING_QUEUE_KEY and EMBEDDING_FAILED_KEY must share a hash tag on a Redis Cluster, so that every key of the queue is in one slot, e.g. {embedding}:queue and {embedding}:failed (got ${JSON.stringify(config.EMBEDDING_QUEUE_KEY)} and ${JSON.stringify(config.EMBEDDING_FAILED_KEY)})`,
+  ];
+}
+
+/** embeddingQueueEnv, plus the check between its variables. */
+export function loadEmbeddingQueueConfig(env: Record<string, string | undefined> = process.env) {
+  const config = loadConfig(embeddingQueueEnv, env);
+  const problems = queueKeyProblems(config);
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return config;
+}
+
 export type EmbeddingWorkerConfig = ReturnType<typeof loadEmbeddingWorkerConfig>;
 
 /** embeddingWorkerEnv, plus the checks between variables. */
 export function loadEmbeddingWorkerConfig(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig(embeddingWorkerEnv, env);
-  const problems: string[] = [];
+  const problems = queueKeyProblems(config);
   if (config.EMBEDDING_CHUNK_OVERLAP * 2 >= config.EMBEDDING_CHUNK_CHARS) {
     problems.push(`EMBEDDING_CHUNK_OVERLAP must be less than half of EMBEDDING_CHUNK_CHARS (${config.EMBEDDING_CHUNK_CHARS}) (got ${config.EMBEDDING_CHUNK_OVERLAP})`);
   }

@@ -3,7 +3,7 @@
 // with its outcome (done, delayed for a retry, failed). Jobs run with bounded concurrency;
 // stop() takes no new job and waits for the ones in flight.
 import type { Logger } from '../../shared/logger';
-import type { Redis } from '../../shared/redis';
+import type { RedisClient } from '../../shared/redis';
 import { backoffDelayMs } from '../backoff';
 import { startPeriodic } from '../maintenance/periodic';
 import { createWakeSignal } from '../wake';
@@ -18,9 +18,9 @@ export type JobOutcome = 'done' | 'retry' | 'failed';
 
 export interface ConsumerOptions {
   /** For everything but the blocking pop. */
-  redis: Redis;
+  redis: RedisClient;
   /** Only for the blocking pop, which holds its connection while it waits. */
-  blocking: Redis;
+  blocking: RedisClient;
   keys: QueueKeys;
   consumerId: string;
   concurrency: number;

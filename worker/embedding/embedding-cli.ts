@@ -1,9 +1,9 @@
 // `npm run embedding -- <stats|requeue|enqueue>`: look at and repair the embedding queue.
 // Exit codes: 0 done, 1 Redis failed, 2 bad arguments or configuration.
 import { commonEnv, ConfigError, loadConfig } from '../../shared/config';
-import { createRedis, type Redis } from '../../shared/redis';
+import { createRedisClient, type RedisClient } from '../../shared/redis';
 import { UsageError } from '../ops/usage-error';
-import { embeddingQueueEnv } from './config';
+import { loadEmbeddingQueueConfig } from './config';
 import { EMBEDDING_USAGE, parseEmbeddingArgs, type EmbeddingCommand } from './embedding-args';
 import { queueKeys, type QueueKeys } from './keys';
 import { enqueueEmbeddingJob } from './producer';
@@ -12,7 +12,7 @@ import { requeueFailed } from './requeue-failed';
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
-async function run(redis: Redis, keys: QueueKeys, command: Exclude<EmbeddingCommand, { command: 'help' }>): Promise<void> {
+async function run(redis: RedisClient, keys: QueueKeys, command: Exclude<EmbeddingCommand, { command: 'help' }>): Promise<void> {
   switch (command.command) {
     case 'stats':
       print(formatQueueStats(keys, await queueStats(redis, keys)));
@@ -41,14 +41,15 @@ async function main(argv: string[]): Promise<number> {
       print(EMBEDDING_USAGE);
       return 0;
     }
-    config = loadConfig({ ...commonEnv, ...embeddingQueueEnv });
+    loadConfig(commonEnv); // checked as in every process
+    config = loadEmbeddingQueueConfig();
   } catch (err) {
     if (err instanceof UsageError) process.stderr.write(`embedding: ${err.message}\nRun \`npm run embedding -- --help\` for usage.\n`);
     else if (err instanceof ConfigError) process.stderr.write(`embedding: ${err.message}\n`);
     else throw err;
     return 2;
   }
-  const redis = createRedis(config.REDIS_URL, 'arcyou-embedding-cli');
+  const redis = createRedisClient(config.REDIS_URL, 'arcyou-embedding-cli');
   // ioredis reports a refused connection on the client, and only "max retries" on the command.
   let connectionError: string | null = null;
   redis.on('error', (err: Error) => (connectionError = err.message));

@@ -4,7 +4,7 @@ import { createLogger } from '../../shared/logger';
 import { createRegistry } from '../../shared/metrics';
 import { startMetricsServer } from '../../shared/metrics-server';
 import { onShutdownSignal, runMain } from '../../shared/process';
-import { createRedis } from '../../shared/redis';
+import { createRedisClient } from '../../shared/redis';
 import { jobMetrics, registerQueueDepth } from '../metrics';
 import { loadEmbeddingWorkerConfig } from './config';
 import { startConsumer } from './consumer';
@@ -16,8 +16,8 @@ runMain('worker:embedding', async () => {
   const config = loadEmbeddingWorkerConfig(process.env);
   const logger = createLogger('embedding-worker', config.LOG_LEVEL);
   const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-embedding-worker' });
-  const redis = createRedis(config.REDIS_URL, 'arcyou-embedding');
-  const blocking = createRedis(config.REDIS_URL, 'arcyou-embedding-blocking');
+  const redis = createRedisClient(config.REDIS_URL, 'arcyou-embedding');
+  const blocking = createRedisClient(config.REDIS_URL, 'arcyou-embedding-blocking');
   for (const client of [redis, blocking]) client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
 
   const keys = queueKeys(config.EMBEDDING_QUEUE_KEY, config.EMBEDDING_FAILED_KEY);

@@ -1,5 +1,5 @@
 // What `npm run embedding -- stats` reports: where the jobs are.
-import type { Redis } from '../../shared/redis';
+import { scanKeys, type RedisClient } from '../../shared/redis';
 import type { QueueKeys } from './keys';
 
 export interface ConsumerStats {
@@ -19,15 +19,10 @@ export interface QueueStats {
 
 const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
-export async function queueStats(redis: Redis, keys: QueueKeys): Promise<QueueStats> {
+export async function queueStats(redis: RedisClient, keys: QueueKeys): Promise<QueueStats> {
   const prefix = keys.processing('');
   const ids = new Set(await redis.smembers(keys.consumers));
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 1000);
-    for (const key of found) ids.add(key.slice(prefix.length));
-    cursor = next;
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis, `${escapeGlob(prefix)}*`)) ids.add(key.slice(prefix.length));
 
   const [waiting, delayed, failed] = await Promise.all([redis.llen(keys.queue), redis.zcard(keys.delayed), redis.llen(keys.failed)]);
   const consumers = await Promise.all(

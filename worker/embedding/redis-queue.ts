@@ -2,7 +2,7 @@
 // command, MULTI or script, so a crash at any point leaves each job in exactly one place:
 // the queue, a consumer's processing list, the delayed set, or the failed list.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from '../../shared/redis';
+import type { RedisClient } from '../../shared/redis';
 import type { QueueKeys } from './keys';
 
 // KEYS[1] delayed set, KEYS[2] queue; ARGV[1] now (ms), ARGV[2] limit.
@@ -32,7 +32,7 @@ return 0`;
 
 export interface RedisQueue {
   /** Blocks up to `timeoutMs` for a job and moves it into this consumer's processing list. Use a dedicated connection. */
-  take(blocking: Redis, timeoutMs: number): Promise<string | null>;
+  take(blocking: RedisClient, timeoutMs: number): Promise<string | null>;
   /** The job is done: out of the processing list. */
   complete(raw: string): Promise<void>;
   /** Out of the processing list and into the delayed set as `next`, due at `dueAt` (ms); two equal jobs stay two. */
@@ -49,9 +49,9 @@ export interface RedisQueue {
   promoteDue(now: number, limit: number): Promise<number>;
 }
 
-export function createRedisQueue(redis: Redis, keys: QueueKeys, consumerId: string): RedisQueue {
+export function createRedisQueue(redis: RedisClient, keys: QueueKeys, consumerId: string): RedisQueue {
   const processing = keys.processing(consumerId);
-  const settle = async (multi: ReturnType<Redis['multi']>) => {
+  const settle = async (multi: ReturnType<RedisClient['multi']>) => {
     const results = await multi.exec();
     const failure = results?.find(([err]) => err);
     if (!results || failure) throw failure?.[0] ?? new Error('redis transaction aborted');
@@ -80,6 +80,6 @@ export function createRedisQueue(redis: Redis, keys: QueueKeys, consumerId: stri
 }
 
 /** Moves `entry` from the failed list to the back of the queue as `job`, if no one else did. */
-export async function requeueFailedEntry(redis: Redis, keys: QueueKeys, entry: string, job: string): Promise<boolean> {
+export async function requeueFailedEntry(redis: RedisClient, keys: QueueKeys, entry: string, job: string): Promise<boolean> {
   return (await redis.eval(MOVE_IF_PRESENT, 2, keys.failed, keys.queue, entry, job, 'left')) === 1;
 }

@@ -1,6 +1,6 @@
 // `npm run embedding -- requeue`: failed jobs back to the queue, each with a fresh set of
 // retries. Entries that do not hold a valid job stay on the failed list.
-import type { Redis } from '../../shared/redis';
+import type { RedisClient } from '../../shared/redis';
 import { jobOfFailedEntry } from './failed-entry';
 import { parseJob, serializeJob } from './job';
 import type { QueueKeys } from './keys';
@@ -12,7 +12,7 @@ export interface RequeueResult {
   skipped: string[];
 }
 
-export async function requeueFailed(redis: Redis, keys: QueueKeys, limit: number | null): Promise<RequeueResult> {
+export async function requeueFailed(redis: RedisClient, keys: QueueKeys, limit: number | null): Promise<RequeueResult> {
   // The oldest failures sit at the right end; take them first, so they are taken first again.
   const entries = (await redis.lrange(keys.failed, limit === null ? 0 : -limit, -1)).reverse();
   const result: RequeueResult = { requeued: 0, skipped: [] };
