@@ -1,5 +1,5 @@
 // A short randomized fault run in the suite (`npm run chaos` runs it for longer): 2
-// gateways and 2 chat workers on a private PostgreSQL and Redis, resilient clients
+// gateways (the second without the fast path) and 2 chat workers on a private PostgreSQL and Redis, resilient clients
 // chatting while processes are killed and frozen, Redis and PostgreSQL restarted and
 // their connections cut, members removed and re-added; every connection must see its
 // rooms' messages exactly in seq order (docs/delivery.md). CHAOS_SEED replays a run.

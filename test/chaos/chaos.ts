@@ -61,7 +61,7 @@ export const CHAOS_PROCESS_ENV: Record<string, string> = {
 const REMOVAL_NOTICE_GRACE_MS = 15_000;
 
 export interface RunFailure extends Omit<Failure, 'kind'> {
-  kind: Failure['kind'] | SdkFailure['kind'] | 'log' | 'process' | 'drain';
+  kind: Failure['kind'] | SdkFailure['kind'] | 'log' | 'process' | 'drain' | 'coverage';
 }
 
 export interface ChaosReport {
@@ -82,6 +82,8 @@ export interface ChaosReport {
   connections: { total: number; reconnects: number; connectFailures: number; joinErrors: Record<string, number> };
   faults: FaultRecord[];
   faultCounts: Record<string, number>;
+  /** Per worker fault: the claimed rows the worker held when it was hit. */
+  heldByFaultedWorkers: number[];
   membership: ChurnCounts;
   gapNotices: number;
   earlyEvictions: number;
@@ -153,6 +155,9 @@ async function patiently<T>(query: () => Promise<T>, timeoutMs = 30_000): Promis
     }
   }
 }
+
+/** From this many worker faults on, at least one must have hit a worker holding claimed rows (a short run may have two). */
+const MIN_WORKER_FAULTS_FOR_COVERAGE = 5;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const { log } = options;
@@ -237,6 +242,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const line of logs.unexplained) failures.push({ kind: 'log', detail: `${line.process} (pid ${line.pid}): ${line.text.slice(0, 400)}` });
     for (const exit of cluster.unexpectedExits) failures.push({ kind: 'process', detail: `${exit.process} (pid ${exit.pid}) exited on its own with code ${exit.code} at +${((exit.at - trafficStart) / 1000).toFixed(1)}s${exit.reason ? `: ${exit.reason}` : ''}` });
     for (const [name, code] of Object.entries(exitCodes)) if (code !== 0) failures.push({ kind: 'process', detail: `${name} did not stop cleanly on SIGTERM (exit ${code})` });
+    // A run with many worker faults that never caught a worker holding rows did not test the reaper's hand-over.
+    const held = faults.heldByFaultedWorkers;
+    if (held.length >= MIN_WORKER_FAULTS_FOR_COVERAGE && held.every((n) => n === 0)) {
+      failures.push({ kind: 'coverage', detail: `none of ${held.length} worker faults hit a worker holding claimed rows` });
+    }
 
     const storedContent = new Set(stored.map((m) => JSON.stringify([(m.content as { by?: unknown })?.by, (m.content as { chaos?: unknown })?.chaos])));
     const unknown = clients.flatMap((c) => c.unknownSends);
@@ -267,6 +277,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       connections: { total: connects, reconnects: connects - clients.length, connectFailures: clients.reduce((sum, c) => sum + c.counters.connectFailures, 0), joinErrors },
       faults: faults.records,
       faultCounts: faults.countsByKind(),
+      heldByFaultedWorkers: faults.heldByFaultedWorkers,
       membership: churn.counts,
       gapNotices: result.stats.gapNotices,
       earlyEvictions: result.stats.earlyEvictions,
@@ -304,6 +315,7 @@ export function formatReport(report: ChaosReport, perKind = 8): string {
     ...report.slowest.map((d) => `    slow: room ${d.roomId.slice(0, 8)} seq ${d.seq} at ${d.member} (${d.source}): sent +${((d.sentAt - t0) / 1000).toFixed(1)}s, stored ${d.storedAt === null ? '?' : `+${ms(d.storedAt - d.sentAt)}`}, arrived +${ms(d.arrivedAt - d.sentAt)}`),
     `  connections: ${report.connections.total} (${report.connections.reconnects} reconnects, ${report.connections.connectFailures} failed connects); join errors: ${counts(report.connections.joinErrors)}`,
     `  faults: ${report.faults.length} (${counts(report.faultCounts)}); process start retries: ${report.failedStarts.length}`,
+    `  worker faults: ${report.heldByFaultedWorkers.length}, ${report.heldByFaultedWorkers.filter((n) => n > 0).length} of them hit a worker holding claimed rows (${report.heldByFaultedWorkers.reduce((a, b) => a + b, 0)} rows in all)`,
     `  membership: ${report.membership.removed} removals, ${report.membership.readded} re-adds, ${report.membership.flipped} remove + re-add in one transaction, ${report.membership.skipped} skipped, ${report.membership.readBack} read back`,
     `  gap notices: ${report.gapNotices}; member.removed before the removal's place (allowed, the gateway could not know it): ${report.earlyEvictions}`,
     `  logs: ${report.logs.unexplained.length} unexplained error/crash lines, ${report.logs.explained.length} error lines explained by a fault`,

@@ -169,7 +169,10 @@ export class Cluster {
     process.once('exit', this.stopServicesOnExit);
     const env = { ...options.env, DATABASE_URL: db.url, REDIS_URL: redis.url, PUBSUB_MODE: options.pubsubMode };
     const onExit = (exit: UnexpectedExit) => this.unexpectedExits.push(exit);
-    this.gateways = Array.from({ length: options.gateways }, (_, i) => new ProcessSlot(`gateway-${i + 1}`, 'gateway', env, onExit));
+    // The last of several gateways leaves its sends to the workers (no fast path), so that
+    // the workers carry messages too and their faults hit claimed rows.
+    const gatewayEnv = (i: number) => (options.gateways > 1 && i === options.gateways - 1 ? { ...env, OUTBOX_FAST_PATH: 'false' } : env);
+    this.gateways = Array.from({ length: options.gateways }, (_, i) => new ProcessSlot(`gateway-${i + 1}`, 'gateway', gatewayEnv(i), onExit));
     this.workers = Array.from({ length: options.workers }, (_, i) => new ProcessSlot(`worker-${i + 1}`, 'worker', env, onExit));
   }
 

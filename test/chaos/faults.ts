@@ -3,6 +3,7 @@
 // even a short run gets every kind; a kind not possible right now waits for a later
 // turn. Faults may overlap, but at least one gateway and one worker keep running, and no
 // two faults hit Redis or PostgreSQL at once.
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { createSql, type Sql } from '../../shared/db/client';
 import type { Random } from '../support/frame-fuzzer';
@@ -28,6 +29,8 @@ interface Fault {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a worker fault waits for its worker to hold claimed rows. */
+const WAIT_FOR_CLAIM_MS = 3000;
 export const FAULT_KINDS: readonly FaultKind[] = ['worker-kill', 'worker-stop', 'gateway-kill', 'redis-restart', 'redis-kill-pubsub', 'postgres-restart', 'postgres-terminate'];
 
 export class FaultInjector {
@@ -44,8 +47,12 @@ export class FaultInjector {
   /** Kinds still to deal in this round. */
   private deck: FaultKind[] = [];
 
+  /** On the chat database: which rows a worker holds. */
+  private readonly chat: Sql;
+
   constructor(private readonly options: FaultOptions) {
     this.admin = createSql(options.cluster.postgres.url, { max: 1, applicationName: 'chaos-faults' });
+    this.chat = createSql(options.cluster.db.url, { max: 1, applicationName: 'chaos-faults-outbox' });
     this.databaseName = new URL(options.cluster.db.url).pathname.slice(1);
   }
 
@@ -63,7 +70,7 @@ export class FaultInjector {
 
   async close(): Promise<void> {
     await this.stop();
-    await this.admin.end({ timeout: 1 });
+    await Promise.all([this.admin.end({ timeout: 1 }), this.chat.end({ timeout: 1 })]);
   }
 
   countsByKind(): Record<string, number> {
@@ -121,12 +128,13 @@ export class FaultInjector {
     const { cluster, random } = this.options;
     const faults: Fault[] = [];
     const running = (slots: ProcessSlot[]) => slots.filter((s) => s.state === 'running');
-    const workers = running(cluster.workers);
+    // A worker a fault is waiting to hit counts as hit already.
+    const workers = running(cluster.workers).filter((w) => !this.waitingToHit.has(w));
     const gateways = running(cluster.gateways);
     if (workers.length >= 2) {
       const worker = random.pick(workers);
-      faults.push({ kind: 'worker-kill', target: worker.name, run: () => this.killAndRestart(worker, random.between(500, 2000)) });
-      faults.push({ kind: 'worker-stop', target: worker.name, run: () => this.pauseAndResume(worker, random.between(2500, 4000)) });
+      faults.push({ kind: 'worker-kill', target: worker.name, run: () => this.whileHolding(worker, () => this.killAndRestart(worker, random.between(500, 2000))) });
+      faults.push({ kind: 'worker-stop', target: worker.name, run: () => this.whileHolding(worker, () => this.pauseAndResume(worker, random.between(2500, 4000))) });
     }
     if (gateways.length >= 2) {
       const gateway = random.pick(gateways);
@@ -142,6 +150,54 @@ export class FaultInjector {
     }
     return faults;
   }
+
+  /**
+   * Runs a worker fault while the worker holds claimed rows (it holds them for milliseconds
+   * at a time, so a fault at a random moment would mostly hit an idle worker): the worker
+   * is frozen (SIGSTOP) the moment it is seen holding some and, if it still does once a
+   * statement it had sent has finished, hit while frozen; otherwise let go and watched
+   * again, for up to WAIT_FOR_CLAIM_MS. The record says how many rows it held.
+   */
+  private async whileHolding(slot: ProcessSlot, fault: () => Promise<string>): Promise<string> {
+    const pid = slot.proc?.pid;
+    if (pid === undefined) return fault();
+    this.waitingToHit.add(slot);
+    try {
+      return await this.hitWhileHolding(slot, pid, fault);
+    } finally {
+      this.waitingToHit.delete(slot);
+    }
+  }
+
+  private async hitWhileHolding(slot: ProcessSlot, pid: number, fault: () => Promise<string>): Promise<string> {
+    const workerId = `${hostname()}-${pid}`; // the worker's default WORKER_ID
+    const held = async () => (await this.chat<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status = 'in_progress' AND locked_by = ${workerId}`)[0]!.n;
+    const deadline = Date.now() + WAIT_FOR_CLAIM_MS;
+    let heldAtFault = 0;
+    while (Date.now() < deadline && slot.proc?.pid === pid) {
+      const n = await held().catch(() => null);
+      if (n === null) {
+        await sleep(50); // PostgreSQL may be down: ask less often
+        continue;
+      }
+      if (n === 0) {
+        await sleep(2);
+        continue;
+      }
+      slot.pause();
+      await sleep(30);
+      heldAtFault = (await held().catch(() => null)) ?? 0;
+      if (heldAtFault > 0) break;
+      slot.resume();
+    }
+    this.heldByFaultedWorkers.push(heldAtFault);
+    // kill() works on a frozen process; pauseAndResume() keeps it frozen and lets it go after its pause.
+    return `${await fault()}; holding ${heldAtFault} claimed rows`;
+  }
+
+  /** Per worker fault: the claimed rows the worker held when it was hit. */
+  readonly heldByFaultedWorkers: number[] = [];
+  private readonly waitingToHit = new Set<ProcessSlot>();
 
   private async killAndRestart(slot: ProcessSlot, downMs: number): Promise<string> {
     const before = slot.proc ? `pid ${slot.proc.pid}${slot.port ? ` :${slot.port}` : ''}` : 'none';
