@@ -255,7 +255,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.any(
     '/v1/*',
     createApi({
-      routes: [...roomRoutes(sql, (roomId, event) => void fanout.publishCommitted(roomId, roomEventFrame(event.type, roomId, event.id, event.payload))), ...historyRoutes(sql), ...messageRoutes(sends)],
+      routes: [...roomRoutes(sql, (roomId, event) => void fanout.publishCommitted(roomId, roomEventFrame(event.type, roomId, event.id, event.payload))), ...historyRoutes(sql), ...messageRoutes(sends, logger)],
       serverKeys: config.SERVER_API_KEYS,
       authenticateUser: authenticate,
       maxBodyBytes: config.MAX_BODY_BYTES,

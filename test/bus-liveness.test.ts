@@ -5,17 +5,26 @@
 // channel has no subscriber (PUBSUB NUMSUB 0), no member on it receives anything, and
 // GET /ready still answers 200. The gateway reaches Redis through a TCP proxy here
 // (test/support/tcp-proxy.ts); the worker talks to Redis directly and keeps publishing.
+//
+// A gateway hands its own sends to its own sockets without Redis (the fast path), so a
+// message sent and read on one gateway proves nothing about the bus. Every message here is
+// written straight to the database instead (its outbox row pending, test/support/backlog.ts)
+// and published by the worker: the gateway stores none of them, and the newest one is read
+// from PostgreSQL only by a catch-up after a reconnect — so each test also asserts that
+// Redis counts a subscriber on the room's channel (PUBSUB NUMSUB) after the blip.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelFor } from '../shared/bus/channels';
+import { insertMessages } from './support/backlog';
 import { sleep, subscriberCount, until } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
+import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';
 import { scrape, valueOf } from './support/prometheus';
 import { membersInRoom } from './support/room-members';
 import { createTestDatabase, type TestDatabase } from './support/services';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
-import type { TestClient } from './support/ws-client';
+import { TestClient } from './support/ws-client';
 
 /** arcyou_gateway_ready from the gateway's /metrics. */
 const readyGauge = async (port: number): Promise<number> => valueOf(await scrape(`http://127.0.0.1:${port}/metrics`), 'arcyou_gateway_ready');
@@ -26,14 +35,6 @@ const readyStatus = async (port: number): Promise<number> => {
     return 0;
   }
 };
-
-/** Sends from `sender` and resolves once `reader` got it live; rejects after `timeoutMs`. */
-async function sendAndReceive(sender: TestClient, reader: TestClient, roomId: string, text: string, timeoutMs: number): Promise<number> {
-  const reply = await sender.request({ op: 'send', room_id: roomId, content: { text } });
-  expect(reply.success).toBe(true);
-  await reader.waitFor((f) => f.op === 'event' && f.message?.id === reply.message_id, timeoutMs, `message "${text}" (${reply.message_id}) at the reader`);
-  return reply.message_id as number;
-}
 
 for (const mode of ['global', 'perconv'] as const) {
   describe(`bus liveness (PUBSUB_MODE=${mode})`, () => {
@@ -83,6 +84,35 @@ for (const mode of ['global', 'perconv'] as const) {
     const subscribers = (channel: string) => subscriberCount(admin, channel);
 
     /**
+     * A message from `userId` that only the bus can bring to `readers`: written straight to
+     * the database (no gateway stores or publishes it; its outbox row is left pending) and
+     * published by the worker, which talks to Redis directly. Resolves once every reader got
+     * it live; rejects after `timeoutMs`, with `context` (the gateway's state) in the message.
+     */
+    const viaTheBus = async (readers: TestClient[], roomId: string, userId: string, text: string, timeoutMs: number, context?: () => Promise<string>) => {
+      const [id] = await insertMessages(db.sql, roomId, userId, [{ text }]);
+      try {
+        await Promise.all(readers.map((reader) => reader.waitFor((f) => f.op === 'event' && f.message?.id === id, timeoutMs, `message "${text}" (${id}), published by the worker, at a member`)));
+      } catch (err) {
+        throw new Error(`${(err as Error).message}${context ? `\n${await context()}` : ''}`);
+      }
+      return id!;
+    };
+
+    /** Waits (until `deadline`) for Redis to count a subscriber on each of the channels: the gateway subscribed them again. */
+    const subscribedAgain = async (channels: string[], deadline: number, gateway: RunningProcess) => {
+      for (const channel of channels) {
+        await until(`a subscriber on ${channel} after the blip`, async () => (await subscribers(channel)) >= 1, Math.max(0, deadline - Date.now()), 100).catch((err: Error) => {
+          throw new Error(`${err.message}\n${gateway.output().slice(-1500)}`);
+        });
+      }
+    };
+
+    /** What the gateway looks like from outside, for a failure message. */
+    const stateOf = (gateway: RunningProcess, channels: string[]) => async () =>
+      `${(await Promise.all(channels.map(async (c) => `PUBSUB NUMSUB ${c} = ${await subscribers(c)}`))).join(', ')}\n${gateway.output().slice(-1500)}`;
+
+    /**
      * The gateway's subscriber connection dies, and for a while (2 s) every reconnect is
      * accepted and dropped at once (the publisher's connection is left alone). Resolves once
      * the proxy forwards again and the gateway had the time to reconnect (it may not: an
@@ -102,19 +132,20 @@ for (const mode of ['global', 'perconv'] as const) {
     };
 
     it('delivers messages to members again within 10 s after a blip that swallowed the re-subscribe', async () => {
-      const { proxy, gateway, roomId, sender, reader } = await gatewayBehindProxy();
-      await sendAndReceive(sender, reader, roomId, 'before the blip', 5000);
+      const { proxy, gateway, roomId, users, clients: members } = await gatewayBehindProxy();
+      const channel = channelFor(mode, roomId);
+      await viaTheBus(members, roomId, users[0]!, 'before the blip', 5000);
       await blip(proxy);
-      await sendAndReceive(sender, reader, roomId, 'after the blip', 10_000).catch(async (err: Error) => {
-        throw new Error(`${err.message}; PUBSUB NUMSUB ${channelFor(mode, roomId)} = ${await subscribers(channelFor(mode, roomId))}\n${gateway.output().slice(-1500)}`);
-      });
-      expect(await subscribers(channelFor(mode, roomId))).toBeGreaterThanOrEqual(1);
+      const deadline = Date.now() + 10_000;
+      await subscribedAgain([channel], deadline, gateway);
+      await viaTheBus(members, roomId, users[0]!, 'after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, [channel]));
+      expect(await subscribers(channel)).toBeGreaterThanOrEqual(1);
       await gateway.stop();
     }, 60_000);
 
     it('answers /ready with 503 while it cannot hear the bus, and 200 again only once it hears it', async () => {
-      const { proxy, gateway, roomId, sender, reader } = await gatewayBehindProxy();
-      await sendAndReceive(sender, reader, roomId, 'before the blip', 5000);
+      const { proxy, gateway, roomId, users, reader } = await gatewayBehindProxy();
+      await viaTheBus([reader], roomId, users[0]!, 'before the blip', 5000);
       expect(await readyStatus(gateway.port)).toBe(200);
       const seen: number[] = [];
       await blip(proxy, async () => {
@@ -134,7 +165,7 @@ for (const mode of ['global', 'perconv'] as const) {
       await until('/ready answering 200 after the blip', async () => (await readyStatus(gateway.port)) === 200, 10_000, 100);
       expect(await readyGauge(gateway.port)).toBe(1);
       expect(await subscribers(channelFor(mode, roomId)), `subscribers on ${channelFor(mode, roomId)} while /ready says 200`).toBeGreaterThanOrEqual(1);
-      await sendAndReceive(sender, reader, roomId, 'after the blip', 10_000);
+      await viaTheBus([reader], roomId, users[0]!, 'after the blip', 10_000, stateOf(gateway, [channelFor(mode, roomId)]));
       await gateway.stop();
     }, 60_000);
 
@@ -143,9 +174,10 @@ for (const mode of ['global', 'perconv'] as const) {
       // No proxy: Redis itself accepts the connection, answers "max number of clients reached" and closes it.
       const gateway = await startGatewayProcess({ ...baseEnv(), REDIS_URL: redis.url });
       procs.push(gateway);
-      const { roomId, clients: [sender, reader] } = await membersInRoom(db.sql, gateway.port, 2);
-      clients.push(sender!, reader!);
-      await sendAndReceive(sender!, reader!, roomId, 'before the blip', 5000);
+      const { roomId, users, clients: members } = await membersInRoom(db.sql, gateway.port, 2);
+      clients.push(...members);
+      const channel = channelFor(mode, roomId);
+      await viaTheBus(members, roomId, users[0]!, 'before the blip', 5000);
 
       const info = async (section: string, field: string) => Number(((await admin.info(section)).match(new RegExp(`^${field}:(\\d+)`, 'm')) ?? [])[1]);
       const connected = await info('clients', 'connected_clients');
@@ -161,9 +193,39 @@ for (const mode of ['global', 'perconv'] as const) {
       }
       await until('the gateway connected again', async () => (await info('clients', 'connected_clients')) >= connected, 3000).catch(() => {});
       await sleep(300);
-      await sendAndReceive(sender!, reader!, roomId, 'after the blip', 10_000).catch(async (err: Error) => {
-        throw new Error(`${err.message}; PUBSUB NUMSUB ${channelFor(mode, roomId)} = ${await subscribers(channelFor(mode, roomId))}\n${gateway.output().slice(-1500)}`);
-      });
+      // It hears Redis again: its channel has a subscriber, and a message only the bus brings reaches both members.
+      const deadline = Date.now() + 10_000;
+      await subscribedAgain([channel], deadline, gateway);
+      await viaTheBus(members, roomId, users[0]!, 'after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, [channel]));
+      expect(await subscribers(channel)).toBeGreaterThanOrEqual(1);
+      await gateway.stop();
+    }, 60_000);
+
+    // perconv: a join subscribes its room's channel (unless the gateway has it already). After a
+    // blip, a gateway that believes its channels subscribed, or whose SUBSCRIBE went to a
+    // connection that is not really there, leaves the new join deaf.
+    if (mode === 'perconv') it('hears the bus for joins made after a blip: a third member of a room it has, and a room new to it', async () => {
+      const { proxy, gateway, roomId, users, reader } = await gatewayBehindProxy();
+      await viaTheBus([reader], roomId, users[0]!, 'before the blip', 5000);
+      await blip(proxy);
+      const deadline = Date.now() + 10_000;
+      // After the blip, carol — a third member of the room, and the only member here of a new room — joins both.
+      const carolId = newUser();
+      await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${carolId})`;
+      const newRoomId = await createRoom(db.sql, [carolId, users[0]!]);
+      const carol = await TestClient.connect(gateway.port);
+      clients.push(carol);
+      expect((await carol.request({ op: 'auth', token: carolId })).success).toBe(true);
+      for (const id of [roomId, newRoomId]) {
+        // A join waits for its room to hear the bus; the subscriber may still be getting its connection back.
+        const join = await carol.request({ op: 'join', room_id: id }, 15_000);
+        expect(join.success, `carol's join of ${id} after the blip: ${JSON.stringify(join)}`).toBe(true);
+      }
+      const channels = [channelFor(mode, roomId), channelFor(mode, newRoomId)];
+      await subscribedAgain(channels, deadline, gateway);
+      await viaTheBus([carol], newRoomId, users[0]!, 'in the new room, after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, channels));
+      await viaTheBus([carol, reader], roomId, users[0]!, 'in the old room, after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, channels));
+      for (const channel of channels) expect(await subscribers(channel), `subscribers on ${channel}`).toBeGreaterThanOrEqual(1);
       await gateway.stop();
     }, 60_000);
   });

@@ -228,6 +228,26 @@ describe('server API: messages written by the backend', () => {
     expect(await call('POST', `/v1/rooms/${newUser()}/messages`, { user_id: alice, content: {} })).toMatchObject({ status: 403 });
     expect((await call('GET', path)).body.messages).toEqual([]);
   });
+
+  it('answers 503 "message ids exhausted" once message ids reached 2^53 − 1, as a WebSocket send does, and stores nothing', async () => {
+    const [alice] = [newUser()];
+    const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }] })).body.room.id;
+    const path = `/v1/rooms/${roomId}/messages`;
+    const a = await clients.member(system.port, alice, roomId);
+    // The last id there is has been taken: the next nextval fails with SQLSTATE 2200H.
+    await system.sql`SELECT setval('arcyou_chat_messages_id_seq', ${Number.MAX_SAFE_INTEGER})`;
+    try {
+      const reply = await call('POST', path, { user_id: alice, content: { text: 'past the last id' } });
+      expect(reply).toEqual({ status: 503, body: { error: 'unavailable', detail: 'message ids exhausted' } });
+      const sent = await a.request({ op: 'send', room_id: roomId, content: { text: 'past the last id' } });
+      expect(sent).toMatchObject({ success: false, error: reply.body.error, detail: reply.body.detail });
+      expect((await call('GET', path)).body.messages).toEqual([]);
+    } finally {
+      await system.sql`SELECT setval('arcyou_chat_messages_id_seq', (SELECT coalesce(max(id), 1) FROM arcyou_chat_messages))`;
+    }
+    // Ids available again: the same request stores it.
+    expect(await call('POST', path, { user_id: alice, content: { text: 'after' } })).toMatchObject({ status: 201, body: { message: { seq: 1 } } });
+  });
 });
 
 describe('server API: off, and rate limited', () => {

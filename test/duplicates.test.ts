@@ -82,15 +82,21 @@ describe(`duplicates (PUBSUB_MODE=${MODE})`, () => {
   };
 
   it('does not deliver again live a backfilled message published only after the join stopped waiting for it', async () => {
-    const gateway = await startGateway(); // no worker yet: sent messages stay pending
+    const gateway = await startGateway();
     const [alice, bob] = [newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice, bob]);
     const a = await connect(gateway.port, alice, roomId);
-    const sent: number[] = [];
-    for (let i = 0; i < 3; i++) sent.push((await a.request({ op: 'send', room_id: roomId, content: { i } })).message_id);
+    // Written straight to the database, as a send stores them but with no fast path (a gateway
+    // publishes its own sends at once): no worker yet, so their outbox rows stay pending.
+    const sent = await insertMessages(db.sql, roomId, alice, [{ i: 0 }, { i: 1 }, { i: 2 }]);
     const b = await connect(gateway.port, bob, roomId);
     await b.waitForEvents(sent.length, roomId, 5000); // the backfill
     await sleep(11_000); // longer than the join waits (10 s) for its unpublished backfill to come live
+    // Still unpublished when the join stopped waiting: nothing has reached the bus yet.
+    const pending = await db.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM outbox
+      WHERE type = 'message.created' AND room_id = ${roomId} AND status = 'pending' AND attempts = 0`;
+    expect(pending[0]!.n, 'outbox rows of the messages still pending before the worker starts').toBe(sent.length);
     await startWorker();
     await a.waitForEvents(sent.length, roomId, 10_000); // now they are published
     await sentinel(b, roomId, alice);

@@ -1,6 +1,6 @@
 // The schema side of per-room seq (sql/0005_room_seq.sql): numbering existing messages,
 // numbering concurrent sends with no gap in commit order, memberships and their removal
-// events, and the id cap at 2^53 − 1.
+// events, and the id caps at 2^53 − 1 (message, outbox and membership ids).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, readMigrations } from '../shared/db/migrate';
 import { insertMessages, type NewMessage } from '../gateway/sql/insert-messages';
@@ -140,6 +140,33 @@ describe('per-room seq on a migrated database', () => {
     } finally {
       await db.sql`SELECT setval('arcyou_chat_messages_id_seq', (SELECT max(id) FROM arcyou_chat_messages WHERE id < ${Number.MAX_SAFE_INTEGER - 1}))`;
     }
+  });
+
+  it('refuses a membership id past 2^53 − 1 (sql/0013), for a new member and for a restored one alike', async () => {
+    const [alice, bob, carol] = [newUser(), newUser(), newUser()];
+    const roomId = await createRoom(db.sql, [alice]);
+    const membershipOf = async (userId: string) =>
+      (await db.sql<{ membership_id: number; deleted_at: Date | null }[]>`SELECT membership_id, deleted_at FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId}`)[0];
+    await db.sql`SELECT setval('arcyou_chat_membership_id_seq', ${Number.MAX_SAFE_INTEGER - 1})`;
+    try {
+      await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${bob})`;
+      expect(await membershipOf(bob)).toMatchObject({ membership_id: Number.MAX_SAFE_INTEGER });
+      await expect(db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${carol})`).rejects.toMatchObject({ code: '2200H' });
+      expect(await membershipOf(carol)).toBeUndefined();
+      // A restore starts a new membership (the trigger's nextval): refused too, and alice stays removed.
+      await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${alice}`;
+      await expect(db.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${alice}`).rejects.toMatchObject({ code: '2200H' });
+      expect((await membershipOf(alice))!.deleted_at).not.toBeNull();
+    } finally {
+      await db.sql`SELECT setval('arcyou_chat_membership_id_seq', (SELECT max(membership_id) FROM arcyou_chat_members WHERE membership_id < ${Number.MAX_SAFE_INTEGER - 1}))`;
+      await db.sql`DELETE FROM arcyou_chat_rooms WHERE id = ${roomId}`;
+    }
+  });
+
+  it('stops every sequence at 2^53 − 1: all their values go on the wire as JSON numbers', async () => {
+    const sequences = await db.sql<{ name: string; max: string }[]>`SELECT sequencename AS name, max_value::text AS max FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1`;
+    expect(sequences.map((s) => s.name)).toEqual(expect.arrayContaining(['arcyou_chat_membership_id_seq', 'arcyou_chat_messages_id_seq', 'outbox_id_seq']));
+    expect(sequences.filter((s) => BigInt(s.max) > BigInt(Number.MAX_SAFE_INTEGER)), 'sequences that can pass 2^53 − 1').toEqual([]);
   });
 });
 

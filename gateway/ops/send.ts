@@ -1,10 +1,10 @@
 import { Errors, type ClientId, type Request } from '../frames';
+import { idsExhausted } from '../sql/insert-messages';
 import { isMessageOf } from '../sql/message-of';
 import type { Session } from '../session';
 import { NOT_A_MEMBER, NOT_JOINED, type OpContext, type Reply } from './context';
 
 /** PostgreSQL's sequence_generator_limit_exceeded: message ids reached 2^53 − 1 (see sql/0005_room_seq.sql). */
-const IDS_EXHAUSTED = '2200H';
 
 export async function send(ctx: OpContext, session: Session, request: Extract<Request, { op: 'send' }>, tempId: ClientId | undefined): Promise<Reply> {
   const { roomId, content, type, replyTo } = request;
@@ -28,7 +28,7 @@ export async function send(ctx: OpContext, session: Session, request: Extract<Re
       session,
     );
   } catch (err) {
-    if ((err as { code?: unknown }).code !== IDS_EXHAUSTED) throw err;
+    if (!idsExhausted(err)) throw err;
     ctx.logger.error({ err }, 'message ids are exhausted (2^53 − 1): no message can be stored');
     return { op: 'send', success: false, error: 'unavailable', detail: 'message ids exhausted', room_id: roomId };
   }

@@ -23,6 +23,14 @@ export interface NewMessage {
 
 export type MessageType = 'text' | 'image' | 'file' | 'system';
 
+/**
+ * The error of a send refused because message ids reached 2^53 − 1, the cap of their
+ * sequence (sql/0005_room_seq.sql): PostgreSQL's sequence_generator_limit_exceeded.
+ */
+export function idsExhausted(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '2200H';
+}
+
 export interface StoredMessage {
   id: number;
   seq: number;
