@@ -5,16 +5,18 @@
 //   npm run bench -- --only=fanout --fanouts=10,100 --measure-ms=3000
 //   npm run bench -- --only=worker --batches=500 --workers=1,2
 //   npm run bench -- --only=micro
+//   npm run bench -- --only=cluster --fanouts=10,100     # fan-out only, one Redis vs a 3-master Redis Cluster
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { adminDatabaseUrl, machineInfo, oursEnv, roomsFor, sharedRedisUrl } from './lib/bench-env';
-import { chartSpec, evaluateTargets, renderMarkdown, type RunResults } from './lib/report';
+import { chartSpec, evaluateTargets, renderMarkdown, type RedisClusterResult, type RunResults } from './lib/report';
 import { renderChart } from './lib/svg-chart';
 import { runFanoutGroup, type PhaseKind, type PhaseResult } from './scenarios/fanout';
 import { runMicro, type MicroResult } from './scenarios/micro';
 import { runWorkerConfig, type WorkerResult } from './scenarios/worker-throughput';
 import { createBenchDatabase } from './system/database';
 import { startPrivateRedis } from './system/processes';
+import { startRedisCluster } from '../test/support/redis-cluster';
 import type { OurClient, System } from './load/wire';
 
 const { values: args } = parseArgs({
@@ -64,6 +66,7 @@ const db = await createBenchDatabase(adminDatabaseUrl(), 'run');
 const redis = await startPrivateRedis(sharedRedisUrl());
 const fanoutResults: PhaseResult[] = [];
 const workerResults: WorkerResult[] = [];
+const clusterResults: RedisClusterResult[] = [];
 let microResults: MicroResult[] = [];
 try {
   if (sections.has('fanout')) {
@@ -75,6 +78,24 @@ try {
         log(`fan-out ${fanout}, ${system}`);
         fanoutResults.push(...(await runFanoutGroup({ system, fanout, rooms: roomsFor(fanout), phases, timing, clients: Number(args.clients), ourClient, ...(args.rate ? { offeredRate: Number(args.rate) } : {}), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, log })));
       }
+    }
+  }
+  if (sections.has('cluster')) {
+    const cluster = await startRedisCluster();
+    try {
+      const targets = [
+        { redis: 'one Redis', url: redis.url },
+        { redis: 'Redis Cluster, 3 masters', url: `redis+cluster://${cluster.seeds}` },
+      ] as const;
+      for (const [i, fanout] of numbers(args.fanouts).entries()) {
+        for (const target of i % 2 === 0 ? targets : [...targets].reverse()) {
+          log(`fan-out ${fanout}, ours on ${target.redis}`);
+          const [phase] = await runFanoutGroup({ system: 'ours', fanout, rooms: roomsFor(fanout), phases: [{ path: 'fanout', load: 'saturation' }], timing, clients: Number(args.clients), ourClient, sql: db.sql, databaseUrl: db.url, redisUrl: target.url, oursEnv: { ...env, PUBSUB_MODE: 'perconv' }, log });
+          clusterResults.push({ redis: target.redis, phase: phase! });
+        }
+      }
+    } finally {
+      await cluster.destroy();
     }
   }
   if (sections.has('worker')) {
@@ -104,6 +125,7 @@ const results: RunResults = {
   machine: { cpus: started.cpus, model: started.model, node: started.node, loadAtStart: started.load, loadAtEnd: finished.load },
   settings: { ...timing, clients: Number(args.clients), ourClient, oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
   fanout: fanoutResults,
+  ...(clusterResults.length ? { redisCluster: clusterResults } : {}),
   worker: workerResults,
   micro: microResults,
 };

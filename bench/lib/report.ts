@@ -14,8 +14,16 @@ export interface RunInfo {
   settings: Record<string, unknown>;
 }
 
+/** Our fan-out-only saturation on one Redis and on a Redis Cluster (sharded Pub/Sub), same load. */
+export interface RedisClusterResult {
+  redis: 'one Redis' | 'Redis Cluster, 3 masters';
+  phase: PhaseResult;
+}
+
 export interface RunResults extends RunInfo {
   fanout: PhaseResult[];
+  /** Absent in runs made before this section existed. */
+  redisCluster?: RedisClusterResult[];
   worker: WorkerResult[];
   micro: MicroResult[];
 }
@@ -188,6 +196,15 @@ export function renderMarkdown(results: RunResults): string {
       lines.push(
         `| ${r.system} | ${r.fanout} | ${r.rooms} | ${r.sockets} | ${PATH_LABEL[r.path]} | ${r.load}${r.offeredRate ? ` ${formatNumber(r.offeredRate)}/s` : ''} | ${formatNumber(r.sentPerSec)} | ${formatNumber(r.deliveredPerSec)} | ${formatNumber(r.latencyMs.p50)} | ${formatNumber(r.latencyMs.p99)} | ${formatNumber(r.latencyMs.p999)} | ${r.missing} | ${formatNumber(r.serverCpuUsPerDelivered)} | ${formatNumber(r.systemCpuUsPerDelivered)} | ${cores} | ${(r.serverBusy * 100).toFixed(0)}% | ${(r.clientCoreMax * 100).toFixed(0)}% / ${(r.clientBusyMax * 100).toFixed(0)}%${r.clientSaturated ? ' ⚠' : ''} | ${formatNumber(r.rssPerConnectionBytes / 1024)} | ${r.dbCpuUsPerSent === null ? '' : formatNumber(r.dbCpuUsPerSent)} | ${r.workerAvgBatch === null ? '' : r.workerAvgBatch.toFixed(1)} | ${r.load1.toFixed(1)} |`,
       );
+    }
+    lines.push('');
+  }
+  if (results.redisCluster?.length) {
+    lines.push('## Fan-out only: one Redis vs a Redis Cluster (ours, PUBSUB_MODE=perconv, saturation)', '');
+    lines.push('Every Redis process runs on this same machine, next to the gateway and the load generator: what this shows is the cost of the cluster path, not the throughput of more machines.', '');
+    lines.push('| F | rooms | Redis | delivered/s | p50 ms | p99 ms | server µs/msg | client max cpu / busy |', '|---:|---:|---|---:|---:|---:|---:|---|');
+    for (const { redis, phase: r } of results.redisCluster) {
+      lines.push(`| ${r.fanout} | ${r.rooms} | ${redis} | ${formatNumber(r.deliveredPerSec)} | ${formatNumber(r.latencyMs.p50)} | ${formatNumber(r.latencyMs.p99)} | ${formatNumber(r.serverCpuUsPerDelivered)} | ${(r.clientCoreMax * 100).toFixed(0)}% / ${(r.clientBusyMax * 100).toFixed(0)}%${r.clientSaturated ? ' ⚠' : ''} |`);
     }
     lines.push('');
   }

@@ -3,9 +3,10 @@
 // socket recording end-to-end latency into an HdrHistogram — and reports each phase.
 import { Emitter } from '@socket.io/redis-emitter';
 import * as hdr from 'hdr-histogram-js';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { channelFor } from '../../shared/bus/channels';
 import { serializeMessageEvent } from '../../shared/protocol/events';
+import { parseClusterUrl } from '../../shared/redis-cluster';
 import type { FromClient, PhaseSpec, SocketSpec, ToClient, WriterSpec } from './messages';
 import { dueCount, intendedAt, type Timetable } from './timetable';
 import { connect, type BenchSocket, type Stamp, type System } from './wire';
@@ -22,7 +23,9 @@ interface Setup {
 }
 
 let setup: Setup | null = null;
-let redis: Redis | null = null;
+let redis: Redis | Cluster | null = null;
+/** Publishes a serialised event on our bus: PUBLISH on one Redis, SPUBLISH (sharded) on a cluster. */
+let publishEvent: (channel: string, frame: string) => Promise<unknown> = async () => {};
 let emitter: Emitter | null = null;
 
 interface WriterState {
@@ -65,7 +68,7 @@ function write(writer: WriterState, t: number) {
   }
   const message = { id: spec.writer * 10_000_000 + writer.seq, seq: spec.seqAfter + writer.seq, user_id: '00000000-0000-4000-8000-000000000000', content, created_at: new Date(t).toISOString() };
   if (setup!.system === 'ours') {
-    redis!.publish(channelFor(setup!.pubsubMode, spec.roomId), serializeMessageEvent(spec.roomId, message, 'live')).catch(() => {});
+    publishEvent(channelFor(setup!.pubsubMode, spec.roomId), serializeMessageEvent(spec.roomId, message, 'live')).catch(() => {});
   } else {
     emitter!.to(spec.roomId).emit('event', { op: 'event', type: 'message.created', roomId: spec.roomId, message, timestamp: new Date().toISOString(), source: 'live' });
   }
@@ -148,8 +151,17 @@ async function connectAll(message: Extract<ToClient, { type: 'connect' }>) {
   });
   await Promise.all(workers);
   setup = { system: message.system, redisUrl: message.redisUrl, pubsubMode: message.pubsubMode, specs: message.sockets, sockets };
-  redis = new Redis(message.redisUrl, { enableAutoPipelining: true, connectionName: 'arcyou-bench-publisher' });
-  if (message.system === 'socketio') emitter = new Emitter(redis);
+  const cluster = parseClusterUrl(message.redisUrl);
+  if (cluster) {
+    const client = new Cluster(cluster.seeds, { enableAutoPipelining: true, redisOptions: { connectionName: 'arcyou-bench-publisher', ...(cluster.password ? { password: cluster.password } : {}) } });
+    publishEvent = (channel, frame) => client.spublish(channel, frame);
+    redis = client;
+  } else {
+    const client = new Redis(message.redisUrl, { enableAutoPipelining: true, connectionName: 'arcyou-bench-publisher' });
+    publishEvent = (channel, frame) => client.publish(channel, frame);
+    if (message.system === 'socketio') emitter = new Emitter(client);
+    redis = client;
+  }
   reply({ type: 'connected', count: message.sockets.length - failed, failed, firstError });
 }
 
