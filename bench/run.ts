@@ -6,11 +6,13 @@
 //   npm run bench -- --only=worker --batches=500 --workers=1,2
 //   npm run bench -- --only=micro
 //   npm run bench -- --only=cluster --fanouts=10,100     # fan-out only, one Redis vs a 3-master Redis Cluster
+//   npm run bench -- --only=connections --connections=100000   # sockets held by one gateway
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { adminDatabaseUrl, machineInfo, oursEnv, roomsFor, sharedRedisUrl } from './lib/bench-env';
 import { chartSpec, evaluateTargets, renderMarkdown, type RedisClusterResult, type RunResults } from './lib/report';
 import { renderChart } from './lib/svg-chart';
+import { runConnections, type ConnectionsResult } from './scenarios/connections';
 import { runFanoutGroup, type PhaseKind, type PhaseResult } from './scenarios/fanout';
 import { runMicro, type MicroResult } from './scenarios/micro';
 import { runWorkerConfig, type WorkerResult } from './scenarios/worker-throughput';
@@ -41,6 +43,7 @@ const { values: args } = parseArgs({
     'worker-rooms': { type: 'string', default: '1000' },
     'skip-cold': { type: 'boolean', default: false },
     'worker-cap-ms': { type: 'string', default: '15000' },
+    connections: { type: 'string', default: '100000' },
   },
 });
 
@@ -67,6 +70,7 @@ const redis = await startPrivateRedis(sharedRedisUrl());
 const fanoutResults: PhaseResult[] = [];
 const workerResults: WorkerResult[] = [];
 const clusterResults: RedisClusterResult[] = [];
+let connectionsResult: ConnectionsResult | null = null;
 let microResults: MicroResult[] = [];
 try {
   if (sections.has('fanout')) {
@@ -98,6 +102,10 @@ try {
       await cluster.destroy();
     }
   }
+  if (sections.has('connections')) {
+    log(`connections: ${args.connections} sockets on one gateway`);
+    connectionsResult = await runConnections({ sockets: Number(args.connections), clients: Number(args.clients), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, idleMs: 20_000, trickleMs: 10_000, trickleRate: 2, log });
+  }
   if (sections.has('worker')) {
     const configs = numbers(args.batches).flatMap((batchSize) => numbers(args.workers).map((workers) => ({ batchSize, workers, history: Number(args.history) })));
     // One cold-table run: what a backlog costs when the planner's statistics are stale.
@@ -126,6 +134,7 @@ const results: RunResults = {
   settings: { ...timing, clients: Number(args.clients), ourClient, oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
   fanout: fanoutResults,
   ...(clusterResults.length ? { redisCluster: clusterResults } : {}),
+  ...(connectionsResult ? { connections: connectionsResult } : {}),
   worker: workerResults,
   micro: microResults,
 };

@@ -1,5 +1,6 @@
 // Turns a run's raw results into what people read: the headline comparison (ours,
 // Socket.IO, ratio), the targets, the markdown tables and the chart. Pure.
+import type { ConnectionsResult } from '../scenarios/connections';
 import type { MicroResult } from '../scenarios/micro';
 import type { Load, Path, PhaseResult } from '../scenarios/fanout';
 import type { WorkerResult } from '../scenarios/worker-throughput';
@@ -24,6 +25,7 @@ export interface RunResults extends RunInfo {
   fanout: PhaseResult[];
   /** Absent in runs made before this section existed. */
   redisCluster?: RedisClusterResult[];
+  connections?: ConnectionsResult;
   worker: WorkerResult[];
   micro: MicroResult[];
 }
@@ -207,6 +209,14 @@ export function renderMarkdown(results: RunResults): string {
       lines.push(`| ${r.fanout} | ${r.rooms} | ${redis} | ${formatNumber(r.deliveredPerSec)} | ${formatNumber(r.latencyMs.p50)} | ${formatNumber(r.latencyMs.p99)} | ${formatNumber(r.serverCpuUsPerDelivered)} | ${(r.clientCoreMax * 100).toFixed(0)}% / ${(r.clientBusyMax * 100).toFixed(0)}%${r.clientSaturated ? ' ⚠' : ''} |`);
     }
     lines.push('');
+  }
+  if (results.connections) {
+    const c = results.connections;
+    const kib = (bytes: number) => `${formatNumber(bytes / 1024)} KiB`;
+    lines.push('## Connections held by one gateway', '');
+    if (c.limitedBy) lines.push(`${formatNumber(c.socketsAsked)} sockets were asked for; ${c.limitedBy}.`, '');
+    lines.push('| sockets | connect (auth + join) | RSS / connection | of it V8 heap | of it outside the heap | idle CPU / connection / s | trickle to all: messages, p50, p99 | gateway RSS |', '|---:|---|---:|---:|---:|---:|---|---:|');
+    lines.push(`| ${formatNumber(c.sockets)} | ${c.connectSeconds.toFixed(1)} s, ${formatNumber(c.connectsPerSec)}/s | ${kib(c.rssPerConnectionBytes)} | ${kib(c.heapPerConnectionBytes)} | ${kib(c.nativePerConnectionBytes)} | ${formatNumber(c.idleCpuUsPerConnectionSec)} µs | ${c.trickle.sent}, ${formatNumber(c.trickle.latencyMs.p50)} ms, ${formatNumber(c.trickle.latencyMs.p99)} ms${c.trickle.missing ? ` (${c.trickle.missing} missing)` : ''} | ${formatNumber(c.gatewayRssBytes / 1024 / 1024)} MiB |`, '');
   }
   if (results.worker.length > 0) {
     lines.push('## Worker throughput (claim → publish → mark published)', '');

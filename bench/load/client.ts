@@ -142,7 +142,7 @@ async function connectAll(message: Extract<ToClient, { type: 'connect' }>) {
       const i = next++;
       const spec = message.sockets[i]!;
       try {
-        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (content) => onEvent(i, content), message.ourClient);
+        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (content) => onEvent(i, content), message.ourClient, message.localAddress);
       } catch (err) {
         failed++;
         firstError ??= err instanceof Error ? err.message : String(err);

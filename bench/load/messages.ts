@@ -33,7 +33,7 @@ export interface PhaseSpec {
 }
 
 export type ToClient =
-  | { type: 'connect'; system: System; ourClient: OurClient; port: number; redisUrl: string; pubsubMode: 'global' | 'perconv'; sockets: SocketSpec[]; concurrency: number }
+  | { type: 'connect'; system: System; ourClient: OurClient; port: number; redisUrl: string; pubsubMode: 'global' | 'perconv'; sockets: SocketSpec[]; concurrency: number; localAddress?: string }
   | { type: 'phase'; phase: PhaseSpec }
   | { type: 'close' };
 

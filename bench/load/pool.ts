@@ -63,14 +63,15 @@ export class LoadPool {
   }
 
   /** Opens every socket (auth + join), spread round-robin over the client processes. */
-  async connect(system: System, port: number, redisUrl: string, pubsubMode: 'global' | 'perconv', sockets: SocketSpec[], ourClient: OurClient = 'frames'): Promise<void> {
+  /** `localAddresses`: client process i connects from localAddresses[i] (the connections bench, past the 64k port limit). */
+  async connect(system: System, port: number, redisUrl: string, pubsubMode: 'global' | 'perconv', sockets: SocketSpec[], ourClient: OurClient = 'frames', localAddresses: readonly string[] = []): Promise<void> {
     const shares: SocketSpec[][] = this.clients.map(() => []);
     this.placements = sockets.map((spec, i) => {
       const client = i % this.clients.length;
       shares[client]!.push(spec);
       return { client, index: shares[client]!.length - 1 };
     });
-    const replies = await Promise.all(this.clients.map((c, i) => c.request({ type: 'connect', system, ourClient, port, redisUrl, pubsubMode, sockets: shares[i]!, concurrency: 64 }, 180_000)));
+    const replies = await Promise.all(this.clients.map((c, i) => c.request({ type: 'connect', system, ourClient, port, redisUrl, pubsubMode, sockets: shares[i]!, concurrency: 64, ...(localAddresses[i] ? { localAddress: localAddresses[i] } : {}) }, 600_000)));
     const failed = replies.reduce((n, r) => n + (r.type === 'connected' ? r.failed : 0), 0);
     if (failed > 0) {
       const first = replies.find((r) => r.type === 'connected' && r.firstError);

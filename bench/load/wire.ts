@@ -54,9 +54,10 @@ interface Handshake {
   pending: Map<string | number, (reply: any) => void>;
 }
 
-function open(url: string): Promise<WebSocket> {
+/** `localAddress`: the source address (127.0.0.x: each gives its own ~28,000 ephemeral ports). */
+function open(url: string, localAddress?: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, ...(localAddress ? { localAddress } : {}) });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
@@ -90,8 +91,8 @@ function trackedSocket(ws: WebSocket, send: BenchSocket['send']): BenchSocket {
   return socket;
 }
 
-async function connectOurs(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
-  const ws = await open(`ws://127.0.0.1:${port}/`);
+async function connectOurs(port: number, userId: string, roomId: string, onEvent: OnEvent, localAddress?: string): Promise<BenchSocket> {
+  const ws = await open(`ws://127.0.0.1:${port}/`, localAddress);
   const h: Handshake = { ws, pending: new Map() };
   const socket = trackedSocket(ws, (room, content) => ws.send(`{"op":"send","room_id":"${room}","content":${JSON.stringify(content)}}`));
   ws.on('message', (data) => {
@@ -186,7 +187,8 @@ async function connectSdk(port: number, userId: string, roomId: string, onEvent:
   return socket;
 }
 
-export function connect(system: System, port: number, userId: string, roomId: string, onEvent: OnEvent, ourClient: OurClient = 'frames'): Promise<BenchSocket> {
+/** `localAddress` is used by our raw-frame client only (the connections bench). */
+export function connect(system: System, port: number, userId: string, roomId: string, onEvent: OnEvent, ourClient: OurClient = 'frames', localAddress?: string): Promise<BenchSocket> {
   if (system === 'socketio') return connectSocketIo(port, userId, roomId, onEvent);
-  return ourClient === 'sdk' ? connectSdk(port, userId, roomId, onEvent) : connectOurs(port, userId, roomId, onEvent);
+  return ourClient === 'sdk' ? connectSdk(port, userId, roomId, onEvent) : connectOurs(port, userId, roomId, onEvent, localAddress);
 }
