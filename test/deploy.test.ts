@@ -1,4 +1,4 @@
-// The deployment files, checked without a Docker engine or a cluster: docker-compose.yml
+// The deployment files, checked without a Docker engine or a cluster (npm run test:compose runs the compose stack for real): docker-compose.yml
 // against the Compose specification's JSON schema, every Kubernetes object against the
 // Kubernetes OpenAPI schemas (kubernetes-models), and both against the app itself: every
 // variable they set is one the process's config schema knows and accepts, every npm script
