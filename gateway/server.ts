@@ -231,7 +231,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       session.closed = true;
       if (session.authTimer) clearTimeout(session.authTimer);
       if (session.expiryTimer) clearTimeout(session.expiryTimer);
-      for (const receipt of session.receipts.values()) if (receipt.timer) clearTimeout(receipt.timer);
+      for (const receipt of session.receipts?.values() ?? []) if (receipt.timer) clearTimeout(receipt.timer);
       wakeDrainWaiters(ws, lowWater);
       sockets.delete(ws);
       metrics.closed(code);

@@ -17,10 +17,19 @@ export interface Session {
   expiryTimer: NodeJS.Timeout | null;
   /** Paced senders waiting for the socket's buffer to drain (see drained()). */
   drainWaiters: Array<() => void>;
+  // The two below are made on first use: most sockets never type or ack, and a gateway
+  // holds tens of thousands of sessions (each empty Map is a few hundred bytes of heap).
   /** When this socket last sent a typing event, per room (ops/ephemeral.ts). */
-  typingAt: Map<string, number>;
+  typingAt: Map<string, number> | null;
   /** Read receipts per room: the position last told, when, the latest stored, and the pending send. */
-  receipts: Map<string, { sent: number; sentAt: number; latest: number; timer: NodeJS.Timeout | null }>;
+  receipts: Map<string, ReceiptState> | null;
+}
+
+export interface ReceiptState {
+  sent: number;
+  sentAt: number;
+  latest: number;
+  timer: NodeJS.Timeout | null;
 }
 
 export type Socket = UWS.WebSocket<Session>;
@@ -36,8 +45,8 @@ export function newSession(rlCapacity: number): Session {
     authTimer: null,
     expiryTimer: null,
     drainWaiters: [],
-    typingAt: new Map(),
-    receipts: new Map(),
+    typingAt: null,
+    receipts: null,
   };
 }
 

@@ -14,6 +14,7 @@ export const RECEIPT_INTERVAL_MS = 500;
 export async function typing(ctx: OpContext, ws: Socket, session: Session, roomId: string): Promise<Reply> {
   if (!session.rooms.has(roomId)) return { op: 'typing', success: false, error: NOT_JOINED, room_id: roomId };
   const now = Date.now();
+  session.typingAt ??= new Map();
   const last = session.typingAt.get(roomId) ?? -Infinity;
   if (now - last >= TYPING_INTERVAL_MS) {
     session.typingAt.set(roomId, now);
@@ -28,6 +29,7 @@ export async function typing(ctx: OpContext, ws: Socket, session: Session, roomI
  * interval is over, with the latest position then. Positions only move forward.
  */
 export function readReceipt(ctx: OpContext, ws: Socket, session: Session, roomId: string, position: number): void {
+  session.receipts ??= new Map();
   const state = session.receipts.get(roomId) ?? { sent: 0, sentAt: -Infinity, latest: 0, timer: null };
   session.receipts.set(roomId, state);
   if (position <= Math.max(state.sent, state.latest)) return;
