@@ -17,13 +17,21 @@ const GATEWAY_PORT = 8080;
 const SERVICES = ['postgres', 'pgbouncer', 'redis', 'gateway', 'chat-worker', 'document-worker', 'embedding-worker'];
 
 function compose(...args: string[]): string {
-  const result = spawnSync('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return composeWithInput(undefined, ...args);
+}
+
+function composeWithInput(input: string | undefined, ...args: string[]): string {
+  const result = spawnSync('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, input });
   if (result.status !== 0) throw new Error(`docker-compose ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
   return result.stdout;
 }
 
-/** SQL run by psql inside the postgres container (the database is not published to the host). */
-const psql = (statement: string) => compose('exec', '-T', 'postgres', 'psql', '-U', 'arcyou', '-d', 'arcyou', '-tA', '-v', 'ON_ERROR_STOP=1', '-c', statement).trim();
+/**
+ * SQL run by psql inside the postgres container (the database is not published to the
+ * host). Values go in as psql variables (`:'name'` in the statement, quoted by psql).
+ */
+const psql = (statement: string, vars: Record<string, string> = {}) =>
+  composeWithInput(statement, 'exec', '-T', 'postgres', 'psql', '-U', 'arcyou', '-d', 'arcyou', '-tA', '-v', 'ON_ERROR_STOP=1', ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`])).trim();
 
 const healthOf = (service: string) => {
   const id = compose('ps', '-q', service).trim();
@@ -52,8 +60,8 @@ describe('docker compose, for real', () => {
   }, 120_000);
 
   const newRoom = (members: string[]) => {
-    const roomId = psql(`INSERT INTO arcyou_chat_rooms (name) VALUES ('compose ${randomUUID()}') RETURNING id`).split('\n')[0]!;
-    psql(`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES ${members.map((m) => `('${roomId}', '${m}')`).join(', ')}`);
+    const roomId = psql("INSERT INTO arcyou_chat_rooms (name) VALUES ('compose test') RETURNING id").split('\n')[0]!;
+    psql("INSERT INTO arcyou_chat_members (room_id, user_id) SELECT :'room', unnest(string_to_array(:'users', ','))::uuid", { room: roomId, users: members.join(',') });
     return roomId;
   };
   const member = async (userId: string, roomId: string) => {
@@ -74,9 +82,9 @@ describe('docker compose, for real', () => {
     const roomId = newRoom([alice, bob, carol]);
     const [a, b, c] = [await member(alice, roomId), await member(bob, roomId), await member(carol, roomId)];
     const reply = await sendAndSee(a, b, roomId, 'hello through compose');
-    expect(psql(`SELECT content->>'text' FROM arcyou_chat_messages WHERE id = ${Number(reply.message_id)}`)).toBe('hello through compose');
+    expect(psql("SELECT content->>'text' FROM arcyou_chat_messages WHERE id = :'id'", { id: String(reply.message_id) })).toBe('hello through compose');
     // A removal made in the database: its outbox row is the chat worker's to publish.
-    psql(`DELETE FROM arcyou_chat_members WHERE room_id = '${roomId}' AND user_id = '${carol}'`);
+    psql("DELETE FROM arcyou_chat_members WHERE room_id = :'room' AND user_id = :'user'", { room: roomId, user: carol });
     await c.waitFor((f: Frame) => f.op === 'event' && f.type === 'member.removed', 15_000, 'carol told of her removal');
     await b.waitFor((f: Frame) => f.op === 'event' && f.type === 'member.removed', 15_000, 'bob told of carol\u2019s removal');
     const metrics = await (await fetch('http://127.0.0.1:9091/metrics')).text();
@@ -101,7 +109,7 @@ describe('docker compose, for real', () => {
     const [a2, b2] = [await member(alice, roomId), await member(bob, roomId)];
     await sendAndSee(a2, b2, roomId, 'after the redis restart');
     // Only the chat worker, through Redis, can bring this one.
-    psql(`DELETE FROM arcyou_chat_members WHERE room_id = '${roomId}' AND user_id = '${dave}'`);
+    psql("DELETE FROM arcyou_chat_members WHERE room_id = :'room' AND user_id = :'user'", { room: roomId, user: dave });
     await b2.waitFor((f: Frame) => f.op === 'event' && f.type === 'member.removed', 15_000, 'bob told of dave\u2019s removal after the Redis restart');
     for (const s of SERVICES) expect(healthOf(s), s).toBe('healthy');
   }, 240_000);
