@@ -74,6 +74,36 @@ describe('redis cluster bus', () => {
     }
   });
 
+  it('after resharding moves a room\u2019s slot and a shard\u2019s heartbeat slot to another master: a reconnect is reported and every room is heard, the ones left on the old master too', async () => {
+    const [publisher, subscriber] = [bus(), bus()];
+    const got = inbox(subscriber);
+    let reconnects = 0;
+    subscriber.onReconnect(() => reconnects++);
+    const channels = rooms(30);
+    for (const channel of channels) await subscriber.subscribe(channel);
+    const from = cluster.masterOf(keySlot(channels[0]!));
+    const onFrom = channels.filter((c) => cluster.masterOf(keySlot(c)) === from);
+    const to = cluster.masterOf(keySlot(channels.find((c) => cluster.masterOf(keySlot(c)) !== from)!));
+    const [heartbeat] = (await node(from).call('PUBSUB', 'SHARDCHANNELS', 'arcyou:bus-heartbeat:*')) as string[];
+    expect(heartbeat, 'the subscriber\u2019s heartbeat channel on that master').toBeDefined();
+    const moved = onFrom[0]!;
+    const stayed = onFrom.filter((c) => keySlot(c) !== keySlot(moved) && keySlot(c) !== keySlot(heartbeat!));
+    expect(stayed.length, 'rooms left on the old master').toBeGreaterThan(0);
+
+    await cluster.moveSlots([keySlot(moved), keySlot(heartbeat!)], to);
+    await until('a reconnect reported', () => reconnects > 0, 10_000);
+    // Past the time a shard without its heartbeat is found deaf (5 beats of 200 ms).
+    await sleep(2000);
+    await until('ping answering', async () => subscriber.ping().then(() => true, () => false), 15_000);
+    await until('the moved room and the rooms left behind heard', async () => {
+      const missing = [moved, ...stayed].filter((c) => !got.get(c)?.includes('after'));
+      if (missing.length === 0) return true;
+      await publisher.publish(missing.map((channel) => ({ channel, message: 'after' })));
+      await sleep(100);
+      return false;
+    }, 10_000);
+  }, 60_000);
+
   it('after a master is killed and its replica promoted: readiness fails meanwhile, a reconnect is reported, and every room is heard again', async () => {
     const [publisher, subscriber] = [bus(), bus()];
     const got = inbox(subscriber);

@@ -34,8 +34,9 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
   const handlers: BusHandler[] = [];
   const reconnectHandlers: Array<() => void> = [];
   const heartbeatId = randomBytes(8).toString('hex');
-  /** Per master (`host:port`): its subscriber connection. */
+  /** Per master (`host:port`): its subscriber connection, and the channel of its heartbeat (on one of its slots). */
   const shards = new Map<string, RedisSubscriber>();
+  const heartbeats = new Map<string, string>();
   /** Per wanted channel: the master it is subscribed on. */
   const placed = new Map<string, string>();
   /** Channels being moved to another master: what is heard on them waits for the reconnect report. */
@@ -64,25 +65,38 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
   };
 
   const shardFor = (map: SlotMap, master: string): RedisSubscriber => {
-    let shard = shards.get(master);
-    if (shard) return shard;
-    shard = createRedisSubscriber({
+    const existing = shards.get(master);
+    if (existing) return existing;
+    if (closed) throw new Error('bus is closed');
+    const heartbeatChannel = heartbeatChannelFor(map, master);
+    const shard: RedisSubscriber = createRedisSubscriber({
       url: `redis://${password ? `:${encodeURIComponent(password)}@` : ''}${master}`,
       name: `${name}-sub`,
       logger,
       sharded: true,
-      heartbeatChannel: heartbeatChannelFor(map, master),
+      heartbeatChannel,
       publishHeartbeat: (channel, token) => publisher.spublish(channel, token),
       heartbeatMs,
       subscribeTimeoutMs,
       onMessage: (channel, message) => {
-        if (moving.has(channel) || placed.get(channel) !== master) return;
+        // Only the current connection of the channel's master, and not while it moves.
+        if (shards.get(master) !== shard || moving.has(channel) || placed.get(channel) !== master) return;
         for (const handler of handlers) handler(channel, message);
       },
       onResubscribed: reportReconnect,
       onMoved: () => void refresh(),
+      // Redis pushes an unasked SUNSUBSCRIBE when a slot moves away; ioredis takes it for the
+      // answer to a pending command and loses track ("Command queue state error"). What this
+      // connection is subscribed to is then unknown: start it over and read the slot map.
+      onConnectionError: (err) => {
+        if (!/Command queue state error/.test(err.message) || shards.get(master) !== shard) return;
+        logger.warn({ err, master }, 'redis cluster subscriber lost track of its subscriptions; reconnecting');
+        shard.reconnect();
+        void refresh();
+      },
     });
     shards.set(master, shard);
+    heartbeats.set(master, heartbeatChannel);
     return shard;
   };
 
@@ -98,10 +112,21 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
         const map = await readSlots();
         if (closed) return;
         slots = map;
+        // A shard whose heartbeat slot moved away (resharding) would never sync again: its
+        // channels go to a new connection for that master, with a heartbeat on its slots now.
+        const rebuilt = new Set<string>();
+        for (const [master, shard] of shards) {
+          if (masterOf(map, heartbeats.get(master)!) === master) continue;
+          rebuilt.add(master);
+          shards.delete(master);
+          heartbeats.delete(master);
+          void shard.close();
+        }
         const moves: Array<Promise<string | null>> = [];
         for (const [channel, master] of placed) {
           const owner = masterOf(map, channel);
-          if (owner && owner !== master) moves.push(move(map, channel, master, owner));
+          // Still moving: a move that failed before is tried again, also when the slot went back.
+          if (owner && (owner !== master || moving.has(channel) || rebuilt.has(master))) moves.push(move(map, channel, master, owner));
         }
         if (moves.length > 0) {
           logger.info({ channels: moves.length }, 'redis cluster slots moved; subscribing their channels on their new masters');
@@ -134,10 +159,14 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
   const move = async (map: SlotMap, channel: string, from: string, to: string): Promise<string | null> => {
     moving.add(channel);
     placed.set(channel, to);
-    await shards.get(from)?.unsubscribe(channel).catch(() => {}); // its node may be gone
+    if (from !== to) await shards.get(from)?.unsubscribe(channel).catch(() => {}); // its node may be gone
     try {
-      await shardFor(map, to).subscribe(channel);
-      return placed.get(channel) === to ? channel : null;
+      const shard = shardFor(map, to);
+      await shard.subscribe(channel);
+      if (placed.get(channel) === to) return channel;
+      // Unsubscribed (or placed anew) meanwhile: not wanted on this shard.
+      await shard.unsubscribe(channel).catch(() => {});
+      return null;
     } catch (err) {
       logger.warn({ err, channel, master: to }, 'could not subscribe a moved channel on its new master; trying again');
       await shards.get(to)?.unsubscribe(channel).catch(() => {});
@@ -149,8 +178,9 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
   const currentSlots = async (): Promise<SlotMap> => {
     if (!slots) await refresh();
     if (!slots) throw new Error('redis cluster slot map is not known (no node answered)');
-    if (heartbeatMs > 0 && !topologyTimer && !closed) {
-      topologyTimer = setInterval(() => void refresh(), heartbeatMs);
+    if (!topologyTimer && !closed) {
+      // Read every heartbeat, or every second without one: a failover must be followed in any case.
+      topologyTimer = setInterval(() => void refresh(), heartbeatMs || 1000);
       topologyTimer.unref();
     }
     return slots;
@@ -166,18 +196,25 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
       if (closed) throw new Error('bus is closed');
       for (let attempt = 1; ; attempt++) {
         const map = await currentSlots();
-        const master = masterOf(map, channel);
+        // A channel placed already stays where it is: refresh() moves it when its slot moves.
+        const master = placed.get(channel) ?? masterOf(map, channel);
         if (!master) throw new Error(`redis cluster: no master serves the slot of ${channel}`);
-        const was = placed.get(channel);
-        if (was && was !== master) await shards.get(was)?.unsubscribe(channel).catch(() => {});
         placed.set(channel, master);
         try {
-          await shardFor(map, master).subscribe(channel);
-          return;
+          const shard = shardFor(map, master);
+          await shard.subscribe(channel);
+          if (placed.get(channel) === master) return;
+          if (!placed.has(channel)) {
+            await shard.unsubscribe(channel).catch(() => {}); // unsubscribed meanwhile
+            return;
+          }
+          // Moved meanwhile: wait for it on its new master.
         } catch (err) {
-          if (closed || attempt === 3) throw err;
+          if (!placed.has(channel)) return; // unsubscribed meanwhile
+          if (closed || attempt >= 3) throw err;
           await refresh(); // the slot may have moved meanwhile
         }
+        if (attempt >= 3) throw new Error(`redis cluster: ${channel} kept moving while being subscribed`);
       }
     },
     async unsubscribe(channel) {

@@ -32,6 +32,8 @@ export interface RedisSubscriberOptions {
   onResubscribed(): void;
   /** Redis answered a subscribe with MOVED: the slot map this connection was chosen by is out of date. */
   onMoved?(): void;
+  /** An error ioredis reported on the connection (besides logging it). */
+  onConnectionError?(err: Error): void;
 }
 
 export interface RedisSubscriber {
@@ -42,6 +44,8 @@ export interface RedisSubscriber {
   readonly channels: ReadonlySet<string>;
   /** Has a connection with every wanted channel, and its heartbeat comes back. */
   live(): boolean;
+  /** Starts over on a new connection (which reports a reconnect once it has every channel). */
+  reconnect(): void;
   close(): Promise<void>;
 }
 
@@ -198,7 +202,10 @@ export function createRedisSubscriber(options: RedisSubscriberOptions): RedisSub
     // before it, and INFO is then refused in subscriber mode ("Ready check failed"), failing
     // those subscribes (ioredis#2037). Pub/Sub does not need Redis to have finished loading.
     const client = createRedis(options.url, options.name, { enableReadyCheck: false, autoResubscribe: false });
-    client.on('error', (err) => logger.warn({ err, connection: options.name }, 'redis subscriber error'));
+    client.on('error', (err) => {
+      logger.warn({ err, connection: options.name }, 'redis subscriber error');
+      if (client === subscriber) options.onConnectionError?.(err);
+    });
     const current = () => client === subscriber;
     client.on('ready', () => {
       if (current()) void resync(client);
@@ -276,6 +283,9 @@ export function createRedisSubscriber(options: RedisSubscriberOptions): RedisSub
       if (subscriber && synced) await unsubscribeOn(subscriber, [channel]);
     },
     live: () => !subscriber || (synced && !deaf),
+    reconnect: () => {
+      if (!closed && subscriber) replaceConnection();
+    },
     async close() {
       closed = true;
       if (heartbeatTimer) clearInterval(heartbeatTimer);

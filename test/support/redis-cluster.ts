@@ -22,6 +22,11 @@ export interface PrivateRedisCluster {
   masterOf(slot: number): number;
   /** SIGKILLs the master serving `slot`, waits until its replica serves the slot; returns the killed port. */
   killMasterOf(slot: number): Promise<number>;
+  /**
+   * Resharding: `slots` go to the master on `toPort` (no keys to migrate: the tests keep
+   * none); resolves once every node agrees.
+   */
+  moveSlots(slots: readonly number[], toPort: number): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -110,6 +115,19 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
       nodes.find((n) => n.port === port)!.killed = true;
       await until(`a replica serves slot ${slot} instead of ${port}`, () => masterOf(slot) !== port && healthy());
       return port;
+    },
+    async moveSlots(slots, toPort) {
+      const owners = new Set(slots.map((slot) => masterOf(slot)));
+      const toId = cli(toPort, 'cluster', 'myid').trim();
+      const commands = slots.map((slot) => `CLUSTER SETSLOT ${slot} NODE ${toId}`).join('\n') + '\n';
+      // The new owner first, then the old ones, then the other masters (as Redis's resharding does).
+      const masters = [...new Set(slotRanges(toPort).map((r) => r.port)), toPort];
+      const order = [toPort, ...owners, ...masters.filter((p) => p !== toPort && !owners.has(p))];
+      for (const port of new Set(order)) {
+        const result = spawnSync('redis-cli', ['-p', String(port)], { input: commands, encoding: 'utf8' });
+        if (result.status !== 0 || /ERR/.test(result.stdout)) throw new Error(`CLUSTER SETSLOT on ${port} failed: ${result.stdout}${result.stderr}`);
+      }
+      await until('every node sees the slots moved', () => live().every((n) => slots.every((slot) => slotRanges(n.port).some((r) => r.start <= slot && slot <= r.end && r.port === toPort))) && healthy());
     },
     async destroy() {
       for (const child of children.values()) {
