@@ -1,11 +1,12 @@
 // One incoming frame: rate limit, parse, auth gate, then the op, queued behind the
 // connection's earlier ops. Every failure becomes an error reply; nothing escapes.
-import { Errors, parseFrame, peekFrame, type ParsedFrame, type RequestIds } from './frames';
+import { ProtocolError } from '../shared/protocol/errors';
+import { parseFrame, peekFrame, type ParsedFrame, type RequestIds } from './frames';
 import { ack } from './ops/ack';
 import { auth } from './ops/auth';
 import { edit, remove } from './ops/change';
 import { typing } from './ops/ephemeral';
-import { UNAUTHORIZED, withIds, type OpContext, type Reply } from './ops/context';
+import { withIds, type OpContext, type Reply } from './ops/context';
 import { join } from './ops/join';
 import { send } from './ops/send';
 import { takeToken } from './rate-limit';
@@ -53,11 +54,11 @@ export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer,
   if (!takeToken(session.bucket, ctx.rlCapacity, ctx.rlRefillMs, Date.now())) {
     ctx.onRateLimited();
     const { op, ids } = isBinary ? { op: 'error', ids: {} } : peekFrame(text);
-    reply(ctx, ws, { op, success: false, error: 'rate_limited' }, ids);
+    reply(ctx, ws, { op, success: false, error: ProtocolError.rateLimited }, ids);
     return;
   }
   if (isBinary) {
-    reply(ctx, ws, { op: 'error', success: false, error: Errors.binary }, {});
+    reply(ctx, ws, { op: 'error', success: false, error: ProtocolError.binaryNotSupported }, {});
     return;
   }
   const frame = parseFrame(text);
@@ -70,18 +71,18 @@ export function handleFrame(ctx: DispatchContext, ws: Socket, data: ArrayBuffer,
   }
   const op = frame.request.op;
   if (ctx.draining()) {
-    reply(ctx, ws, { op, success: false, error: 'unavailable', detail: 'server is shutting down' }, frame.ids);
+    reply(ctx, ws, { op, success: false, error: ProtocolError.unavailable, detail: 'server is shutting down' }, frame.ids);
     return;
   }
 
   const execute = async (): Promise<Reply | null> => {
     // Checked in queue order, so an op pipelined right behind its auth runs once auth is done.
-    if (op !== 'auth' && !session.userId) return { op, success: false, error: UNAUTHORIZED };
+    if (op !== 'auth' && !session.userId) return { op, success: false, error: ProtocolError.unauthorized };
     try {
       return await runOp(ctx, ws, frame);
     } catch (err) {
       ctx.logger.error({ op, err }, 'op failed');
-      return { op, success: false, error: 'unavailable' };
+      return { op, success: false, error: ProtocolError.unavailable };
     }
   };
   // Ops start in arrival order and their replies go out in it. A send does not hold up the

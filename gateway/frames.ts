@@ -1,6 +1,7 @@
 // Client → server frames (README: WebSocket protocol): parse and validate one text frame into a
 // typed request, or into an error reply naming what is wrong. Pure: no I/O.
 import * as v from 'valibot';
+import { ProtocolError } from '../shared/protocol/errors';
 
 export const MAX_CONTENT_DEPTH = 16;
 
@@ -21,16 +22,7 @@ export type Request =
 
 export type ParsedFrame =
   | { ok: true; request: Request; ids: RequestIds }
-  | { ok: false; op: string; error: string; detail?: string; ids: RequestIds };
-
-/** Error strings clients can switch on. */
-export const Errors = {
-  invalidJson: 'invalid_json',
-  invalidRequest: 'invalid_request',
-  unknownOp: 'unknown_op',
-  roomRequired: 'room_id required',
-  binary: 'binary_not_supported',
-} as const;
+  | { ok: false; op: string; error: ProtocolError; detail?: string; ids: RequestIds };
 
 function depthWithin(value: unknown, limit: number): boolean {
   if (value === null || typeof value !== 'object') return true;
@@ -137,22 +129,22 @@ export function parseFrame(text: string): ParsedFrame {
   try {
     frame = JSON.parse(text);
   } catch {
-    return { ok: false, op: 'error', error: Errors.invalidJson, ids: {} };
+    return { ok: false, op: 'error', error: ProtocolError.invalidJson, ids: {} };
   }
   if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
-    return { ok: false, op: 'error', error: Errors.invalidRequest, detail: 'frame must be a JSON object', ids: {} };
+    return { ok: false, op: 'error', error: ProtocolError.invalidRequest, detail: 'frame must be a JSON object', ids: {} };
   }
   const record = frame as Record<string, unknown>;
   const ids = idsOf(record);
   if (!isOp(record.op)) {
-    return { ok: false, op: 'error', error: Errors.unknownOp, detail: typeof record.op === 'string' ? `unknown op ${JSON.stringify(record.op.slice(0, 32))}` : 'op must be a string', ids };
+    return { ok: false, op: 'error', error: ProtocolError.unknownOp, detail: typeof record.op === 'string' ? `unknown op ${JSON.stringify(record.op.slice(0, 32))}` : 'op must be a string', ids };
   }
   const op = record.op;
   const result = v.safeParse(schemas[op], record);
   if (!result.success) {
     const issue = result.issues[0];
     const path = v.getDotPath(issue) ?? 'frame';
-    return { ok: false, op, error: Errors.invalidRequest, detail: `${path} ${issue.message}`, ids };
+    return { ok: false, op, error: ProtocolError.invalidRequest, detail: `${path} ${issue.message}`, ids };
   }
   const data = result.output;
   const { temp_id, request_id } = data;
@@ -163,20 +155,20 @@ export function parseFrame(text: string): ParsedFrame {
 
   // conversation_id is an alias: naming two different rooms is ambiguous, so it is refused.
   if (data.room_id && data.conversation_id && data.room_id !== data.conversation_id) {
-    return { ok: false, op, error: Errors.invalidRequest, detail: 'room_id and conversation_id name different rooms', ids: parsedIds };
+    return { ok: false, op, error: ProtocolError.invalidRequest, detail: 'room_id and conversation_id name different rooms', ids: parsedIds };
   }
   const roomId = data.room_id ?? data.conversation_id;
-  if (!roomId) return { ok: false, op, error: Errors.roomRequired, ids: parsedIds };
+  if (!roomId) return { ok: false, op, error: ProtocolError.roomRequired, ids: parsedIds };
   switch (data.op) {
     case 'join':
       return { ok: true, request: { op: 'join', roomId, afterSeq: data.after_seq ?? null }, ids: parsedIds };
     case 'send': {
       const body = data.content ?? data.body;
-      if (!body) return { ok: false, op, error: Errors.invalidRequest, detail: 'content required', ids: parsedIds };
+      if (!body) return { ok: false, op, error: ProtocolError.invalidRequest, detail: 'content required', ids: parsedIds };
       const type = data.type ?? 'text';
       if (type !== 'text') {
         const file = v.safeParse(fileContent, body);
-        if (!file.success) return { ok: false, op, error: Errors.invalidRequest, detail: `content.${v.getDotPath(file.issues[0]) ?? ''} ${file.issues[0].message}`.replace('content. ', 'content '), ids: parsedIds };
+        if (!file.success) return { ok: false, op, error: ProtocolError.invalidRequest, detail: `content.${v.getDotPath(file.issues[0]) ?? ''} ${file.issues[0].message}`.replace('content. ', 'content '), ids: parsedIds };
       }
       return { ok: true, request: { op: 'send', roomId, content: body, type, replyTo: data.reply_to_message_id ?? null }, ids: parsedIds };
     }

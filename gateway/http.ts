@@ -32,7 +32,7 @@ export function respondAsync(res: UWS.HttpResponse, handler: () => Promise<{ sta
     aborted = true;
   });
   handler()
-    .catch((err: unknown) => ({ status: 503, body: { ready: false, error: err instanceof Error ? err.message : String(err) } }))
+    .catch((err: unknown) => ({ status: 503, body: { ready: false, failed: { gateway: err instanceof Error ? err.message : String(err) } } }))
     .then(({ status, body }) => {
       if (!aborted) sendJson(res, status, body);
     });

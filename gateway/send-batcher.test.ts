@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus } from '../shared/bus/memory-bus';
 import { GLOBAL_CHANNEL } from '../shared/bus/channels';
+import { createRoomBus } from '../shared/bus/room-bus';
 import { createLogger } from '../shared/logger';
 import { createRoom, newUser } from '../test/support/fixtures';
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
@@ -22,8 +23,7 @@ describe('send batcher', () => {
     const batches: number[] = [];
     const batcher = createSendBatcher({
       sql: db.sql,
-      bus,
-      mode: 'global',
+      bus: createRoomBus(bus, 'global'),
       logger: createLogger('test', 'silent'),
       waker: createOutboxWaker(50, () => {}),
       fastPathOwner: 'gateway:batcher-test',

@@ -5,8 +5,7 @@
 // may publish itself (the fast path) and deletes their outbox rows; what it could not publish
 // goes to the outbox workers, and the reaper hands them whatever a crashed gateway held.
 // Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
-import type { Bus, BusMessage } from '../shared/bus/bus';
-import { channelFor, type PubsubMode } from '../shared/bus/channels';
+import type { RoomBus } from '../shared/bus/room-bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { serializeMessageEvent } from '../shared/protocol/events';
@@ -17,8 +16,7 @@ import { retireFastRows } from './sql/retire-fast-rows';
 
 export interface SendBatcherOptions {
   sql: Sql;
-  bus: Bus;
-  mode: PubsubMode;
+  bus: RoomBus;
   logger: Logger;
   waker: OutboxWaker;
   /** `locked_by` of the rows this gateway publishes itself; null: no fast path (the workers publish everything). */
@@ -98,9 +96,9 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
   };
 
   const publishFast = async (stored: StoredMessage[], roomIds: string[]) => {
-    const messages: BusMessage[] = stored.map((s, i) => ({ channel: channelFor(options.mode, roomIds[i]!), message: serializeMessageEvent(roomIds[i]!, s.message, 'live') }));
-    if (options.deliverOwn) messages.forEach(({ message }, i) => options.deliverOwn!(message, stored[i]!.eventSeq));
-    const results = await bus.publish(messages);
+    const events = stored.map((s, i) => ({ roomId: roomIds[i]!, frame: serializeMessageEvent(roomIds[i]!, s.message, 'live') }));
+    if (options.deliverOwn) events.forEach(({ frame }, i) => options.deliverOwn!(frame, stored[i]!.eventSeq));
+    const results = await bus.publish(events);
     const published: number[] = [];
     const failed: number[] = [];
     results.forEach((err, i) => (err ? failed : published).push(stored[i]!.fastRowId!));

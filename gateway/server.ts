@@ -1,9 +1,11 @@
 // The gateway: a uWS app with the WebSocket endpoint and HTTP probes, wired to the
 // database, the bus and the fan-out. Created and drained by gateway/main.ts (and tests).
 import type { Bus } from '../shared/bus/bus';
+import { createRoomBus } from '../shared/bus/room-bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
 import { createRegistry, type Registry } from '../shared/metrics';
+import { failedChecks, readiness, type ReadinessChecks } from '../shared/metrics-server';
 import { roomEventFrame } from '../shared/protocol/events';
 import { createApi } from './api/http-api';
 import { historyRoutes } from './api/history-api';
@@ -77,7 +79,8 @@ async function listen(app: UWS.TemplatedApp, host: string, port: number, logger:
 }
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
-  const { sql, bus, logger } = deps;
+  const { sql, logger } = deps;
+  const bus = createRoomBus(deps.bus, config.PUBSUB_MODE);
   const uws = loadNativeUws();
   const authenticate = await createAuthenticator(config.JWT_PUBLIC_KEY, config.NODE_ENV);
   const app = uws.App();
@@ -91,15 +94,15 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   };
   let draining = false;
   const registry = deps.registry ?? createRegistry();
-  /** What GET /ready checks besides draining: throws naming what is down. */
-  const checkDependencies = async () => {
-    await withTimeout(sql`SELECT 1`, 2000, 'postgres');
-    await withTimeout(bus.ping(), 2000, 'bus');
-  };
+  /** What GET /ready checks besides draining. */
+  const readinessChecks: ReadinessChecks = { postgres: () => sql`SELECT 1`, bus: () => bus.ping() };
+  /** What is not ready, by name (empty when ready). */
+  const notReady = (): Promise<Record<string, string>> =>
+    draining ? Promise.resolve({ draining: 'the gateway is shutting down' }) : failedChecks(readinessChecks, 2000);
   const metrics = createGatewayMetrics(registry, {
     connections: () => sockets.size,
     rooms: () => fanout.roomsWithMembers(),
-    ready: () => (draining ? Promise.resolve(false) : checkDependencies().then(() => true, () => false)),
+    ready: () => notReady().then((failed) => Object.keys(failed).length === 0),
   });
 
   const send = (ws: Socket, frames: readonly string[]) =>
@@ -111,7 +114,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const lowWater = Math.floor(config.WS_SEND_HIGH_WATER / 2);
   const fanout = createFanout(
     bus,
-    config.PUBSUB_MODE,
     {
       publish: (topic, frame) => app.publish(topic, frame, false, false),
       publishExcept: (from, topic, frame) => {
@@ -149,13 +151,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   await fanout.start();
 
   const outboxWaker = createOutboxWaker(config.OUTBOX_NOTIFY_WINDOW_MS, () => {
-    sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.catch((err: Error) => logger.warn({ err: err.message }, 'outbox NOTIFY failed; workers will poll'));
+    sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.catch((err: Error) => logger.warn({ err }, 'outbox NOTIFY failed; workers will poll'));
   });
 
   const sends = createSendBatcher({
     sql,
     bus,
-    mode: config.PUBSUB_MODE,
     logger,
     waker: outboxWaker,
     fastPathOwner: config.OUTBOX_FAST_PATH ? fastPathOwner(config.GATEWAY_ID) : null,
@@ -244,11 +245,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   app.get('/health', (res) => sendJson(res, 200, { ok: true }));
   app.get('/ready', (res) =>
-    respondAsync(res, async () => {
-      if (draining) return { status: 503, body: { ready: false, reason: 'draining' } };
-      await checkDependencies();
-      return { status: 200, body: { ready: true } };
-    }),
+    respondAsync(res, async () => readiness(await notReady())),
   );
   app.get('/metrics', metricsRoute(registry));
   app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApiDocument));
@@ -283,10 +280,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         const session = ws.getUserData();
         return session.queue.then(() => session.replies);
       });
-      await withTimeout(Promise.allSettled(inFlight), config.SHUTDOWN_GRACE_MS, 'in-flight ops').catch((err: Error) => logger.warn(err.message));
+      await withTimeout(Promise.allSettled(inFlight), config.SHUTDOWN_GRACE_MS, 'in-flight ops').catch((err: Error) => logger.warn({ err }, err.message));
       for (const ws of [...sockets]) ws.end(CLOSE_GOING_AWAY, 'server shutting down');
       // Stored messages are published (or handed to the workers) before the bus closes.
-      await withTimeout(sends.drain(), config.SHUTDOWN_GRACE_MS, 'fast-path publishes').catch((err: Error) => logger.warn(err.message));
+      await withTimeout(sends.drain(), config.SHUTDOWN_GRACE_MS, 'fast-path publishes').catch((err: Error) => logger.warn({ err }, err.message));
       outboxWaker.flush();
     },
   };

@@ -31,6 +31,16 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 const sendJson = (res: ServerResponse, status: number, body: unknown) => send(res, status, 'application/json', JSON.stringify(body));
 
+/**
+ * GET /ready's answer, the same for the gateway and the workers: 200 `{ready:true}`, or 503
+ * `{ready:false, failed:{<check>: why}}` naming each check that failed.
+ */
+export type ReadyBody = { ready: true } | { ready: false; failed: Record<string, string> };
+
+export function readiness(failed: Record<string, string>): { status: 200 | 503; body: ReadyBody } {
+  return Object.keys(failed).length === 0 ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, failed } };
+}
+
 /** Runs every check at once; the failures, by name (empty when ready). */
 export async function failedChecks(checks: ReadinessChecks, timeoutMs: number): Promise<Record<string, string>> {
   const names = Object.keys(checks);
@@ -53,16 +63,17 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       renderMetrics(registry).then(
         ({ contentType, body }) => send(res, 200, contentType, body),
         (err: unknown) => {
-          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics scrape failed');
+          logger.warn({ err }, 'metrics scrape failed');
           sendJson(res, 500, { error: 'metrics unavailable' });
         },
       );
       return;
     }
     if (path === '/ready') {
-      failedChecks(checks, checkTimeoutMs).then((failed) =>
-        Object.keys(failed).length === 0 ? sendJson(res, 200, { ready: true }) : sendJson(res, 503, { ready: false, failed }),
-      );
+      failedChecks(checks, checkTimeoutMs).then((failed) => {
+        const { status, body } = readiness(failed);
+        sendJson(res, status, body);
+      });
       return;
     }
     sendJson(res, 404, { error: 'not found' });

@@ -83,7 +83,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     },
     onError: (error: unknown) => {
       keep(error instanceof Error ? error.message : String(error));
-      logger.warn({ postgres: error instanceof Error ? error.message : String(error) }, 'embedded postgres');
+      logger.warn(error instanceof Error ? { err: error } : { postgres: String(error) }, 'embedded postgres');
     },
   });
 

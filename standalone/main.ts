@@ -38,7 +38,7 @@ function createStack(logger: Logger) {
           await stop();
         } catch (err) {
           failed ??= err;
-          logger.error({ err: err instanceof Error ? err.message : String(err) }, `stopping ${name} failed`);
+          logger.error({ err }, `stopping ${name} failed`);
         }
       }
       if (failed) throw failed;

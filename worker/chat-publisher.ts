@@ -1,7 +1,6 @@
 // The chat worker's processor: every claimed row becomes one serialised room event on
-// the bus (channel per PUBSUB_MODE), published in id order in one pipeline.
-import type { Bus } from '../shared/bus/bus';
-import { channelFor, type PubsubMode } from '../shared/bus/channels';
+// the bus, published in id order in one call.
+import type { RoomBus, RoomEvent } from '../shared/bus/room-bus';
 import { roomEventFrame, serializeMessageEvent, type ChatMessage } from '../shared/protocol/events';
 import type { RowOutcome } from './outbox-loop';
 import type { OutboxRow } from './sql/claim';
@@ -24,10 +23,10 @@ export function eventForRow(row: OutboxRow): { frame: string } | { invalid: stri
   return { frame: roomEventFrame(row.type, row.room_id, row.id, row.payload) };
 }
 
-export function createChatPublisher(bus: Bus, mode: PubsubMode) {
+export function createChatPublisher(bus: RoomBus) {
   return async (rows: OutboxRow[]): Promise<RowOutcome[]> => {
     const outcomes: RowOutcome[] = rows.map(() => null);
-    const messages: { channel: string; message: string }[] = [];
+    const events: RoomEvent[] = [];
     const indexes: number[] = [];
     rows.forEach((row, i) => {
       const event = eventForRow(row);
@@ -35,12 +34,12 @@ export function createChatPublisher(bus: Bus, mode: PubsubMode) {
         outcomes[i] = { error: event.invalid, dead: true };
         return;
       }
-      messages.push({ channel: channelFor(mode, row.room_id!), message: event.frame });
+      events.push({ roomId: row.room_id!, frame: event.frame });
       indexes.push(i);
     });
-    const results = await bus.publish(messages);
+    const results = await bus.publish(events);
     results.forEach((err, k) => {
-      if (err) outcomes[indexes[k]!] = { error: `publish failed: ${err.message}` };
+      if (err) outcomes[indexes[k]!] = { error: `publish failed: ${err.message}`, cause: err };
     });
     return outcomes;
   };

@@ -1,6 +1,6 @@
 // One chat worker: every outbox row that is not `document.*` becomes a room event on the bus.
 import type { Bus } from '../shared/bus/bus';
-import type { PubsubMode } from '../shared/bus/channels';
+import { createRoomBus, type PubsubMode } from '../shared/bus/room-bus';
 import { CHAT_EXCLUDED_PREFIX, createChatPublisher } from './chat-publisher';
 import { startMessageKeyRetention } from './maintenance/retention';
 import { startOutboxWorker, type OutboxWorkerDeps, type OutboxWorkerSettings } from './outbox-worker';
@@ -19,7 +19,7 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
   // After a failed publish, claim again only once the bus answers a ping: a Redis outage
   // must not use up the rows' attempts and dead-letter them.
   let busSuspect = false;
-  const publish = createChatPublisher(deps.bus, settings.PUBSUB_MODE);
+  const publish = createChatPublisher(createRoomBus(deps.bus, settings.PUBSUB_MODE));
   const worker = await startOutboxWorker(
     settings,
     {

@@ -10,8 +10,11 @@ import { markPublished } from './sql/complete';
 import { rescheduleFailed } from './sql/reschedule';
 import { createWakeSignal } from './wake';
 
-/** null = done; otherwise why it failed, and whether retrying is pointless. */
-export type RowOutcome = null | { error: string; dead?: boolean };
+/**
+ * null = done; otherwise why it failed (stored with the row), whether retrying is pointless,
+ * and the Error behind it when there is one (logged with its stack, cause and code).
+ */
+export type RowOutcome = null | { error: string; dead?: boolean; cause?: unknown };
 
 export type ProcessBatch = (rows: OutboxRow[]) => Promise<RowOutcome[]>;
 
@@ -62,7 +65,7 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
       if (!outcome) continue;
       const delayMs = backoffDelayMs(row.attempts + 1, options.backoffBaseMs, options.backoffCapMs);
       const status = await rescheduleFailed(sql, options.workerId, { id: row.id, error: outcome.error, delayMs, dead: outcome.dead }, options.maxAttempts);
-      logger.warn({ id: row.id, type: row.type, attempt: row.attempts + 1, status, error: outcome.error }, 'outbox row failed');
+      logger.warn({ id: row.id, type: row.type, attempt: row.attempts + 1, status, error: outcome.error, err: outcome.cause }, 'outbox row failed');
       options.onSettled?.(row, status === 'dead' ? 'dead' : 'retry');
     }
   };
@@ -85,7 +88,7 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
   };
 
   /** The outcome of a row whose processor threw. */
-  const failure = (err: unknown): RowOutcome => ({ error: err instanceof Error ? err.message : String(err) });
+  const failure = (err: unknown): RowOutcome => ({ error: err instanceof Error ? err.message : String(err), cause: err });
 
   const round = async (processBatch: ProcessBatch): Promise<number> => {
     if (unsettled) {
@@ -103,7 +106,7 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
 
   const logRoundFailed = (err: unknown) =>
     // Database gone, DNS not ready, connection refused: log and try again next round.
-    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox round failed; will retry');
+    logger.warn({ err }, 'outbox round failed; will retry');
 
   const runBatches = async (processBatch: ProcessBatch) => {
     while (!stopping) {

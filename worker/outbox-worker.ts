@@ -68,7 +68,7 @@ export async function startOutboxWorker(settings: OutboxWorkerSettings, job: Out
     try {
       unlisten = await listenForOutbox(deps.listenSql, loop.wake, logger);
     } catch (err) {
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'LISTEN failed; polling only');
+      logger.warn({ err }, 'LISTEN failed; polling only');
     }
   }
   const stopReaper = startReaper(sql, settings.REAP_INTERVAL_MS, settings.WORKER_ID, logger, loop.wake);

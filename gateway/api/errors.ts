@@ -1,21 +1,20 @@
 // The HTTP API's errors: a status and a stable string clients can branch on (README: Chat
 // API) — the WebSocket's string where it means the same — with an optional human-readable
 // detail. Nothing else of an internal error leaves.
-import { Errors } from '../frames';
-import { NOT_A_MEMBER, NOT_ALLOWED, NOT_FOUND, UNAUTHORIZED } from '../ops/context';
+import { ProtocolError } from '../../shared/protocol/errors';
 
 export const API_ERRORS = {
-  [Errors.invalidRequest]: 400,
-  [UNAUTHORIZED]: 401,
-  [NOT_A_MEMBER]: 403,
-  [NOT_ALLOWED]: 403,
-  [NOT_FOUND]: 404,
+  [ProtocolError.invalidRequest]: 400,
+  [ProtocolError.unauthorized]: 401,
+  [ProtocolError.notAMember]: 403,
+  [ProtocolError.notAllowed]: 403,
+  [ProtocolError.notFound]: 404,
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
-  rate_limited: 429,
-  unavailable: 503,
+  [ProtocolError.rateLimited]: 429,
+  [ProtocolError.unavailable]: 503,
 } as const;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

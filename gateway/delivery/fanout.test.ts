@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Bus } from '../../shared/bus/bus';
 import { GLOBAL_CHANNEL, roomChannel, type PubsubMode } from '../../shared/bus/channels';
 import { createMemoryBus } from '../../shared/bus/memory-bus';
+import { createRoomBus } from '../../shared/bus/room-bus';
 import type { Logger } from '../../shared/logger';
 import { createFanout, type Fanout, type RoomPorts } from './fanout';
 import { asSocket, fakeSocket, FakeClock, FakeDb, fromSocket, range, seqsOf, tick, traceOf, type FakeSocket } from './fake-port';
@@ -102,7 +103,7 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
     count: (what) => void counted.push(what),
     logger,
   };
-  fanout = createFanout(bus, mode, ports, { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 }, logger);
+  fanout = createFanout(createRoomBus(bus, mode), ports, { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 }, logger);
 
   /** What the server's close handler does. */
   function close(s: FakeSocket) {

@@ -3,8 +3,7 @@
 // and uWS loops over the room's sockets in C++. This module keeps the rooms that have
 // sockets here, their bus subscriptions (perconv: one channel per room) and tells every
 // room when the bus reconnected.
-import type { Bus } from '../../shared/bus/bus';
-import { channelFor, GLOBAL_CHANNEL, type PubsubMode } from '../../shared/bus/channels';
+import type { RoomBus } from '../../shared/bus/room-bus';
 import type { Logger } from '../../shared/logger';
 import { roomIdOf, routeOf } from '../../shared/protocol/events';
 import type { Socket } from '../session';
@@ -65,7 +64,7 @@ const MAX_OWN_EPHEMERAL = 16_384;
 /** Own messages taken before their copy came back; past this the oldest are forgotten (a late copy is then dropped by seq). */
 const MAX_OWN_MESSAGES = 65_536;
 
-export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, settings: RoomSettings, logger: Logger): Fanout {
+export function createFanout(bus: RoomBus, ports: RoomPorts, settings: RoomSettings, logger: Logger): Fanout {
   const rooms = new Map<string, Room>();
   const subscriptions = new Map<string, Promise<void>>();
 
@@ -73,8 +72,8 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
     if (room.size > 0 || rooms.get(roomId) !== room) return;
     room.close();
     rooms.delete(roomId);
-    if (mode === 'perconv' && subscriptions.delete(roomId)) {
-      bus.unsubscribe(channelFor(mode, roomId)).catch((err: unknown) => logger.warn({ roomId, err }, 'unsubscribe failed'));
+    if (subscriptions.delete(roomId)) {
+      bus.unsubscribeRoom(roomId).catch((err: unknown) => logger.warn({ roomId, err }, 'unsubscribe failed'));
     }
   };
 
@@ -103,7 +102,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
   const subscribeRoom = (roomId: string): Promise<void> => {
     let subscription = subscriptions.get(roomId);
     if (!subscription) {
-      const attempt = bus.subscribe(channelFor(mode, roomId));
+      const attempt = bus.subscribeRoom(roomId);
       attempt.catch(() => {
         if (subscriptions.get(roomId) === attempt) subscriptions.delete(roomId);
       });
@@ -118,7 +117,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
   /** Messages this gateway's rooms took from it directly (deliverOwn), until their copy comes back. */
   const ownMessages = new Set<number>();
 
-  bus.onMessage((_channel, frame) => {
+  bus.onEvent((frame) => {
     // Global mode carries every room's events to every gateway: skip, unparsed, the rooms
     // nobody here is in.
     const roomId = roomIdOf(frame);
@@ -150,7 +149,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
       ports.publishExcept(from, roomId, frame);
       ownEphemeral.add(frame);
       if (ownEphemeral.size > MAX_OWN_EPHEMERAL) ownEphemeral.delete(ownEphemeral.values().next().value!);
-      const [err] = await bus.publish([{ channel: channelFor(mode, roomId), message: frame }]);
+      const [err] = await bus.publish([{ roomId, frame }]);
       if (err) {
         ownEphemeral.delete(frame);
         throw err;
@@ -158,12 +157,10 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
     },
     async publishCommitted(roomId, frame) {
       // Never throws: the outbox row is the event's way there in any case.
-      const err = await bus.publish([{ channel: channelFor(mode, roomId), message: frame }]).then(([failure]) => failure, (failure: unknown) => failure);
+      const err = await bus.publish([{ roomId, frame }]).then(([failure]) => failure, (failure: unknown) => failure);
       if (err) logger.warn({ roomId, err }, 'publishing a committed room event failed; the outbox workers publish it');
     },
-    async start() {
-      if (mode === 'global') await bus.subscribe(GLOBAL_CHANNEL);
-    },
+    start: () => bus.start(),
     async beginJoin(ws, roomId, userId) {
       const room = roomFor(roomId);
       const joiner = room.register(ws, userId);
@@ -172,7 +169,7 @@ export function createFanout(bus: Bus, mode: PubsubMode, ports: RoomPorts, setti
         closeIfEmpty(roomId, room);
       };
       try {
-        if (mode === 'perconv') await subscribeRoom(roomId);
+        await subscribeRoom(roomId);
       } catch (err) {
         cancel();
         throw err;

@@ -1,5 +1,6 @@
+import { ProtocolError } from '../../shared/protocol/errors';
 import type { Session, Socket } from '../session';
-import { UNAUTHORIZED, type OpContext, type Reply } from './context';
+import type { OpContext, Reply } from './context';
 
 export const CLOSE_TOKEN_EXPIRED = 4003;
 
@@ -8,9 +9,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export async function auth(ctx: OpContext, ws: Socket, session: Session, token: string): Promise<Reply> {
   const identity = await ctx.authenticate(token);
-  if (!identity) return { op: 'auth', success: false, error: UNAUTHORIZED };
+  if (!identity) return { op: 'auth', success: false, error: ProtocolError.unauthorized };
   // A socket may refresh its token, but it cannot become somebody else.
-  if (session.userId && session.userId !== identity.userId) return { op: 'auth', success: false, error: 'already_authenticated' };
+  if (session.userId && session.userId !== identity.userId) return { op: 'auth', success: false, error: ProtocolError.alreadyAuthenticated };
   session.userId = identity.userId;
   if (session.authTimer) clearTimeout(session.authTimer);
   session.authTimer = null;

@@ -1,5 +1,6 @@
 import type { Sql } from '../../shared/db/client';
 import type { Logger } from '../../shared/logger';
+import type { ProtocolError } from '../../shared/protocol/errors';
 import type { Authenticate } from '../auth';
 import type { Fanout } from '../delivery/fanout';
 import type { SendBatcher } from '../send-batcher';
@@ -20,16 +21,11 @@ export interface OpContext {
   send(ws: Socket, frames: readonly string[]): boolean;
 }
 
-export type Reply = { op: string; success: boolean } & Record<string, unknown>;
+/** An op's reply: a success, or a refusal with one of the protocol's error strings. */
+export type Reply = ({ op: string; success: true } | { op: string; success: false; error: ProtocolError; detail?: string }) & Record<string, unknown>;
 
 export function withIds(reply: Reply, ids: RequestIds): Reply {
   if (ids.temp_id !== undefined) reply.temp_id = ids.temp_id;
   if (ids.request_id !== undefined) reply.request_id = ids.request_id;
   return reply;
 }
-
-export const NOT_A_MEMBER = 'Forbidden: not a member';
-export const NOT_JOINED = 'Forbidden: not joined';
-export const NOT_ALLOWED = 'Forbidden: not allowed';
-export const NOT_FOUND = 'not_found';
-export const UNAUTHORIZED = 'Unauthorized';

@@ -4,7 +4,8 @@
 // positions are kept in PostgreSQL and listed by the API.
 import { serializeRoomEvent } from '../../shared/protocol/events';
 import type { Session, Socket } from '../session';
-import { NOT_JOINED, type OpContext, type Reply } from './context';
+import { ProtocolError } from '../../shared/protocol/errors';
+import type { OpContext, Reply } from './context';
 
 /** One typing event per socket and room per this many ms; more in between are answered but not sent on. */
 export const TYPING_INTERVAL_MS = 1000;
@@ -12,7 +13,7 @@ export const TYPING_INTERVAL_MS = 1000;
 export const RECEIPT_INTERVAL_MS = 500;
 
 export async function typing(ctx: OpContext, ws: Socket, session: Session, roomId: string): Promise<Reply> {
-  if (!session.rooms.has(roomId)) return { op: 'typing', success: false, error: NOT_JOINED, room_id: roomId };
+  if (!session.rooms.has(roomId)) return { op: 'typing', success: false, error: ProtocolError.notJoined, room_id: roomId };
   const now = Date.now();
   session.typingAt ??= new Map();
   const last = session.typingAt.get(roomId) ?? -Infinity;

@@ -1,10 +1,11 @@
 // join: membership check and the room's position, then the backfill (after `after_seq`,
 // or after the member's read position), then live events. How the two meet with no gap
 // and no duplicate is the room's business: gateway/delivery/room.ts.
+import { ProtocolError } from '../../shared/protocol/errors';
 import type { RequestIds } from '../frames';
 import type { Session, Socket } from '../session';
 import { loadJoinSnapshot } from '../sql/join-snapshot';
-import { NOT_A_MEMBER, withIds, type OpContext, type Reply } from './context';
+import { withIds, type OpContext, type Reply } from './context';
 
 /** Returns an error reply, or null when the join reply went out (the backfill follows it). */
 export async function join(ctx: OpContext, ws: Socket, session: Session, roomId: string, afterSeq: number | null, ids: RequestIds): Promise<Reply | null> {
@@ -18,7 +19,7 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
     joining = await ctx.fanout.beginJoin(ws, roomId, userId);
   } catch (err) {
     ctx.logger.warn({ roomId, err }, 'join: bus subscription failed');
-    return { op: 'join', success: false, error: 'unavailable', room_id: roomId };
+    return { op: 'join', success: false, error: ProtocolError.unavailable, room_id: roomId };
   }
   let snapshot;
   try {
@@ -29,7 +30,7 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
   }
   if (session.closed || !snapshot) {
     joining.cancel();
-    return session.closed ? null : { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
+    return session.closed ? null : { op: 'join', success: false, error: ProtocolError.notAMember, room_id: roomId };
   }
 
   const backfillEnd = Math.min(snapshot.lastSeq, snapshot.startAfter + ctx.backfillLimit);
@@ -42,7 +43,7 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
   session.rooms.set(roomId, snapshot.membershipId);
   if (!joining.open({ ...snapshot, backfillEnd, reply })) {
     session.rooms.delete(roomId);
-    return { op: 'join', success: false, error: NOT_A_MEMBER, room_id: roomId };
+    return { op: 'join', success: false, error: ProtocolError.notAMember, room_id: roomId };
   }
   return null;
 }

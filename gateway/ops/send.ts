@@ -1,16 +1,17 @@
-import { Errors, type ClientId, type Request } from '../frames';
+import { ProtocolError } from '../../shared/protocol/errors';
+import type { ClientId, Request } from '../frames';
 import { idsExhausted } from '../sql/insert-messages';
 import { isMessageOf } from '../sql/message-of';
 import type { Session } from '../session';
-import { NOT_A_MEMBER, NOT_JOINED, type OpContext, type Reply } from './context';
+import type { OpContext, Reply } from './context';
 
 /** PostgreSQL's sequence_generator_limit_exceeded: message ids reached 2^53 − 1 (see sql/0005_room_seq.sql). */
 
 export async function send(ctx: OpContext, session: Session, request: Extract<Request, { op: 'send' }>, tempId: ClientId | undefined): Promise<Reply> {
   const { roomId, content, type, replyTo } = request;
-  if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: NOT_JOINED, room_id: roomId };
+  if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: ProtocolError.notJoined, room_id: roomId };
   if (replyTo !== null && !(await isMessageOf(ctx.sql, roomId, replyTo))) {
-    return { op: 'send', success: false, error: Errors.invalidRequest, detail: 'reply_to_message_id is not a message of this room', room_id: roomId };
+    return { op: 'send', success: false, error: ProtocolError.invalidRequest, detail: 'reply_to_message_id is not a message of this room', room_id: roomId };
   }
   let stored;
   try {
@@ -30,8 +31,8 @@ export async function send(ctx: OpContext, session: Session, request: Extract<Re
   } catch (err) {
     if (!idsExhausted(err)) throw err;
     ctx.logger.error({ err }, 'message ids are exhausted (2^53 − 1): no message can be stored');
-    return { op: 'send', success: false, error: 'unavailable', detail: 'message ids exhausted', room_id: roomId };
+    return { op: 'send', success: false, error: ProtocolError.unavailable, detail: 'message ids exhausted', room_id: roomId };
   }
-  if (stored === null) return { op: 'send', success: false, error: NOT_A_MEMBER, room_id: roomId };
+  if (stored === null) return { op: 'send', success: false, error: ProtocolError.notAMember, room_id: roomId };
   return { op: 'send', success: true, message_id: stored.id, seq: stored.seq };
 }

@@ -1,6 +1,7 @@
-// The one seam between the outbox workers and the gateways. Workers publish serialised
-// room events; gateways subscribe to the channels they need. Two implementations pass
-// the same contract tests: Redis Pub/Sub (many processes) and in-process (one process).
+// The one seam between the outbox workers and the gateways, by channel. Three
+// implementations pass the same contract tests: Redis Pub/Sub and Redis Cluster sharded
+// Pub/Sub (many processes), and in-process (one process). Gateways and workers use it
+// addressed by room (room-bus.ts), which maps rooms to channels per PUBSUB_MODE.
 
 export interface BusMessage {
   channel: string;

@@ -58,7 +58,7 @@ export function createDocumentProcessor(options: DocumentProcessorOptions): Proc
       return await preprocess(row);
     } catch (err) {
       // Our own database failed mid-job: an ordinary failure, retried if the policy allows.
-      return { error: `document job failed: ${err instanceof Error ? err.message : String(err)}` };
+      return { error: `document job failed: ${err instanceof Error ? err.message : String(err)}`, cause: err };
     }
   };
 

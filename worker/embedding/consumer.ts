@@ -66,7 +66,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       recovered = await queue.recover(consumerId);
       break;
     } catch (err) {
-      logger.warn({ err: message(err), attempt }, 'Redis not ready for the embedding consumer; retrying');
+      logger.warn({ err, attempt }, 'Redis not ready for the embedding consumer; retrying');
       await signal.sleep(backoffDelayMs(attempt, 500, 10_000));
     }
   }
@@ -79,7 +79,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       await op();
     } catch (err) {
       needsReconcile = true;
-      logger.error({ err: message(err), what }, 'could not record a job outcome in Redis; the job will run again');
+      logger.error({ err, what }, 'could not record a job outcome in Redis; the job will run again');
     }
   };
 
@@ -103,13 +103,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     } catch (err) {
       const error = message(err);
       if (isPermanent(err) || job.retryCount >= options.maxRetries) {
-        logger.warn({ ...log, error, permanent: isPermanent(err) }, 'embedding job failed for good');
+        logger.warn({ ...log, err, permanent: isPermanent(err) }, 'embedding job failed for good');
         await settle('fail', () => queue.fail(raw, failedEntry(job, error, consumerId)));
         options.onSettled?.('failed', { malformed: false, retryCount: job.retryCount });
         return;
       }
       const delayMs = backoffDelayMs(job.retryCount + 1, options.backoffBaseMs, options.backoffCapMs);
-      logger.warn({ ...log, error, delayMs }, 'embedding job failed; will retry');
+      logger.warn({ ...log, err, delayMs }, 'embedding job failed; will retry');
       await settle('retry', () => queue.retryLater(raw, serializeJob({ ...job, retryCount: job.retryCount + 1 }), Date.now() + delayMs));
       options.onSettled?.('retry', { malformed: false, retryCount: job.retryCount });
     }
@@ -146,7 +146,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       } catch (err) {
         // Redis gone or restarting: the pop may have moved a job we never saw.
         needsReconcile = true;
-        logger.warn({ err: message(err) }, 'taking an embedding job failed; will retry');
+        logger.warn({ err }, 'taking an embedding job failed; will retry');
         await signal.sleep(1000);
       }
     }
@@ -163,7 +163,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       await Promise.all(inFlight.keys());
       await stopPromoter();
       await stopRegistry();
-      if (needsReconcile) await reconcile().catch((err: unknown) => logger.warn({ err: message(err) }, 'reconcile at stop failed'));
+      if (needsReconcile) await reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile at stop failed'));
       // Leave the registry only with an empty processing list; otherwise a rescuer (or our next start) requeues what is left.
       const left = await queue.inProcessing().catch(() => ['?']);
       if (left.length === 0) await unregister(options.redis, options.keys, consumerId).catch(() => {});

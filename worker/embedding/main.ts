@@ -18,7 +18,7 @@ runMain('worker:embedding', async () => {
   const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-embedding-worker' });
   const redis = createRedisClient(config.REDIS_URL, 'arcyou-embedding');
   const blocking = createRedisClient(config.REDIS_URL, 'arcyou-embedding-blocking');
-  for (const client of [redis, blocking]) client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis error'));
+  for (const client of [redis, blocking]) client.on('error', (err: Error) => logger.warn({ err }, 'redis error'));
 
   const keys = queueKeys(config.EMBEDDING_QUEUE_KEY, config.EMBEDDING_FAILED_KEY);
   const registry = createRegistry({ processMetrics: true });

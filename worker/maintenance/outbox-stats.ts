@@ -8,7 +8,7 @@ import { startPeriodic } from './periodic';
 
 export function startOutboxStats(sql: Sql, intervalMs: number, filter: TypeFilter, report: (backlog: OutboxBacklog) => void, logger: Logger): () => Promise<void> {
   const measure = async () => report(await outboxBacklog(sql, filter));
-  const first = measure().catch((err: unknown) => logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'outbox stats failed'));
+  const first = measure().catch((err: unknown) => logger.warn({ err }, 'outbox stats failed'));
   const stop = startPeriodic('outbox-stats', intervalMs, measure, logger);
   return async () => {
     await first;

@@ -16,7 +16,7 @@ export function startPeriodic(name: string, intervalMs: number, task: () => Prom
   };
   const runOnce = () => {
     running = task()
-      .catch((err: unknown) => logger.warn({ task: name, err: err instanceof Error ? err.message : String(err) }, 'periodic task failed'))
+      .catch((err: unknown) => logger.warn({ task: name, err }, 'periodic task failed'))
       .finally(() => {
         running = null;
         if (!stopped) schedule(intervalMs);
