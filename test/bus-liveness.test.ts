@@ -108,6 +108,14 @@ for (const mode of ['global', 'perconv'] as const) {
       }
     };
 
+    /** Within 10 s, the room's channel has a subscriber again and a message only the bus brings reaches the members. */
+    const hearsAgain = async (gateway: RunningProcess, channel: string, members: TestClient[], roomId: string, senderId: string) => {
+      const deadline = Date.now() + 10_000;
+      await subscribedAgain([channel], deadline, gateway);
+      await viaTheBus(members, roomId, senderId, 'after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, [channel]));
+      expect(await subscribers(channel)).toBeGreaterThanOrEqual(1);
+    };
+
     /** What the gateway looks like from outside, for a failure message. */
     const stateOf = (gateway: RunningProcess, channels: string[]) => async () =>
       `${(await Promise.all(channels.map(async (c) => `PUBSUB NUMSUB ${c} = ${await subscribers(c)}`))).join(', ')}\n${gateway.output().slice(-1500)}`;
@@ -136,10 +144,7 @@ for (const mode of ['global', 'perconv'] as const) {
       const channel = channelFor(mode, roomId);
       await viaTheBus(members, roomId, users[0]!, 'before the blip', 5000);
       await blip(proxy);
-      const deadline = Date.now() + 10_000;
-      await subscribedAgain([channel], deadline, gateway);
-      await viaTheBus(members, roomId, users[0]!, 'after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, [channel]));
-      expect(await subscribers(channel)).toBeGreaterThanOrEqual(1);
+      await hearsAgain(gateway, channel, members, roomId, users[0]!);
       await gateway.stop();
     }, 60_000);
 
@@ -194,10 +199,7 @@ for (const mode of ['global', 'perconv'] as const) {
       await until('the gateway connected again', async () => (await info('clients', 'connected_clients')) >= connected, 3000).catch(() => {});
       await sleep(300);
       // It hears Redis again: its channel has a subscriber, and a message only the bus brings reaches both members.
-      const deadline = Date.now() + 10_000;
-      await subscribedAgain([channel], deadline, gateway);
-      await viaTheBus(members, roomId, users[0]!, 'after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, [channel]));
-      expect(await subscribers(channel)).toBeGreaterThanOrEqual(1);
+      await hearsAgain(gateway, channel, members, roomId, users[0]!);
       await gateway.stop();
     }, 60_000);
 

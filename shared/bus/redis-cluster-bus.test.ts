@@ -48,6 +48,17 @@ describe('redis cluster bus', () => {
     return got;
   };
 
+  /** A publisher, and a subscriber of `n` new rooms that records what it hears and counts its reconnects. */
+  const subscribedRooms = async (n: number) => {
+    const [publisher, subscriber] = [bus(), bus()];
+    const got = inbox(subscriber);
+    let reconnects = 0;
+    subscriber.onReconnect(() => reconnects++);
+    const channels = rooms(n);
+    for (const channel of channels) await subscriber.subscribe(channel);
+    return { publisher, subscriber, got, reconnects: () => reconnects, channels };
+  };
+
   it('computes the slot Redis computes for a key or channel (hash tags included)', async () => {
     const keys = ['a', 'chat:message', roomChannel(randomUUID()), '{user1000}.following', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', '{', 'x{y', '방:{한국어}', 'emoji😀', '{embedding}:queue'];
     for (let i = 0; i < 200; i++) keys.push(`arcyou:bus-heartbeat:{${i.toString(36)}-${i * 7919}}`);
@@ -75,12 +86,7 @@ describe('redis cluster bus', () => {
   });
 
   it('after resharding moves a room\u2019s slot and a shard\u2019s heartbeat slot to another master: a reconnect is reported and every room is heard, the ones left on the old master too', async () => {
-    const [publisher, subscriber] = [bus(), bus()];
-    const got = inbox(subscriber);
-    let reconnects = 0;
-    subscriber.onReconnect(() => reconnects++);
-    const channels = rooms(30);
-    for (const channel of channels) await subscriber.subscribe(channel);
+    const { publisher, subscriber, got, reconnects, channels } = await subscribedRooms(30);
     const from = cluster.masterOf(keySlot(channels[0]!));
     const onFrom = channels.filter((c) => cluster.masterOf(keySlot(c)) === from);
     const to = cluster.masterOf(keySlot(channels.find((c) => cluster.masterOf(keySlot(c)) !== from)!));
@@ -91,7 +97,7 @@ describe('redis cluster bus', () => {
     expect(stayed.length, 'rooms left on the old master').toBeGreaterThan(0);
 
     await cluster.moveSlots([keySlot(moved), keySlot(heartbeat!)], to);
-    await until('a reconnect reported', () => reconnects > 0, 10_000);
+    await until('a reconnect reported', () => reconnects() > 0, 10_000);
     // Past the time a shard without its heartbeat is found deaf (5 beats of 200 ms).
     await sleep(2000);
     await until('ping answering', async () => subscriber.ping().then(() => true, () => false), 15_000);
@@ -105,12 +111,7 @@ describe('redis cluster bus', () => {
   }, 60_000);
 
   it('after a master is killed and its replica promoted: readiness fails meanwhile, a reconnect is reported, and every room is heard again', async () => {
-    const [publisher, subscriber] = [bus(), bus()];
-    const got = inbox(subscriber);
-    let reconnects = 0;
-    subscriber.onReconnect(() => reconnects++);
-    const channels = rooms(30);
-    for (const channel of channels) await subscriber.subscribe(channel);
+    const { publisher, subscriber, got, reconnects, channels } = await subscribedRooms(30);
     await publisher.publish(channels.map((channel) => ({ channel, message: 'before' })));
     await until('every room heard before', () => channels.every((c) => got.get(c)?.length === 1), 5000);
 
@@ -118,7 +119,7 @@ describe('redis cluster bus', () => {
     const killing = cluster.killMasterOf(keySlot(victim));
     await until('ping failing while the killed master\u2019s rooms are unheard', async () => subscriber.ping().then(() => false, () => true), 10_000, 20);
     const killed = await killing;
-    await until('a reconnect reported', () => reconnects > 0, 20_000);
+    await until('a reconnect reported', () => reconnects() > 0, 20_000);
     await until('ping answering again', async () => subscriber.ping().then(() => true, () => false), 20_000);
     expect(cluster.masterOf(keySlot(victim))).not.toBe(killed);
 
