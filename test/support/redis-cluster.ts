@@ -32,8 +32,11 @@ export interface PrivateRedisCluster {
 
 const NODE_TIMEOUT_MS = 1000;
 
+/** redis-cli, bounded: a command that hangs fails the test instead of stalling the run. */
+const CLI_TIMEOUT_MS = 60_000;
+
 function cli(port: number, ...args: string[]): string {
-  const result = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
+  const result = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
   if (result.status !== 0) throw new Error(`redis-cli -p ${port} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
   return result.stdout;
 }
@@ -47,7 +50,7 @@ interface SlotRange {
 
 /** CLUSTER SLOTS as seen by node `port`: slot ranges, the port of the master serving each and its replica count. */
 function slotRanges(port: number): SlotRange[] {
-  const raw = spawnSync('redis-cli', ['-p', String(port), '--json', 'cluster', 'slots'], { encoding: 'utf8' });
+  const raw = spawnSync('redis-cli', ['-p', String(port), '--json', 'cluster', 'slots'], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
   if (raw.status !== 0) throw new Error(raw.stderr);
   // Each entry: start, end, [ip, port, id, meta] of the master, then one such array per replica.
   const entries = JSON.parse(raw.stdout) as Array<[number, number, [string, number], ...Array<[string, number]>]>;
@@ -71,29 +74,46 @@ async function until(what: string, check: () => boolean, timeoutMs = 30_000): Pr
 
 export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'arcyou-redis-cluster-'));
-  const ports: number[] = [];
-  while (ports.length < masters * 2) {
-    const port = await freePort();
-    // The cluster bus listens on port + 10000: both must be free and distinct from the others.
-    if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
-  }
+  // Each node's client port and cluster-bus port, all free and distinct. The bus port is set
+  // explicitly: its default, port + 10000, may be another process's port (a parallel
+  // cluster's), and redis-cli would then wait forever on a port that speaks another protocol.
+  const picked = new Set<number>();
+  while (picked.size < masters * 4) picked.add(await freePort());
+  const all = [...picked];
+  const ports = all.slice(0, masters * 2);
+  const busPorts = all.slice(masters * 2);
   const children = new Map<number, ChildProcess>();
   const nodes: RedisClusterNode[] = ports.map((port) => ({ port, killed: false }));
-  for (const port of ports) {
+  ports.forEach((port, i) => {
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
+      ['--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
         '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir],
       { stdio: 'ignore' },
     );
     children.set(port, child);
-  }
-  await Promise.all(ports.map((port) => waitForPort(port)));
-  cli(ports[0]!, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes');
+  });
   const live = () => nodes.filter((n) => !n.killed);
   const healthy = () => live().every((n) => cli(n.port, 'cluster', 'info').includes('cluster_state:ok'));
-  // Replicas attach a few seconds after the create: without one, a killed master is not replaced.
-  await until('every node reports cluster_state:ok and every master has a replica', () => healthy() && slotRanges(ports[0]!).every((r) => r.replicas > 0));
+  const killAll = async () => {
+    for (const child of children.values()) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(ports.map((port) => waitForPort(port)));
+    cli(ports[0]!, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes');
+    // Replicas attach a few seconds after the create: without one, a killed master is not replaced.
+    await until('every node reports cluster_state:ok and every master has a replica', () => healthy() && slotRanges(ports[0]!).every((r) => r.replicas > 0));
+  } catch (err) {
+    await killAll(); // nothing outlives a cluster that did not come up
+    throw err;
+  }
 
   const masterOf = (slot: number): number => {
     const from = live()[0]!.port;
@@ -124,20 +144,11 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
       const masters = [...new Set(slotRanges(toPort).map((r) => r.port)), toPort];
       const order = [toPort, ...owners, ...masters.filter((p) => p !== toPort && !owners.has(p))];
       for (const port of new Set(order)) {
-        const result = spawnSync('redis-cli', ['-p', String(port)], { input: commands, encoding: 'utf8' });
+        const result = spawnSync('redis-cli', ['-p', String(port)], { input: commands, encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
         if (result.status !== 0 || /ERR/.test(result.stdout)) throw new Error(`CLUSTER SETSLOT on ${port} failed: ${result.stdout}${result.stderr}`);
       }
       await until('every node sees the slots moved', () => live().every((n) => slots.every((slot) => slotRanges(n.port).some((r) => r.start <= slot && slot <= r.end && r.port === toPort))) && healthy());
     },
-    async destroy() {
-      for (const child of children.values()) {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = once(child, 'exit');
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    destroy: killAll,
   };
 }
