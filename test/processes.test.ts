@@ -17,7 +17,8 @@ interface Running {
 
 /** `npm run <script>`, as a user or a container runs it: signals sent to npm must reach the process. */
 function run(script: string, env: Record<string, string>): Running {
-  const child = spawn('npm', ['run', '-s', script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: npm cannot pass a SIGKILL on, so teardown kills the group (npm and the script).
+  const child = spawn('npm', ['run', '-s', script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -42,7 +43,13 @@ describe('npm run migrate / gateway / worker', () => {
     db = await createTestDatabase({ migrate: false });
   });
   afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGKILL');
+    for (const p of procs) {
+      try {
+        process.kill(-p.child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    }
     await db.drop();
   });
 
