@@ -1,5 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { parseClusterUrl } from './redis-cluster';
+import { parseClusterUrl, type ClusterNode } from './redis-cluster';
 
 export type { Redis };
 /** One Redis, or a Redis Cluster: what the embedding queue runs on. */
@@ -34,10 +34,14 @@ function redisOptions(connectionName: string, overrides: Overrides): RedisOption
  */
 export function createRedisClient(url: string, connectionName: string, overrides: Overrides = {}): RedisClient {
   const cluster = parseClusterUrl(url);
-  if (!cluster) return createRedis(url, connectionName, overrides);
+  return cluster ? createRedisCluster(cluster.seeds, cluster.password, connectionName, overrides) : createRedis(url, connectionName, overrides);
+}
+
+/** An ioredis Cluster client with createRedis's settings on every node connection; it reconnects forever too. */
+export function createRedisCluster(seeds: readonly ClusterNode[], password: string | undefined, connectionName: string, overrides: Overrides = {}): Cluster {
   const { retryStrategy: _perNode, ...options } = redisOptions(connectionName, overrides);
-  return new Cluster(cluster.seeds, {
-    redisOptions: { ...options, ...(cluster.password ? { password: cluster.password } : {}) },
+  return new Cluster([...seeds], {
+    redisOptions: { ...options, ...(password ? { password } : {}) },
     clusterRetryStrategy: reconnectDelay,
   });
 }

@@ -12,8 +12,8 @@
 // from PostgreSQL. Nothing heard on a moved channel goes on before that report.
 import { randomBytes } from 'node:crypto';
 import { keySlot, SLOT_COUNT, type ClusterNode } from '../redis-cluster';
-import { Cluster } from 'ioredis';
 import type { Logger } from '../logger';
+import { createRedisCluster } from '../redis';
 import type { Bus, BusHandler, BusMessage } from './bus';
 import type { RedisBusOptions } from './redis-bus';
 import { createRedisSubscriber, type RedisSubscriber } from './redis-subscriber';
@@ -21,22 +21,16 @@ import { createRedisSubscriber, type RedisSubscriber } from './redis-subscriber'
 /** Slot ranges and the master (`host:port`) serving each. */
 type SlotMap = Array<{ start: number; end: number; master: string }>;
 
-
 export function createRedisClusterBus(seeds: readonly ClusterNode[], password: string | undefined, logger: Logger, name = 'arcyou', options: RedisBusOptions = {}): Bus {
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const subscribeTimeoutMs = options.subscribeTimeoutMs ?? 10_000;
-  const publisher = new Cluster(seeds.map((s) => ({ host: s.host, port: s.port })), {
-    redisOptions: { connectionName: `${name}-pub`, maxRetriesPerRequest: 1, keepAlive: 10_000, ...(password ? { password } : {}) },
-    clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    slotsRefreshInterval: 5000,
-  });
+  const publisher = createRedisCluster(seeds, password, `${name}-pub`);
   publisher.on('error', (err) => logger.warn({ err }, 'redis cluster publisher error'));
   const handlers: BusHandler[] = [];
   const reconnectHandlers: Array<() => void> = [];
   const heartbeatId = randomBytes(8).toString('hex');
-  /** Per master (`host:port`): its subscriber connection, and the channel of its heartbeat (on one of its slots). */
+  /** Per master (`host:port`): its subscriber connection (with a heartbeat on one of its slots). */
   const shards = new Map<string, RedisSubscriber>();
-  const heartbeats = new Map<string, string>();
   /** Per wanted channel: the master it is subscribed on. */
   const placed = new Map<string, string>();
   /** Channels being moved to another master: what is heard on them waits for the reconnect report. */
@@ -68,13 +62,12 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
     const existing = shards.get(master);
     if (existing) return existing;
     if (closed) throw new Error('bus is closed');
-    const heartbeatChannel = heartbeatChannelFor(map, master);
     const shard: RedisSubscriber = createRedisSubscriber({
       url: `redis://${password ? `:${encodeURIComponent(password)}@` : ''}${master}`,
       name: `${name}-sub`,
       logger,
       sharded: true,
-      heartbeatChannel,
+      heartbeatChannel: heartbeatChannelFor(map, master),
       publishHeartbeat: (channel, token) => publisher.spublish(channel, token),
       heartbeatMs,
       subscribeTimeoutMs,
@@ -96,7 +89,6 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
       },
     });
     shards.set(master, shard);
-    heartbeats.set(master, heartbeatChannel);
     return shard;
   };
 
@@ -116,10 +108,9 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
         // channels go to a new connection for that master, with a heartbeat on its slots now.
         const rebuilt = new Set<string>();
         for (const [master, shard] of shards) {
-          if (masterOf(map, heartbeats.get(master)!) === master) continue;
+          if (masterOf(map, shard.heartbeatChannel) === master) continue;
           rebuilt.add(master);
           shards.delete(master);
-          heartbeats.delete(master);
           void shard.close();
         }
         const moves: Array<Promise<string | null>> = [];

@@ -42,6 +42,7 @@ export interface RedisSubscriber {
   unsubscribe(channel: string): Promise<void>;
   /** The channels this subscriber keeps. */
   readonly channels: ReadonlySet<string>;
+  readonly heartbeatChannel: string;
   /** Has a connection with every wanted channel, and its heartbeat comes back. */
   live(): boolean;
   /** Starts over on a new connection (which reports a reconnect once it has every channel). */
@@ -264,6 +265,7 @@ export function createRedisSubscriber(options: RedisSubscriberOptions): RedisSub
 
   return {
     channels: wanted,
+    heartbeatChannel,
     async subscribe(channel) {
       if (closed) throw new Error('bus is closed');
       wanted.add(channel);

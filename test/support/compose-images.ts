@@ -12,8 +12,8 @@ import { ROOT } from './child-process';
 
 const STANDINS = join(ROOT, 'test/compose/standins');
 
-function run(command: string, args: string[], options: { input?: Buffer; cwd?: string } = {}): string {
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });
+function run(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.stdout?.slice(-3000)}\n${result.stderr?.slice(-3000)}`);
   return result.stdout;
 }
