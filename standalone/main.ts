@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../shared/logger';
 import { createRegistry } from '../shared/metrics';
 import { onShutdownSignal, runMain } from '../shared/process';
 import { startGateway } from '../gateway/server';
-import { startChatWorker } from '../worker/chat-worker';
+import { startChatWorker } from '../worker/chat/chat-worker';
 import { createOutboxWorkerMetrics } from '../worker/metrics';
 import { DEV_KEY_FILE, devServerKey } from './dev-server-key';
 import { renderBanner } from './banner';

@@ -9,7 +9,7 @@ import { createRedisBus } from '../shared/bus/redis-bus';
 import { loadConfig } from '../shared/config';
 import { createSql } from '../shared/db/client';
 import { chatWorkerEnv } from '../worker/config';
-import { startChatWorker } from '../worker/chat-worker';
+import { startChatWorker } from '../worker/chat/chat-worker';
 import { startGatewayProcess, startWorkerProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { processTestBed } from './support/process-bed';

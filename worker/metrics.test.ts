@@ -13,9 +13,9 @@ import { startMetricsServer } from '../shared/metrics-server';
 import { createRedis } from '../shared/redis';
 import { scrape, scrapeUntil, valueOf } from '../test/support/prometheus';
 import { createTestDatabase, redisUrl, uniquePrefix, type TestDatabase } from '../test/support/services';
-import { startChatWorker } from './chat-worker';
+import { startChatWorker } from './chat/chat-worker';
 import { chatWorkerEnv } from './config';
-import { startOutboxStats } from './maintenance/outbox-stats';
+import { startOutboxStats } from './outbox/maintenance/outbox-stats';
 import { createOutboxWorkerMetrics, registerQueueDepth } from './metrics';
 
 const logger = createLogger('test', 'silent');

@@ -4,8 +4,8 @@
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../shared/metrics';
 import type { RedisClient } from '../shared/redis';
 import { withTimeout } from '../shared/timeout';
-import type { OutboxLoopOptions } from './outbox-loop';
-import type { OutboxBacklog } from './sql/outbox-lag';
+import type { OutboxLoopOptions } from './outbox/loop';
+import type { OutboxBacklog } from './outbox/sql/outbox-lag';
 
 type Metric = Counter<string> | Gauge<string> | Histogram<string>;
 
@@ -46,7 +46,7 @@ export function jobMetrics(registry: Registry): JobMetrics {
 export interface OutboxWorkerMetrics {
   onSettled: NonNullable<OutboxLoopOptions['onSettled']>;
   onTimed: NonNullable<OutboxLoopOptions['onTimed']>;
-  /** The latest backlog measurement (worker/maintenance/outbox-stats.ts). */
+  /** The latest backlog measurement (worker/outbox/maintenance/outbox-stats.ts). */
   reportBacklog(backlog: OutboxBacklog): void;
 }
 

@@ -67,7 +67,7 @@ export async function runWorkerConfig(sql: Sql, databaseUrl: string, redisUrl: s
       startService({
         name: `bench-worker-${i}`,
         command: process.execPath,
-        args: [...TSX, 'worker/main.ts'],
+        args: [...TSX, 'worker/chat/main.ts'],
         env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, BATCH_SIZE: String(config.batchSize), WORKER_ID: `bench-worker-${i}`, METRICS_PORT: '0', LOG_LEVEL: 'info', ...options.env },
         readyLine: /chat worker started/,
       }),

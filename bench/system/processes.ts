@@ -99,7 +99,7 @@ export async function startOurs(databaseUrl: string, redisUrl: string, env: Reco
   const gateway = await startService({ name: 'gateway', command: process.execPath, args: [...TSX, 'gateway/main.ts'], env: { ...common, PORT: String(port), HOST: '127.0.0.1' }, readyLine: /gateway listening/ });
   let worker: Service;
   try {
-    worker = await startService({ name: 'worker', command: process.execPath, args: [...TSX, 'worker/main.ts'], env: { METRICS_PORT: '0', ...common }, readyLine: /chat worker started/ });
+    worker = await startService({ name: 'worker', command: process.execPath, args: [...TSX, 'worker/chat/main.ts'], env: { METRICS_PORT: '0', ...common }, readyLine: /chat worker started/ });
   } catch (err) {
     await gateway.stop();
     throw err;

@@ -5,9 +5,9 @@ import { retireFastRows } from '../../gateway/sql/retire-fast-rows';
 import { plansOf } from '../../test/support/plans';
 import { createRoom, newUser } from '../../test/support/fixtures';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
-import { claimBatch } from '../../worker/sql/claim';
-import { markPublished } from '../../worker/sql/complete';
-import { rescheduleFailed } from '../../worker/sql/reschedule';
+import { claimBatch } from '../../worker/outbox/sql/claim';
+import { markPublished } from '../../worker/outbox/sql/complete';
+import { rescheduleFailed } from '../../worker/outbox/sql/reschedule';
 
 const OWNER = 'gateway:plans';
 const WORKER = 'worker-plans';

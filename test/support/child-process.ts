@@ -89,7 +89,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
 /** A chat worker process; resolves once it runs. */
 export async function startWorkerProcess(env: Record<string, string>): Promise<RunningProcess> {
   // Several workers share this machine: no metrics port unless the test asks for one.
-  const proc = startNodeProcess('worker/main.ts', { METRICS_PORT: '0', ...env });
+  const proc = startNodeProcess('worker/chat/main.ts', { METRICS_PORT: '0', ...env });
   await started(proc, /chat worker started/);
   return proc;
 }

@@ -8,7 +8,7 @@ import { createLogger } from '../../shared/logger';
 import { gatewayEnv } from '../../gateway/config';
 import { startGateway, type Gateway } from '../../gateway/server';
 import { chatWorkerEnv } from '../../worker/config';
-import { startChatWorker } from '../../worker/chat-worker';
+import { startChatWorker } from '../../worker/chat/chat-worker';
 import { createTestDatabase, redisUrl, type TestDatabase } from './services';
 
 export interface TestSystem {

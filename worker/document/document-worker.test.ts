@@ -12,7 +12,7 @@ import { createRegistry } from '../../shared/metrics';
 import { createOutboxWorkerMetrics, type OutboxWorkerMetrics } from '../metrics';
 import { closedPort, sendJson, startHttpStub, type HttpStub } from '../../test/support/http-stub';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
-import { requeueDead } from '../ops/sql/requeue-dead';
+import { requeueDead } from '../outbox/ops/sql/requeue-dead';
 import { loadDocumentWorkerConfig } from './config';
 import { startDocumentWorker } from './document-worker';
 

@@ -1,6 +1,6 @@
 // One document worker: `document.*` outbox rows go to the preprocessing sidecar.
 import { DOCUMENT_JOB_PREFIX } from '../../shared/outbox/document-preprocess';
-import { startOutboxWorker, type OutboxWorkerDeps } from '../outbox-worker';
+import { startOutboxWorker, type OutboxWorkerDeps } from '../outbox/worker';
 import type { DocumentWorkerConfig } from './config';
 import { createDocumentProcessor } from './document-processor';
 import { createSidecarClient } from './sidecar-client';

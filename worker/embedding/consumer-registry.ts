@@ -3,7 +3,7 @@
 // any consumer that finds another's heartbeat expired moves that one's jobs back to the queue.
 import type { Logger } from '../../shared/logger';
 import type { RedisClient } from '../../shared/redis';
-import { startPeriodic } from '../maintenance/periodic';
+import { startPeriodic } from '../outbox/maintenance/periodic';
 import type { QueueKeys } from './keys';
 import type { RedisQueue } from './redis-queue';
 

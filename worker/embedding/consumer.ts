@@ -4,9 +4,9 @@
 // stop() takes no new job and waits for the ones in flight.
 import type { Logger } from '../../shared/logger';
 import type { RedisClient } from '../../shared/redis';
-import { backoffDelayMs } from '../backoff';
-import { startPeriodic } from '../maintenance/periodic';
-import { createWakeSignal } from '../wake';
+import { backoffDelayMs } from '../outbox/backoff';
+import { startPeriodic } from '../outbox/maintenance/periodic';
+import { createWakeSignal } from '../outbox/wake';
 import { beat, startRegistry, unregister } from './consumer-registry';
 import { failedEntry } from './failed-entry';
 import { parseJob, postKey, serializeJob, type EmbeddingJob } from './job';

@@ -1,6 +1,6 @@
 // The command line of `npm run embedding`. Pure, so every bad-argument case is unit-tested.
-import { parseSubcommand } from '../ops/subcommand';
-import { UsageError } from '../ops/usage-error';
+import { parseSubcommand } from '../../shared/cli/subcommand';
+import { UsageError } from '../../shared/cli/usage-error';
 
 export const EMBEDDING_USAGE = `Usage: npm run embedding -- <command> [options]
 

@@ -6,7 +6,7 @@ import { redisUrl, uniquePrefix } from '../../test/support/services';
 import { failedEntry } from './failed-entry';
 import { parseEmbeddingArgs } from './embedding-args';
 import { queueKeys, type QueueKeys } from './keys';
-import { UsageError } from '../ops/usage-error';
+import { UsageError } from '../../shared/cli/usage-error';
 
 let redis: Redis;
 let keys: QueueKeys;

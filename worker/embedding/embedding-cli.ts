@@ -2,7 +2,7 @@
 // Exit codes: 0 done, 1 Redis failed, 2 bad arguments or configuration.
 import { commonEnv, ConfigError, loadConfig } from '../../shared/config';
 import { createRedisClient, type RedisClient } from '../../shared/redis';
-import { UsageError } from '../ops/usage-error';
+import { UsageError } from '../../shared/cli/usage-error';
 import { loadEmbeddingQueueConfig } from './config';
 import { EMBEDDING_USAGE, parseEmbeddingArgs, type EmbeddingCommand } from './embedding-args';
 import { queueKeys, type QueueKeys } from './keys';

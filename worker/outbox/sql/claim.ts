@@ -1,0 +1,96 @@
+import type { Sql } from '../../../shared/db/client';
+
+export interface OutboxRow {
+  id: number;
+  type: string;
+  room_id: string | null;
+  payload: unknown;
+  attempts: number;
+  created_at: Date;
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  batchSize: number;
+  lockSeconds: number;
+  /** Only rows whose type starts with this (e.g. `document.`). */
+  includeTypePrefix?: string;
+  /** Only rows whose type does not start with this. */
+  excludeTypePrefix?: string;
+  /**
+   * Called inside the claim transaction before its first statement, so after its `now()`
+   * is fixed (tests: a commit that races the claim, such as a reap).
+   */
+  onBegun?: () => Promise<void>;
+}
+
+/** Namespace of the per-room advisory locks taken while claiming (first key of the pair). */
+const ROOM_CLAIM_LOCK = 7_411_204;
+
+/**
+ * Claims up to `batchSize` due pending rows, oldest id first, and marks them in_progress
+ * under this worker's name until `lockSeconds` from now. Returned in id order.
+ *
+ * A room's rows go to one worker at a time, in id order: a row waits while an earlier row
+ * of its room is in flight or has a time to wait for (a retry's backoff, or a producer's
+ * schedule). Rows of rooms held back like that are passed over, never waited for, so a
+ * stuck room (a worker that died holding its batch) does not hold up the other rooms.
+ * Within a room, ids follow commit order: producers write a room's rows under its row
+ * lock (see sql/0005_room_seq.sql). Gateways deliver by seq whatever the order, so this
+ * order is for speed (no gap to read back), not for correctness.
+ *
+ * Two statements in one transaction: the first picks the rooms and takes their advisory
+ * locks (pg_try_advisory_xact_lock: a room another worker is claiming is skipped), so that
+ * the second's snapshot, taken after, sees every earlier claim of those rooms committed.
+ * Both compare times with `now()`, the claim transaction's start, and fresh rows are due
+ * from '-infinity': no row can look "not yet due" because of the clock of the
+ * transaction that wrote it.
+ */
+export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<OutboxRow[]> {
+  const include = options.includeTypePrefix ?? null;
+  const exclude = options.excludeTypePrefix ?? null;
+  const typeFilter = sql`
+    (${include}::text IS NULL OR left(o.type, length(${include}::text)) = ${include}::text)
+    AND (${exclude}::text IS NULL OR left(o.type, length(${exclude}::text)) <> ${exclude}::text)`;
+  // Uses outbox_room_blockers_idx, which holds exactly the rows that can block (the
+  // condition repeats its predicate, literally, so the planner can use it).
+  const heldBack = sql`EXISTS (
+    SELECT 1 FROM outbox earlier
+    WHERE earlier.room_id = o.room_id AND earlier.id < o.id
+      AND ((earlier.status = 'in_progress' AND earlier.locked_by NOT LIKE 'gateway:%')
+           OR (earlier.status = 'pending' AND earlier.next_attempt_at <> '-infinity'))
+      AND (earlier.status = 'in_progress' OR earlier.next_attempt_at > now())
+  )`;
+  const rows = await sql.begin(async (tx) => {
+    if (options.onBegun) await options.onBegun();
+    const locked = await tx<{ room_id: string }[]>`
+      SELECT room_id FROM (
+        SELECT DISTINCT room_id FROM (
+          SELECT o.room_id FROM outbox o
+          WHERE o.status = 'pending' AND o.next_attempt_at <= now() AND o.room_id IS NOT NULL AND ${typeFilter}
+            AND NOT ${heldBack}
+          ORDER BY o.id
+          LIMIT ${options.batchSize}
+        ) candidates
+      ) rooms
+      WHERE pg_try_advisory_xact_lock(${ROOM_CLAIM_LOCK}, hashtext(room_id::text))`;
+    const rooms = locked.map((r) => r.room_id);
+    return tx<OutboxRow[]>`
+      WITH due AS (
+        SELECT o.id FROM outbox o
+        WHERE o.status = 'pending' AND o.next_attempt_at <= now() AND ${typeFilter}
+          AND (o.room_id IS NULL OR (o.room_id = ANY(${rooms}::uuid[]) AND NOT ${heldBack}))
+        ORDER BY o.id
+        LIMIT ${options.batchSize}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE outbox o
+      SET status = 'in_progress',
+          locked_by = ${options.workerId},
+          locked_until = now() + make_interval(secs => ${options.lockSeconds})
+      FROM due
+      WHERE o.id = due.id
+      RETURNING o.id, o.type, o.room_id, o.payload, o.attempts, o.created_at`;
+  });
+  return [...rows].sort((a, b) => a.id - b.id);
+}
