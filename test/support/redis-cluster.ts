@@ -147,6 +147,10 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
         const result = spawnSync('redis-cli', ['-p', String(port)], { input: commands, encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
         if (result.status !== 0 || /ERR/.test(result.stdout)) throw new Error(`CLUSTER SETSLOT on ${port} failed: ${result.stdout}${result.stderr}`);
       }
+      // Replicas take no SETSLOT: they learn the move by gossip, and only from a master whose
+      // config epoch is the highest claiming those slots. Resharding through MIGRATING/IMPORTING
+      // bumps it; this shortcut must, or a move to a master with an older epoch never reaches them.
+      cli(toPort, 'cluster', 'bumpepoch');
       await until('every node sees the slots moved', () => live().every((n) => slots.every((slot) => slotRanges(n.port).some((r) => r.start <= slot && slot <= r.end && r.port === toPort))) && healthy());
     },
     destroy: killAll,
