@@ -496,7 +496,7 @@ export class ChatRoom extends Emitter<RoomEvents> {
   }
 
   private dispatch(frame: StreamFrame): void {
-    const data = (frame.data ?? {}) as Record<string, any>;
+    const data: StreamFrame = frame.data ?? {};
     switch (frame.type) {
       case 'message.updated':
         return this.emit('update', data.message as Message);
@@ -522,7 +522,7 @@ export class ChatRoom extends Emitter<RoomEvents> {
   }
 
   /** A removal of this socket's membership (not of an earlier one of the same user). */
-  private isMe(data: Record<string, any>): boolean {
+  private isMe(data: StreamFrame): boolean {
     const membership = typeof data.membership_id === 'number' ? data.membership_id : null;
     return this.membershipId !== null && membership === this.membershipId;
   }

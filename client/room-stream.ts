@@ -9,6 +9,8 @@
 // one may also come live) is handed on once, by its `event_id`.
 import type { Message, MessageSource } from './types';
 
+// A server frame as parsed JSON; each reader checks the fields it uses.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type StreamFrame = Record<string, any>;
 
 /** The part of a history page the stream uses. */

@@ -33,6 +33,7 @@ function depthWithin(value: unknown, limit: number): boolean {
 
 // PostgreSQL's jsonb cannot hold U+0000 or an unpaired UTF-16 surrogate (both arrive as
 // JSON escapes): refuse them here, as bad input, instead of failing the insert later.
+// eslint-disable-next-line no-control-regex -- U+0000 is what this looks for
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const storableText = (text: string) => !UNSTORABLE.test(text);
 

@@ -39,7 +39,7 @@ interface WriterState {
 
 // The running phase: what onEvent records into.
 let phase: PhaseSpec | null = null;
-let histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 let deliveredInWindow = 0;
 const writersById = new Map<number, WriterState>();
 const probeOf = new Map<number, number>(); // writer id → socket index whose receipts pace it

@@ -87,7 +87,11 @@ export function pairedMicroRatios(rounds = 150, inner = 400): Record<string, num
   for (const [name, refName] of pairs) {
     const fn = fns.get(name)!;
     const ref = fns.get(refName)!;
-    for (let i = 0; i < 20; i++) (time(ref), time(fn)); // warm up both
+    for (let i = 0; i < 20; i++) {
+      // warm up both
+      time(ref);
+      time(fn);
+    }
     const ratios: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const a = time(ref);

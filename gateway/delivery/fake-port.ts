@@ -7,7 +7,7 @@
 // the topic reaches exactly the sockets subscribed at publish time, and a direct send to a
 // socket is ordered with the topic frames it already got (both append to one list).
 import { createLogger } from '../../shared/logger';
-import { roomEventFrame, routeOf, serializeMessageEvent, serializeRoomEvent, type ChatMessage } from '../../shared/protocol/events';
+import { roomEventFrame, routeOf, serializeMessageEvent, type ChatMessage } from '../../shared/protocol/events';
 import type { JoinSnapshot } from '../sql/join-snapshot';
 import type { MemberPage } from '../sql/member-page';
 import type { EventCursor, StoredRoomEvent } from '../sql/room-events';

@@ -6,7 +6,7 @@ import { GLOBAL_CHANNEL, roomChannel, type PubsubMode } from '../../shared/bus/c
 import { createMemoryBus } from '../../shared/bus/memory-bus';
 import { createRoomBus } from '../../shared/bus/room-bus';
 import type { Logger } from '../../shared/logger';
-import { createFanout, type Fanout, type RoomPorts } from './fanout';
+import { createFanout, type RoomPorts } from './fanout';
 import { asSocket, fakeSocket, FakeClock, FakeDb, fromSocket, range, seqsOf, tick, traceOf, type FakeSocket } from './fake-port';
 
 const R = '11111111-1111-4111-8111-111111111111';
@@ -74,7 +74,6 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
   const published: Array<{ topic: string; frame: string }> = [];
   const counted: string[] = [];
   const logger = spyLogger();
-  let fanout: Fanout;
   const ports: RoomPorts = {
     publish: (topic, frame) => {
       published.push({ topic, frame });
@@ -103,7 +102,7 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
     count: (what) => void counted.push(what),
     logger,
   };
-  fanout = createFanout(createRoomBus(bus, mode), ports, { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 }, logger);
+  const fanout = createFanout(createRoomBus(bus, mode), ports, { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 }, logger);
 
   /** What the server's close handler does. */
   function close(s: FakeSocket) {

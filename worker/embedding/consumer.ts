@@ -59,7 +59,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
 
   // Heartbeat first, so no other consumer rescues our list while we recover it ourselves.
   // Redis may still be starting (compose, Kubernetes): wait for it rather than exit.
-  let recovered = 0;
+  let recovered: number;
   for (let attempt = 1; ; attempt++) {
     try {
       await beat(options.redis, options.keys, consumerId, options.heartbeatTtlMs);

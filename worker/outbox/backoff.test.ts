@@ -18,6 +18,9 @@ describe('backoffDelayMs', () => {
   it('spreads retries with jitter', () => {
     const delays = new Set(Array.from({ length: 50 }, () => backoffDelayMs(5, 1000, 60_000)));
     expect(delays.size).toBeGreaterThan(10);
-    for (const d of delays) expect(d).toBeGreaterThanOrEqual(8000), expect(d).toBeLessThanOrEqual(16_000);
+    for (const d of delays) {
+      expect(d).toBeGreaterThanOrEqual(8000);
+      expect(d).toBeLessThanOrEqual(16_000);
+    }
   });
 });
