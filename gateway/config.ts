@@ -1,12 +1,17 @@
 import * as v from 'valibot';
-import { commonEnv, databaseEnv, defaultWorkerId, flag, integer, pubsubEnv, text } from '../shared/config';
+import { commonEnv, databaseEnv, defaultWorkerId, flag, integer, pubsubEnv, text, type ConfigOf } from '../shared/config';
 
 export const DEV_PLACEHOLDER_KEY = 'dev-placeholder';
 
-export const gatewayEnv = {
-  ...commonEnv,
-  ...databaseEnv,
-  ...pubsubEnv,
+/**
+ * What startGateway reads. Its connections (PostgreSQL, the bus) come to it ready-made, so
+ * their URLs are not here: `npm start` runs a gateway without REDIS_URL, on the in-process bus.
+ */
+export const gatewayServerEnv = {
+  NODE_ENV: commonEnv.NODE_ENV,
+  PUBSUB_MODE: pubsubEnv.PUBSUB_MODE,
+  /** Sizes the gateway's group commit: up to half the pool writes sends at once. */
+  DATABASE_POOL_MAX: databaseEnv.DATABASE_POOL_MAX,
   HOST: text('0.0.0.0'),
   PORT: integer(8080, 0, 65_535),
   /** PEM (SPKI) RS256 public key, or `dev-placeholder` to accept a user UUID as the token (refused in production). */
@@ -33,8 +38,6 @@ export const gatewayEnv = {
   DELIVERY_HOLD_MS: integer(250, 1, 60_000),
   /** A gap that cannot be read from PostgreSQL for this long is announced to clients (a `gap` event) and skipped. */
   DELIVERY_GAP_TIMEOUT_MS: integer(30_000, 100, 3_600_000),
-  /** How often the bus subscription proves it is alive (a heartbeat through Redis); 0 = never. */
-  BUS_HEARTBEAT_MS: integer(1000, 0, 60_000),
   /** Keys of the server API (comma-separated: several during a rotation); empty = the server API is off. */
   SERVER_API_KEYS: v.optional(v.string(), ''),
   /** HTTP API requests per caller (server key or user): a bucket of this many... */
@@ -43,4 +46,16 @@ export const gatewayEnv = {
   API_RL_REFILL_MS: integer(60_000, 1, 3_600_000),
   /** Serve the demo chat page at /demo (gateway/demo/). On in `npm start`. */
   DEMO_UI: flag(false),
+};
+
+export type GatewayConfig = ConfigOf<typeof gatewayServerEnv>;
+
+/** The gateway process (`npm run gateway`): startGateway's settings, and how to reach PostgreSQL and Redis. */
+export const gatewayEnv = {
+  ...commonEnv,
+  ...databaseEnv,
+  ...pubsubEnv,
+  ...gatewayServerEnv,
+  /** How often the bus subscription proves it is alive (a heartbeat through Redis); 0 = never. */
+  BUS_HEARTBEAT_MS: integer(1000, 0, 60_000),
 };

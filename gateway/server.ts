@@ -13,7 +13,7 @@ import { messageRoutes } from './api/messages-api';
 import { openApiDocument } from './api/openapi';
 import { roomRoutes } from './api/rooms-api';
 import { createAuthenticator } from './auth';
-import type { gatewayEnv } from './config';
+import type { GatewayConfig } from './config';
 import { serveDemo } from './demo';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './delivery/fanout';
@@ -27,9 +27,6 @@ import { loadMemberPage } from './sql/member-page';
 import { loadRoomGap } from './sql/room-gap';
 import { loadNativeUws, type UWS } from './uws';
 import { OUTBOX_CHANNEL } from '../shared/outbox/notify-channel';
-import type * as v from 'valibot';
-
-export type GatewayConfig = Readonly<v.InferOutput<v.ObjectSchema<typeof gatewayEnv, undefined>>>;
 
 export interface GatewayDeps {
   sql: Sql;

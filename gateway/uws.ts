@@ -10,6 +10,10 @@ export class NativeUwsUnavailableError extends Error {
 }
 
 export function loadNativeUws(): typeof UWS {
+  // UWS_USE_FALLBACK is the package's own switch, not a gateway setting: the package reads
+  // it from process.env when it is required, whatever our config says. So this refusal
+  // reads the same place, right before that require; it names the cause, where the check
+  // below would blame the platform.
   if (/^(1|true)$/i.test(process.env.UWS_USE_FALLBACK ?? '')) {
     throw new NativeUwsUnavailableError('UWS_USE_FALLBACK is set: refusing to run on the pure-JS uWebSockets.js fallback. Unset it.');
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, flag, integer, loadConfig, oneOf, redisUrl, text, busRedisUrl } from './config';
+import { ConfigError, flag, integer, loadConfig, oneOf, redisUrl, text, busRedisUrl, type ConfigOf, type ConfigRule } from './config';
 import { parseClusterUrl } from './redis-cluster';
 
 const entries = {
@@ -47,6 +47,38 @@ describe('loadConfig', () => {
     } catch (err) {
       expect((err as Error).message).not.toContain('secret');
     }
+  });
+});
+
+describe('loadConfig rules between variables', () => {
+  const limits = { SOFT_LIMIT: integer(10, 1, 1000), HARD_LIMIT: integer(20, 1, 1000) };
+  const softUnderHard: ConfigRule<ConfigOf<typeof limits>> = {
+    names: ['SOFT_LIMIT'],
+    holds: (config) => config.SOFT_LIMIT < config.HARD_LIMIT,
+    must: (config) => `be less than HARD_LIMIT (${config.HARD_LIMIT})`,
+  };
+  const bothEven: ConfigRule<ConfigOf<typeof limits>> = {
+    names: ['SOFT_LIMIT', 'HARD_LIMIT'],
+    holds: (config) => config.SOFT_LIMIT % 2 === 0 && config.HARD_LIMIT % 2 === 0,
+    must: () => 'be even',
+  };
+
+  it('reports a broken rule as a bad variable is reported: the variables, what they must be, what they are', () => {
+    expect(loadConfig(limits, {}, [softUnderHard, bothEven])).toEqual({ SOFT_LIMIT: 10, HARD_LIMIT: 20 });
+    let error: unknown;
+    try {
+      loadConfig(limits, { SOFT_LIMIT: '25', HARD_LIMIT: '21' }, [softUnderHard, bothEven]);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toBe(
+      'Invalid configuration:\n  SOFT_LIMIT must be less than HARD_LIMIT (21) (got 25)\n  SOFT_LIMIT and HARD_LIMIT must be even (got 25 and 21)',
+    );
+  });
+
+  it('checks rules only once every variable is valid on its own', () => {
+    expect(() => loadConfig(limits, { SOFT_LIMIT: '25', HARD_LIMIT: 'many' }, [softUnderHard])).toThrow(/^Invalid configuration:\n {2}HARD_LIMIT must be an integer from 1 to 1000 \(got "many"\)$/);
   });
 });
 

@@ -84,21 +84,58 @@ export const pubsubEnv = {
 
 export const defaultWorkerId = () => `${hostname()}-${process.pid}`;
 
-/** Parses `env` with `entries`; throws ConfigError listing every bad variable. */
+/** The typed, frozen config that `entries` parse to. */
+export type ConfigOf<E extends v.ObjectEntries> = Readonly<v.InferOutput<v.ObjectSchema<E, undefined>>>;
+
+/**
+ * A rule between variables, for what no single entry can say ("less than half of
+ * EMBEDDING_CHUNK_CHARS"). Checked once every variable is valid on its own, and reported
+ * in the same words as a bad variable: "<names> must <must> (got <their values>)". Those
+ * values are printed, so a rule never names a secret.
+ */
+export interface ConfigRule<C> {
+  /** The variables the message is about. */
+  names: readonly (keyof C & string)[];
+  holds(config: C): boolean;
+  /** Completes "<names> must …"; names any other variable it depends on, with its value. */
+  must(config: C): string;
+}
+
+/** The error for a start-up configuration that will not do: one line per problem. */
+function configError(problems: readonly string[]): ConfigError {
+  return new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+}
+
+/** The problem `rule` reports for `config`, or null when the rule holds. */
+function ruleProblem<C>(rule: ConfigRule<C>, config: C): string | null {
+  if (rule.holds(config)) return null;
+  const got = rule.names.map((name) => JSON.stringify(config[name])).join(' and ');
+  return `${rule.names.join(' and ')} must ${rule.must(config)} (got ${got})`;
+}
+
+/**
+ * Parses `env` with `entries`, then checks `rules` between the variables; throws
+ * ConfigError listing every bad variable (or, once each is valid, every broken rule).
+ */
 export function loadConfig<const E extends v.ObjectEntries>(
   entries: E,
   env: Record<string, string | undefined> = process.env,
-): Readonly<v.InferOutput<v.ObjectSchema<E, undefined>>> {
+  rules: readonly ConfigRule<ConfigOf<E>>[] = [],
+): ConfigOf<E> {
   // An empty variable (`BATCH_SIZE=`) means "unset", as in most shells and compose files.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const result = v.safeParse(v.object(entries), present);
   if (!result.success) {
-    const lines = result.issues.map((issue) => {
-      const name = v.getDotPath(issue) ?? '?';
-      const got = issue.input === undefined ? 'it is not set' : SECRET_NAME.test(name) ? 'the value given is not' : `got ${JSON.stringify(issue.input)}`;
-      return `${name} must be ${issue.message.replace(/^Invalid (type|key): Expected .*$/, 'set')} (${got})`;
-    });
-    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+    throw configError(
+      result.issues.map((issue) => {
+        const name = v.getDotPath(issue) ?? '?';
+        const got = issue.input === undefined ? 'it is not set' : SECRET_NAME.test(name) ? 'the value given is not' : `got ${JSON.stringify(issue.input)}`;
+        return `${name} must be ${issue.message.replace(/^Invalid (type|key): Expected .*$/, 'set')} (${got})`;
+      }),
+    );
   }
-  return Object.freeze(result.output);
+  const config = Object.freeze(result.output);
+  const broken = rules.map((rule) => ruleProblem(rule, config)).filter((problem) => problem !== null);
+  if (broken.length > 0) throw configError(broken);
+  return config;
 }

@@ -1,6 +1,9 @@
 // Process entry points: config errors print a plain message and exit 2; anything
-// else is logged and exits 1. Long-running processes register their shutdown here.
+// else is logged and exits 1. Long-running processes start through runUntilSignal, which
+// stops what they started, in reverse order, on SIGTERM or SIGINT.
 import { ConfigError } from './config';
+import type { Logger } from './logger';
+import { createStopStack, type StopStack } from './stop-stack';
 
 export function runMain(name: string, main: () => Promise<unknown>): void {
   main().catch((err: unknown) => {
@@ -29,4 +32,41 @@ export function onShutdownSignal(shutdown: (signal: string) => Promise<void>): v
   };
   process.on('SIGTERM', () => handle('SIGTERM'));
   process.on('SIGINT', () => handle('SIGINT'));
+}
+
+/** The log lines of a stop, as operators and tests look for them. */
+export interface StopMessages {
+  /** Logged with the signal as stopping begins, e.g. "gateway draining". */
+  stopping: string;
+  /** Logged once everything has stopped. */
+  stopped: string;
+  /** More fields for the `stopping` line, read when the signal comes. */
+  stoppingFields?: () => Record<string, unknown>;
+}
+
+/**
+ * Starts a long-running process: `start` pushes each thing it starts onto the stack, and
+ * runUntilSignal resolves with its result. SIGTERM or SIGINT stops the stack, then the
+ * process exits 0 (1 if a stop failed). A start that throws stops what it had started,
+ * then rethrows, for runMain's exit codes.
+ */
+export async function runUntilSignal<T>(logger: Logger, messages: StopMessages, start: (stack: StopStack) => Promise<T>): Promise<T> {
+  const stack = createStopStack(logger);
+  // Listening before start, so that a signal during start-up (an embedded initdb takes
+  // seconds) waits for it, then stops everything, rather than leaving a half-started child behind.
+  let starting: Promise<unknown> = Promise.resolve();
+  onShutdownSignal(async (signal) => {
+    logger.info({ signal, ...messages.stoppingFields?.() }, messages.stopping);
+    await starting.catch(() => {});
+    await stack.stopAll();
+    logger.info(messages.stopped);
+  });
+  const started = start(stack);
+  starting = started;
+  try {
+    return await started;
+  } catch (err) {
+    await stack.stopAll().catch(() => {});
+    throw err;
+  }
 }

@@ -6,13 +6,15 @@ import { join, resolve } from 'node:path';
 import type { Bus } from '../shared/bus/bus';
 import { createMemoryBus } from '../shared/bus/memory-bus';
 import { connectRedisBus } from '../shared/bus/connect-redis-bus';
-import { loadConfig } from '../shared/config';
+import { loadConfig, type ConfigOf } from '../shared/config';
 import { createSql } from '../shared/db/client';
+import { createListenSql } from '../shared/db/listen-sql';
 import { migrate } from '../shared/db/migrate';
 import { DEMO_ROOM, DEMO_USERS } from '../shared/demo-room';
 import { createLogger, type Logger } from '../shared/logger';
 import { createRegistry } from '../shared/metrics';
-import { onShutdownSignal, runMain } from '../shared/process';
+import { runMain, runUntilSignal } from '../shared/process';
+import type { StopStack } from '../shared/stop-stack';
 import { startGateway } from '../gateway/server';
 import { startChatWorker } from '../worker/chat/chat-worker';
 import { createOutboxWorkerMetrics } from '../worker/metrics';
@@ -22,33 +24,9 @@ import { standaloneEnv } from './config';
 import { seedDemoRoom } from './demo-seed';
 import { startEmbeddedPostgres } from './embedded-postgres';
 
-type StandaloneConfig = ReturnType<typeof loadConfig<typeof standaloneEnv>>;
+type StandaloneConfig = ConfigOf<typeof standaloneEnv>;
 
-/** Things started so far, stopped in reverse order; a failing stop does not skip the rest. */
-function createStack(logger: Logger) {
-  const stops: Array<{ name: string; stop: () => Promise<unknown> }> = [];
-  return {
-    push(name: string, stop: () => Promise<unknown>): void {
-      stops.push({ name, stop });
-    },
-    async stopAll(): Promise<void> {
-      let failed: unknown = null;
-      for (const { name, stop } of stops.splice(0).reverse()) {
-        try {
-          await stop();
-        } catch (err) {
-          failed ??= err;
-          logger.error({ err }, `stopping ${name} failed`);
-        }
-      }
-      if (failed) throw failed;
-    },
-  };
-}
-
-type Stack = ReturnType<typeof createStack>;
-
-async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Promise<string> {
+async function start(config: StandaloneConfig, logger: Logger, stack: StopStack): Promise<string> {
   const embedded = config.DATABASE_URL
     ? null
     : await startEmbeddedPostgres({ dataDir: join(resolve(config.ARCYOU_DATA_DIR), 'postgres'), port: config.EMBEDDED_PG_PORT, logger });
@@ -66,8 +44,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
   const bus: Bus = config.REDIS_URL ? connectRedisBus(config.REDIS_URL, logger, 'arcyou-standalone', { heartbeatMs: config.BUS_HEARTBEAT_MS }) : createMemoryBus();
   stack.push('bus', () => bus.close());
 
-  const listenUrl = config.LISTEN_DATABASE_URL ?? (config.DATABASE_POOL_MODE === 'direct' ? databaseUrl : null);
-  const listenSql = listenUrl ? createSql(listenUrl, { max: 1, applicationName: 'arcyou-standalone-listen' }) : null;
+  const listenSql = createListenSql({ ...config, DATABASE_URL: databaseUrl }, 'arcyou-standalone-listen');
   if (listenSql) stack.push('LISTEN connection', () => listenSql.end({ timeout: 5 }));
   // One registry: the gateway's GET /metrics shows the worker's metrics too.
   const registry = createRegistry({ processMetrics: true });
@@ -75,11 +52,10 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
   const worker = await startChatWorker(config, { sql, listenSql, bus, logger: logger.child({ component: 'chat-worker' }), metrics: workerMetrics });
   stack.push('chat worker', () => worker.stop());
 
-  // The gateway takes its bus as an argument and never reads the URLs itself.
+  // The gateway gets its pool and bus as arguments: no URL is among its settings.
   // A development server API key when none is configured (never in production).
   const devKey = !config.SERVER_API_KEYS && config.NODE_ENV !== 'production' ? devServerKey(resolve(config.ARCYOU_DATA_DIR)) : null;
-  const gatewayConfig = { ...config, DATABASE_URL: databaseUrl, REDIS_URL: config.REDIS_URL ?? '', SERVER_API_KEYS: config.SERVER_API_KEYS || (devKey ?? '') };
-  const gateway = await startGateway(gatewayConfig, { sql, bus, registry, logger: logger.child({ component: 'gateway' }) });
+  const gateway = await startGateway({ ...config, SERVER_API_KEYS: config.SERVER_API_KEYS || (devKey ?? '') }, { sql, bus, registry, logger: logger.child({ component: 'gateway' }) });
   stack.push('gateway', () => gateway.close());
 
   return renderBanner({
@@ -99,20 +75,6 @@ async function start(config: StandaloneConfig, logger: Logger, stack: Stack): Pr
 runMain('arcyou', async () => {
   const config = loadConfig(standaloneEnv);
   const logger = createLogger('arcyou', config.LOG_LEVEL);
-  const stack = createStack(logger);
-  // Registered first, so a signal during start-up (initdb takes seconds) waits for it, then stops it all.
-  let starting: Promise<unknown> = Promise.resolve();
-  onShutdownSignal(async (signal) => {
-    logger.info({ signal }, 'stopping');
-    await starting.catch(() => {});
-    await stack.stopAll();
-    logger.info('stopped');
-  });
-  starting = start(config, logger, stack);
-  try {
-    process.stdout.write(`${await starting}\n`);
-  } catch (err) {
-    await stack.stopAll().catch(() => {});
-    throw err;
-  }
+  const banner = await runUntilSignal(logger, { stopping: 'stopping', stopped: 'stopped' }, (stack) => start(config, logger, stack));
+  process.stdout.write(`${banner}\n`);
 });

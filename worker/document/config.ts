@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { ConfigError, integer, loadConfig, url } from '../../shared/config';
+import { integer, loadConfig, url, type ConfigRule, type ConfigOf } from '../../shared/config';
 import { outboxWorkerEnv } from '../config';
 
 // The document worker takes DOCUMENT_MAX_ATTEMPTS instead of MAX_ATTEMPTS, so a shared
@@ -27,16 +27,17 @@ export const documentWorkerEnv = {
 
 export type DocumentWorkerConfig = ReturnType<typeof loadDocumentWorkerConfig>;
 
+// A row is claimed only for a free slot, so it waits for nothing but its own sidecar call.
+const lockOutlastsAJob: ConfigRule<ConfigOf<typeof documentWorkerEnv>> = {
+  names: ['LOCK_SECONDS'],
+  holds: (config) => config.LOCK_SECONDS * 1000 > config.SIDECAR_TIMEOUT_MS,
+  must: (config) =>
+    `be more than the longest a job can take, SIDECAR_TIMEOUT_MS = ${config.SIDECAR_TIMEOUT_MS / 1000} s, ` +
+    'or the reaper hands rows still being processed to another worker',
+};
+
 /** documentWorkerEnv, plus the check that a job finishes before its lock runs out. */
 export function loadDocumentWorkerConfig(env: Record<string, string | undefined> = process.env) {
-  const config = loadConfig(documentWorkerEnv, env);
-  // A row is claimed only for a free slot, so it waits for nothing but its own sidecar call.
-  if (config.LOCK_SECONDS * 1000 <= config.SIDECAR_TIMEOUT_MS) {
-    throw new ConfigError(
-      'Invalid configuration:\n  LOCK_SECONDS must be more than the longest a job can take, ' +
-        `SIDECAR_TIMEOUT_MS = ${config.SIDECAR_TIMEOUT_MS / 1000} s, or the reaper hands rows ` +
-        `still being processed to another worker (got ${config.LOCK_SECONDS})`,
-    );
-  }
+  const config = loadConfig(documentWorkerEnv, env, [lockOutlastsAJob]);
   return Object.freeze({ ...config, sidecarBaseUrl: config.DOCUMENT_SIDECAR_BASE_URL ?? config.SIDECAR_BASE_URL });
 }

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { busRedisUrl, commonEnv, ConfigError, databaseEnv, defaultWorkerId, integer, loadConfig, text, url } from '../../shared/config';
+import { busRedisUrl, commonEnv, databaseEnv, defaultWorkerId, integer, loadConfig, text, url, type ConfigOf, type ConfigRule } from '../../shared/config';
 import { keySlot, parseClusterUrl } from '../../shared/redis-cluster';
 import { queueKeys } from './keys';
 import { workerMetricsEnv } from '../config';
@@ -43,37 +43,39 @@ export const embeddingWorkerEnv = {
  * one command (BLMOVE, MULTI, Lua). The derived keys hang off the queue key, so both given
  * keys need the same hash tag, e.g. `{embedding}:queue` and `{embedding}:failed`.
  */
-export function queueKeyProblems(config: { REDIS_URL: string; EMBEDDING_QUEUE_KEY: string; EMBEDDING_FAILED_KEY: string }): string[] {
-  if (!parseClusterUrl(config.REDIS_URL)) return [];
-  const keys = queueKeys(config.EMBEDDING_QUEUE_KEY, config.EMBEDDING_FAILED_KEY);
-  const slot = keySlot(keys.queue);
-  const all = [keys.delayed, keys.failed, keys.consumers, keys.processing('c'), keys.heartbeat('c')];
-  if (all.every((key) => keySlot(key) === slot)) return [];
-  return [
-    `EMBEDDING_QUEUE_KEY and EMBEDDING_FAILED_KEY must share a hash tag on a Redis Cluster, so that every key of the queue is in one slot, e.g. {embedding}:queue and {embedding}:failed (got ${JSON.stringify(config.EMBEDDING_QUEUE_KEY)} and ${JSON.stringify(config.EMBEDDING_FAILED_KEY)})`,
-  ];
-}
+const queueKeysShareASlot: ConfigRule<ConfigOf<typeof embeddingQueueEnv>> = {
+  names: ['EMBEDDING_QUEUE_KEY', 'EMBEDDING_FAILED_KEY'],
+  holds(config) {
+    if (!parseClusterUrl(config.REDIS_URL)) return true;
+    const keys = queueKeys(config.EMBEDDING_QUEUE_KEY, config.EMBEDDING_FAILED_KEY);
+    const slot = keySlot(keys.queue);
+    return [keys.delayed, keys.failed, keys.consumers, keys.processing('c'), keys.heartbeat('c')].every((key) => keySlot(key) === slot);
+  },
+  must: () => 'share a hash tag on a Redis Cluster, so that every key of the queue is in one slot, e.g. {embedding}:queue and {embedding}:failed',
+};
+
+type EmbeddingWorkerRule = ConfigRule<ConfigOf<typeof embeddingWorkerEnv>>;
+
+const overlapUnderHalfAChunk: EmbeddingWorkerRule = {
+  names: ['EMBEDDING_CHUNK_OVERLAP'],
+  holds: (config) => config.EMBEDDING_CHUNK_OVERLAP * 2 < config.EMBEDDING_CHUNK_CHARS,
+  must: (config) => `be less than half of EMBEDDING_CHUNK_CHARS (${config.EMBEDDING_CHUNK_CHARS})`,
+};
+
+const backoffCapAtLeastBase: EmbeddingWorkerRule = {
+  names: ['EMBEDDING_BACKOFF_CAP_MS'],
+  holds: (config) => config.EMBEDDING_BACKOFF_CAP_MS >= config.EMBEDDING_BACKOFF_BASE_MS,
+  must: (config) => `be at least EMBEDDING_BACKOFF_BASE_MS (${config.EMBEDDING_BACKOFF_BASE_MS})`,
+};
 
 /** embeddingQueueEnv, plus the check between its variables. */
 export function loadEmbeddingQueueConfig(env: Record<string, string | undefined> = process.env) {
-  const config = loadConfig(embeddingQueueEnv, env);
-  const problems = queueKeyProblems(config);
-  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
-  return config;
+  return loadConfig(embeddingQueueEnv, env, [queueKeysShareASlot]);
 }
 
 export type EmbeddingWorkerConfig = ReturnType<typeof loadEmbeddingWorkerConfig>;
 
 /** embeddingWorkerEnv, plus the checks between variables. */
 export function loadEmbeddingWorkerConfig(env: Record<string, string | undefined> = process.env) {
-  const config = loadConfig(embeddingWorkerEnv, env);
-  const problems = queueKeyProblems(config);
-  if (config.EMBEDDING_CHUNK_OVERLAP * 2 >= config.EMBEDDING_CHUNK_CHARS) {
-    problems.push(`EMBEDDING_CHUNK_OVERLAP must be less than half of EMBEDDING_CHUNK_CHARS (${config.EMBEDDING_CHUNK_CHARS}) (got ${config.EMBEDDING_CHUNK_OVERLAP})`);
-  }
-  if (config.EMBEDDING_BACKOFF_CAP_MS < config.EMBEDDING_BACKOFF_BASE_MS) {
-    problems.push(`EMBEDDING_BACKOFF_CAP_MS must be at least EMBEDDING_BACKOFF_BASE_MS (${config.EMBEDDING_BACKOFF_BASE_MS}) (got ${config.EMBEDDING_BACKOFF_CAP_MS})`);
-  }
-  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
-  return config;
+  return loadConfig(embeddingWorkerEnv, env, [queueKeysShareASlot, overlapUnderHalfAChunk, backoffCapAtLeastBase]);
 }
