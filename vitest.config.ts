@@ -2,7 +2,15 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['client/**/*.test.ts', 'gateway/**/*.test.ts', 'worker/**/*.test.ts', 'shared/**/*.test.ts', 'standalone/**/*.test.ts', 'bench/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'client/**/*.test.ts',
+      'gateway/**/*.test.ts',
+      'worker/**/*.test.ts',
+      'shared/**/*.test.ts',
+      'standalone/**/*.test.ts',
+      'bench/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     testTimeout: 30_000,

@@ -123,7 +123,19 @@ async function measure(): Promise<Array<GateMetric & { tolerance: number }>> {
       for (const group of GROUPS) {
         const bySystem: Partial<Record<System, PhaseResult[]>> = {};
         for (const system of order) {
-          bySystem[system] = await runFanoutGroup({ system, fanout: group.fanout, rooms: group.rooms, phases: group.phases, timing: TIMING, clients: 2, sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: oursEnv(), log });
+          bySystem[system] = await runFanoutGroup({
+            system,
+            fanout: group.fanout,
+            rooms: group.rooms,
+            phases: group.phases,
+            timing: TIMING,
+            clients: 2,
+            sql: db.sql,
+            databaseUrl: db.url,
+            redisUrl: redis.url,
+            oursEnv: oursEnv(),
+            log,
+          });
         }
         for (const r of group.ratios) add(r.name, r.better, r.tolerance, r.of(bySystem.ours!, bySystem.socketio!));
       }
@@ -145,7 +157,12 @@ function writeBaseline(metrics: Array<GateMetric & { tolerance: number }>) {
     tolerance: Number(args.tolerance),
     measuredAt: new Date().toISOString(),
     machine: { cpus: machine.cpus, model: machine.model, node: machine.node, load: machine.load },
-    metrics: Object.fromEntries(metrics.map((m) => [m.name, { better: m.better, ratio: Number(m.ratio.toPrecision(4)), tolerance: m.tolerance, samples: m.samples.map((s) => Number(s.toPrecision(4))) }])),
+    metrics: Object.fromEntries(
+      metrics.map((m) => [
+        m.name,
+        { better: m.better, ratio: Number(m.ratio.toPrecision(4)), tolerance: m.tolerance, samples: m.samples.map((s) => Number(s.toPrecision(4))) },
+      ]),
+    ),
   };
   writeFileSync(BASELINE_PATH, JSON.stringify(baseline, null, 2) + '\n');
   log(`wrote ${BASELINE_PATH}`);
@@ -161,12 +178,20 @@ try {
   const { ok, verdicts } = judgeAll(metrics, baseline);
   log('');
   for (const v of verdicts) {
-    const samples = metrics.find((m) => m.name === v.name)?.samples.map((s) => s.toFixed(3)).join(', ') ?? '';
-    log(`${v.ok ? 'ok  ' : 'FAIL'} ${v.name}: ${Number.isFinite(v.current) ? v.current.toFixed(3) : 'n/a'} (baseline ${Number.isFinite(v.baseline) ? v.baseline.toFixed(3) : 'n/a'}; ${v.better} is better; samples ${samples}) — ${v.reason}`);
+    const samples =
+      metrics
+        .find((m) => m.name === v.name)
+        ?.samples.map((s) => s.toFixed(3))
+        .join(', ') ?? '';
+    log(
+      `${v.ok ? 'ok  ' : 'FAIL'} ${v.name}: ${Number.isFinite(v.current) ? v.current.toFixed(3) : 'n/a'} (baseline ${Number.isFinite(v.baseline) ? v.baseline.toFixed(3) : 'n/a'}; ${v.better} is better; samples ${samples}) — ${v.reason}`,
+    );
   }
-  log(`\nbench:gate ${ok ? 'passed' : 'FAILED'} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s (tolerance ${(baseline.tolerance * 100).toFixed(0)}% unless a metric states its own)`);
+  log(
+    `\nbench:gate ${ok ? 'passed' : 'FAILED'} in ${((Date.now() - startedAt) / 1000).toFixed(0)} s (tolerance ${(baseline.tolerance * 100).toFixed(0)}% unless a metric states its own)`,
+  );
   process.exit(ok ? 0 : 1);
 } catch (err) {
-  process.stderr.write(`bench:gate could not run: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`bench:gate could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(2);
 }

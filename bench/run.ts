@@ -47,7 +47,11 @@ const { values: args } = parseArgs({
   },
 });
 
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const numbers = (s: string) => list(s).map(Number);
 const sections = new Set(list(args.only));
 const name = args.name ?? `run-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
@@ -63,7 +67,9 @@ const phases: PhaseKind[] = list(args.phases).map((p) => {
   const [path, load] = p.split('/') as [PhaseKind['path'], PhaseKind['load']];
   return { path, load };
 });
-log(`bench ${name}: ${started.cpus} cpus, load ${started.load.map((x) => x.toFixed(2)).join(' ')}; our env ${JSON.stringify(env)}; our load clients speak ${ourClient === 'sdk' ? 'through the client SDK' : 'raw frames'}`);
+log(
+  `bench ${name}: ${started.cpus} cpus, load ${started.load.map((x) => x.toFixed(2)).join(' ')}; our env ${JSON.stringify(env)}; our load clients speak ${ourClient === 'sdk' ? 'through the client SDK' : 'raw frames'}`,
+);
 
 const db = await createBenchDatabase(adminDatabaseUrl(), 'run');
 const redis = await startPrivateRedis(sharedRedisUrl());
@@ -80,7 +86,23 @@ try {
       const order = i % 2 === 0 ? systems : [...systems].reverse();
       for (const system of order) {
         log(`fan-out ${fanout}, ${system}`);
-        fanoutResults.push(...(await runFanoutGroup({ system, fanout, rooms: roomsFor(fanout), phases, timing, clients: Number(args.clients), ourClient, ...(args.rate ? { offeredRate: Number(args.rate) } : {}), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, log })));
+        fanoutResults.push(
+          ...(await runFanoutGroup({
+            system,
+            fanout,
+            rooms: roomsFor(fanout),
+            phases,
+            timing,
+            clients: Number(args.clients),
+            ourClient,
+            ...(args.rate ? { offeredRate: Number(args.rate) } : {}),
+            sql: db.sql,
+            databaseUrl: db.url,
+            redisUrl: redis.url,
+            oursEnv: env,
+            log,
+          })),
+        );
       }
     }
   }
@@ -94,7 +116,20 @@ try {
       for (const [i, fanout] of numbers(args.fanouts).entries()) {
         for (const target of i % 2 === 0 ? targets : [...targets].reverse()) {
           log(`fan-out ${fanout}, ours on ${target.redis}`);
-          const [phase] = await runFanoutGroup({ system: 'ours', fanout, rooms: roomsFor(fanout), phases: [{ path: 'fanout', load: 'saturation' }], timing, clients: Number(args.clients), ourClient, sql: db.sql, databaseUrl: db.url, redisUrl: target.url, oursEnv: { ...env, PUBSUB_MODE: 'perconv' }, log });
+          const [phase] = await runFanoutGroup({
+            system: 'ours',
+            fanout,
+            rooms: roomsFor(fanout),
+            phases: [{ path: 'fanout', load: 'saturation' }],
+            timing,
+            clients: Number(args.clients),
+            ourClient,
+            sql: db.sql,
+            databaseUrl: db.url,
+            redisUrl: target.url,
+            oursEnv: { ...env, PUBSUB_MODE: 'perconv' },
+            log,
+          });
           clusterResults.push({ redis: target.redis, phase: phase! });
         }
       }
@@ -104,15 +139,36 @@ try {
   }
   if (sections.has('connections')) {
     log(`connections: ${args.connections} sockets on one gateway`);
-    connectionsResult = await runConnections({ sockets: Number(args.connections), clients: Number(args.clients), sql: db.sql, databaseUrl: db.url, redisUrl: redis.url, oursEnv: env, idleMs: 20_000, trickleMs: 10_000, trickleRate: 2, log });
+    connectionsResult = await runConnections({
+      sockets: Number(args.connections),
+      clients: Number(args.clients),
+      sql: db.sql,
+      databaseUrl: db.url,
+      redisUrl: redis.url,
+      oursEnv: env,
+      idleMs: 20_000,
+      trickleMs: 10_000,
+      trickleRate: 2,
+      log,
+    });
   }
   if (sections.has('worker')) {
-    const configs = numbers(args.batches).flatMap((batchSize) => numbers(args.workers).map((workers) => ({ batchSize, workers, history: Number(args.history) })));
+    const configs = numbers(args.batches).flatMap((batchSize) =>
+      numbers(args.workers).map((workers) => ({ batchSize, workers, history: Number(args.history) })),
+    );
     // One cold-table run: what a backlog costs when the planner's statistics are stale.
     if (!args['skip-cold']) configs.push({ batchSize: Math.max(...numbers(args.batches)), workers: 1, history: 0 });
     for (const { history, ...config } of configs) {
-      const result = await runWorkerConfig(db.sql, db.url, redis.url, config, { backlog: Number(args.backlog), history, rooms: Number(args['worker-rooms']), capMs: Number(args['worker-cap-ms']), env: env.POLL_INTERVAL_MS ? { POLL_INTERVAL_MS: env.POLL_INTERVAL_MS } : {} });
-      log(`worker batch ${config.batchSize} × ${config.workers}${history ? '' : ' (cold table)'}: ${result.published} rows in ${result.seconds.toFixed(2)} s = ${result.rowsPerSec.toFixed(0)} rows/s, ${result.workerCpuUsPerRow.toFixed(1)} µs CPU/row${result.drained ? '' : ' (time cap)'}, load ${result.load1.toFixed(1)}`);
+      const result = await runWorkerConfig(db.sql, db.url, redis.url, config, {
+        backlog: Number(args.backlog),
+        history,
+        rooms: Number(args['worker-rooms']),
+        capMs: Number(args['worker-cap-ms']),
+        env: env.POLL_INTERVAL_MS ? { POLL_INTERVAL_MS: env.POLL_INTERVAL_MS } : {},
+      });
+      log(
+        `worker batch ${config.batchSize} × ${config.workers}${history ? '' : ' (cold table)'}: ${result.published} rows in ${result.seconds.toFixed(2)} s = ${result.rowsPerSec.toFixed(0)} rows/s, ${result.workerCpuUsPerRow.toFixed(1)} µs CPU/row${result.drained ? '' : ' (time cap)'}, load ${result.load1.toFixed(1)}`,
+      );
       workerResults.push(result);
     }
   }
@@ -131,7 +187,16 @@ const results: RunResults = {
   startedAt,
   finishedAt: new Date().toISOString(),
   machine: { cpus: started.cpus, model: started.model, node: started.node, loadAtStart: started.load, loadAtEnd: finished.load },
-  settings: { ...timing, clients: Number(args.clients), ourClient, oursEnv: env, roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])), workerBacklog: Number(args.backlog), workerHistory: Number(args.history), workerRooms: Number(args['worker-rooms']) },
+  settings: {
+    ...timing,
+    clients: Number(args.clients),
+    ourClient,
+    oursEnv: env,
+    roomsPerFanout: Object.fromEntries(numbers(args.fanouts).map((f) => [f, roomsFor(f)])),
+    workerBacklog: Number(args.backlog),
+    workerHistory: Number(args.history),
+    workerRooms: Number(args['worker-rooms']),
+  },
   fanout: fanoutResults,
   ...(clusterResults.length ? { redisCluster: clusterResults } : {}),
   ...(connectionsResult ? { connections: connectionsResult } : {}),

@@ -46,7 +46,13 @@ class FakeSocket implements SocketLike {
 
 const last = () => FakeSocket.all.at(-1)!;
 const flush = () => vi.advanceTimersByTimeAsync(0);
-const message = (roomId: string, seq: number, source = 'live') => ({ op: 'event', type: 'message.created', roomId, source, message: { id: 100 + seq, seq, user_id: 'u', type: 'text', content: {}, created_at: '' } });
+const message = (roomId: string, seq: number, source = 'live') => ({
+  op: 'event',
+  type: 'message.created',
+  roomId,
+  source,
+  message: { id: 100 + seq, seq, user_id: 'u', type: 'text', content: {}, created_at: '' },
+});
 
 describe('chat client state machine', () => {
   beforeEach(() => {

@@ -77,7 +77,13 @@ describe('room stream', () => {
 
   it('ignores frames of a join that was replaced', () => {
     const got: number[] = [];
-    const stream = new RoomStream({ deliver: (m) => got.push(m.seq), event: () => {}, readHistory: async () => ({ messages: [], has_more: false, to_seq: null }), fillFailed: () => {}, sleep: async () => {} });
+    const stream = new RoomStream({
+      deliver: (m) => got.push(m.seq),
+      event: () => {},
+      readHistory: async () => ({ messages: [], has_more: false, to_seq: null }),
+      fillFailed: () => {},
+      sleep: async () => {},
+    });
     const old = stream.joined({ after_seq: 0, last_seq: 0, has_more: false });
     stream.left();
     const current = stream.joined({ after_seq: 0, last_seq: 0, has_more: false });
@@ -90,7 +96,13 @@ describe('room stream', () => {
 
   it('hands on a room event once when it comes twice (read by the join and heard live), and events without an id as they come', () => {
     const events: string[] = [];
-    const stream = new RoomStream({ deliver: () => {}, event: (f) => events.push(`${f.type}:${f.event_id ?? '-'}`), readHistory: async () => ({ messages: [], has_more: false, to_seq: null }), fillFailed: () => {}, sleep: async () => {} });
+    const stream = new RoomStream({
+      deliver: () => {},
+      event: (f) => events.push(`${f.type}:${f.event_id ?? '-'}`),
+      readHistory: async () => ({ messages: [], has_more: false, to_seq: null }),
+      fillFailed: () => {},
+      sleep: async () => {},
+    });
     const join = stream.joined({ after_seq: 0, last_seq: 0, has_more: false });
     const updated = { op: 'event', type: 'message.updated', event_id: 7, seq: 3 };
     stream.frame(join, updated);

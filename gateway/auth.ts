@@ -17,7 +17,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function createAuthenticator(publicKey: string, nodeEnv: string): Promise<Authenticate> {
   if (publicKey === DEV_PLACEHOLDER_KEY) {
     if (nodeEnv === 'production') {
-      throw new ConfigError('Invalid configuration:\n  JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production (dev-placeholder is for development only)');
+      throw new ConfigError(
+        'Invalid configuration:\n  JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production (dev-placeholder is for development only)',
+      );
     }
     return async (token) => (UUID.test(token) ? { userId: token.toLowerCase(), expiresAtMs: null } : null);
   }
@@ -26,7 +28,9 @@ export async function createAuthenticator(publicKey: string, nodeEnv: string): P
     // Keys passed through env files often carry literal "\n" instead of newlines.
     key = await importSPKI(publicKey.replace(/\\n/g, '\n'), 'RS256');
   } catch {
-    throw new ConfigError('Invalid configuration:\n  JWT_PUBLIC_KEY must be a PEM-encoded RS256 public key ("-----BEGIN PUBLIC KEY-----...") or dev-placeholder');
+    throw new ConfigError(
+      'Invalid configuration:\n  JWT_PUBLIC_KEY must be a PEM-encoded RS256 public key ("-----BEGIN PUBLIC KEY-----...") or dev-placeholder',
+    );
   }
   return async (token) => {
     try {

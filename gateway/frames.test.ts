@@ -12,19 +12,33 @@ describe('parseFrame', () => {
       request: { op: 'send', roomId: ROOM, content: { text: 'x' }, type: 'text', replyTo: null },
       ids: { temp_id: 'a' },
     });
-    expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, content: { url: 'https://x.example/a.pdf' }, type: 'file', reply_to_message_id: '7' }))).toMatchObject({
+    expect(
+      parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, content: { url: 'https://x.example/a.pdf' }, type: 'file', reply_to_message_id: '7' })),
+    ).toMatchObject({
       ok: true,
       request: { op: 'send', type: 'file', replyTo: 7 },
     });
-    expect(parseFrame(JSON.stringify({ op: 'edit', room_id: ROOM, message_id: 3, content: { text: 'y' } }))).toMatchObject({ ok: true, request: { op: 'edit', messageId: 3, content: { text: 'y' } } });
+    expect(parseFrame(JSON.stringify({ op: 'edit', room_id: ROOM, message_id: 3, content: { text: 'y' } }))).toMatchObject({
+      ok: true,
+      request: { op: 'edit', messageId: 3, content: { text: 'y' } },
+    });
     expect(parseFrame(JSON.stringify({ op: 'delete', room_id: ROOM, message_id: 3 }))).toMatchObject({ ok: true, request: { op: 'delete', messageId: 3 } });
     expect(parseFrame(JSON.stringify({ op: 'typing', room_id: ROOM }))).toMatchObject({ ok: true, request: { op: 'typing', roomId: ROOM } });
-    expect(parseFrame(JSON.stringify({ op: 'ack', room_id: ROOM, last_read_message_id: 42 }))).toMatchObject({ ok: true, request: { op: 'ack', lastReadMessageId: 42 } });
+    expect(parseFrame(JSON.stringify({ op: 'ack', room_id: ROOM, last_read_message_id: 42 }))).toMatchObject({
+      ok: true,
+      request: { op: 'ack', lastReadMessageId: 42 },
+    });
   });
 
   it('accepts the aliases conversation_id and body, and a numeric string message id', () => {
-    expect(parseFrame(JSON.stringify({ op: 'send', conversation_id: ROOM, body: { text: 'x' } }))).toMatchObject({ ok: true, request: { roomId: ROOM, content: { text: 'x' } } });
-    expect(parseFrame(JSON.stringify({ op: 'ack', conversation_id: ROOM, last_read_message_id: '17' }))).toMatchObject({ ok: true, request: { lastReadMessageId: 17 } });
+    expect(parseFrame(JSON.stringify({ op: 'send', conversation_id: ROOM, body: { text: 'x' } }))).toMatchObject({
+      ok: true,
+      request: { roomId: ROOM, content: { text: 'x' } },
+    });
+    expect(parseFrame(JSON.stringify({ op: 'ack', conversation_id: ROOM, last_read_message_id: '17' }))).toMatchObject({
+      ok: true,
+      request: { lastReadMessageId: 17 },
+    });
   });
 
   it.each([
@@ -86,8 +100,14 @@ describe('parseFrame', () => {
 
   it('refuses room_id and conversation_id naming different rooms, accepts them naming the same one', () => {
     const other = '9b2d7c1e-0f3a-4e5b-8c6d-7e8f9a0b1c2d';
-    expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, conversation_id: other, content: {} }))).toMatchObject({ ok: false, error: 'invalid_request' });
-    expect(parseFrame(JSON.stringify({ op: 'join', room_id: ROOM, conversation_id: ROOM.toUpperCase() }))).toMatchObject({ ok: true, request: { roomId: ROOM } });
+    expect(parseFrame(JSON.stringify({ op: 'send', room_id: ROOM, conversation_id: other, content: {} }))).toMatchObject({
+      ok: false,
+      error: 'invalid_request',
+    });
+    expect(parseFrame(JSON.stringify({ op: 'join', room_id: ROOM, conversation_id: ROOM.toUpperCase() }))).toMatchObject({
+      ok: true,
+      request: { roomId: ROOM },
+    });
   });
 
   it('survives extremely deep JSON without throwing', () => {
@@ -99,7 +119,10 @@ describe('parseFrame', () => {
 
 describe('peekFrame', () => {
   it('finds the op and request ids without validating the rest', () => {
-    expect(peekFrame(JSON.stringify({ op: 'send', room_id: 'not-a-uuid', temp_id: 't', request_id: 3 }))).toEqual({ op: 'send', ids: { temp_id: 't', request_id: 3 } });
+    expect(peekFrame(JSON.stringify({ op: 'send', room_id: 'not-a-uuid', temp_id: 't', request_id: 3 }))).toEqual({
+      op: 'send',
+      ids: { temp_id: 't', request_id: 3 },
+    });
   });
 
   it('says error for anything it cannot read', () => {

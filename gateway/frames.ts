@@ -20,9 +20,7 @@ export type Request =
   | { op: 'delete'; roomId: string; messageId: number }
   | { op: 'typing'; roomId: string };
 
-export type ParsedFrame =
-  | { ok: true; request: Request; ids: RequestIds }
-  | { ok: false; op: string; error: ProtocolError; detail?: string; ids: RequestIds };
+export type ParsedFrame = { ok: true; request: Request; ids: RequestIds } | { ok: false; op: string; error: ProtocolError; detail?: string; ids: RequestIds };
 
 function depthWithin(value: unknown, limit: number): boolean {
   if (value === null || typeof value !== 'object') return true;
@@ -69,10 +67,7 @@ const fileContent = v.looseObject({
 // Ids and seqs stay below 2^53 (the database's sequences stop there), so they are exact as numbers.
 const position = (what: string) =>
   v.union(
-    [
-      v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
-      v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number), v.safeInteger()),
-    ],
+    [v.pipe(v.number(), v.safeInteger(), v.minValue(0)), v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number), v.safeInteger())],
     `must be ${what}`,
   );
 const messageId = position('a non-negative integer');
@@ -80,7 +75,11 @@ const common = { temp_id: clientId, request_id: clientId };
 const roomRef = { room_id: v.optional(uuid), conversation_id: v.optional(uuid) };
 
 const schemas = {
-  auth: v.object({ op: v.literal('auth'), token: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(16_384, 'is too long')), ...common }),
+  auth: v.object({
+    op: v.literal('auth'),
+    token: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(16_384, 'is too long')),
+    ...common,
+  }),
   join: v.object({ op: v.literal('join'), ...roomRef, after_seq: v.optional(position('a non-negative integer (a seq)')), ...common }),
   send: v.object({
     op: v.literal('send'),
@@ -138,7 +137,13 @@ export function parseFrame(text: string): ParsedFrame {
   const record = frame as Record<string, unknown>;
   const ids = idsOf(record);
   if (!isOp(record.op)) {
-    return { ok: false, op: 'error', error: ProtocolError.unknownOp, detail: typeof record.op === 'string' ? `unknown op ${JSON.stringify(record.op.slice(0, 32))}` : 'op must be a string', ids };
+    return {
+      ok: false,
+      op: 'error',
+      error: ProtocolError.unknownOp,
+      detail: typeof record.op === 'string' ? `unknown op ${JSON.stringify(record.op.slice(0, 32))}` : 'op must be a string',
+      ids,
+    };
   }
   const op = record.op;
   const result = v.safeParse(schemas[op], record);
@@ -169,7 +174,14 @@ export function parseFrame(text: string): ParsedFrame {
       const type = data.type ?? 'text';
       if (type !== 'text') {
         const file = v.safeParse(fileContent, body);
-        if (!file.success) return { ok: false, op, error: ProtocolError.invalidRequest, detail: `content.${v.getDotPath(file.issues[0]) ?? ''} ${file.issues[0].message}`.replace('content. ', 'content '), ids: parsedIds };
+        if (!file.success)
+          return {
+            ok: false,
+            op,
+            error: ProtocolError.invalidRequest,
+            detail: `content.${v.getDotPath(file.issues[0]) ?? ''} ${file.issues[0].message}`.replace('content. ', 'content '),
+            ids: parsedIds,
+          };
       }
       return { ok: true, request: { op: 'send', roomId, content: body, type, replyTo: data.reply_to_message_id ?? null }, ids: parsedIds };
     }

@@ -38,7 +38,10 @@ const CLOSE_REASONS: Record<number, string> = {
   4008: 'slow_consumer',
 };
 
-export function createGatewayMetrics(registry: Registry, gauges: { connections: () => number; rooms: () => number; ready: () => Promise<boolean> }): GatewayMetrics {
+export function createGatewayMetrics(
+  registry: Registry,
+  gauges: { connections: () => number; rooms: () => number; ready: () => Promise<boolean> },
+): GatewayMetrics {
   const registers = [registry];
   new Gauge({
     name: 'arcyou_gateway_connections',
@@ -108,7 +111,7 @@ export function createGatewayMetrics(registry: Registry, gauges: { connections: 
   });
   const fastPath = new Counter({
     name: 'arcyou_gateway_fast_path_total',
-    help: 'Stored messages this gateway published itself right after their commit (published), or handed to the outbox workers because the publish failed (handed_over). Messages of rooms with rows in the workers\' hands go to the workers from the start and are not counted.',
+    help: "Stored messages this gateway published itself right after their commit (published), or handed to the outbox workers because the publish failed (handed_over). Messages of rooms with rows in the workers' hands go to the workers from the start and are not counted.",
     labelNames: ['result'] as const,
     registers,
   });

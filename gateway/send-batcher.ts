@@ -117,7 +117,11 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
     const notify = options.waker.notifyInline();
     let results: Array<StoredMessage | null>;
     try {
-      results = await insertMessages(sql, batch.map((w) => w.message), { fastPathOwner, fastLockSeconds: options.fastLockSeconds, notify });
+      results = await insertMessages(
+        sql,
+        batch.map((w) => w.message),
+        { fastPathOwner, fastLockSeconds: options.fastLockSeconds, notify },
+      );
     } catch (err) {
       for (const waiting of batch) waiting.reject(err);
       return;
@@ -141,9 +145,7 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
   };
 
   const track = (publish: Promise<void>) => {
-    const tracked = publish
-      .catch((err: unknown) => logger.error({ err }, 'fast-path publish failed unexpectedly'))
-      .finally(() => publishing.delete(tracked));
+    const tracked = publish.catch((err: unknown) => logger.error({ err }, 'fast-path publish failed unexpectedly')).finally(() => publishing.delete(tracked));
     publishing.add(tracked);
   };
 

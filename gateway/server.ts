@@ -126,7 +126,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       },
       forget: (ws, roomId) => ws.getUserData().rooms.delete(roomId),
       readGap: (roomId, afterSeq, upToSeq, memberships) => loadRoomGap(sql, roomId, afterSeq, upToSeq, memberships, PAGE_SIZE),
-      readPage: (roomId, membership, afterSeq, upToSeq, eventsAfter) => loadMemberPage(sql, roomId, membership.userId, membership.membershipId, afterSeq, upToSeq, PAGE_SIZE, eventsAfter),
+      readPage: (roomId, membership, afterSeq, upToSeq, eventsAfter) =>
+        loadMemberPage(sql, roomId, membership.userId, membership.membershipId, afterSeq, upToSeq, PAGE_SIZE, eventsAfter),
       abort: (ws, reason) => {
         if (!ws.getUserData().closed) ws.end(CLOSE_TRY_AGAIN, reason);
       },
@@ -142,7 +143,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       now: () => Date.now(),
       logger,
     },
-    { holdMs: config.DELIVERY_HOLD_MS, gapTimeoutMs: config.DELIVERY_GAP_TIMEOUT_MS, pageSize: PAGE_SIZE, maxHeldBytes: Math.floor(config.WS_SEND_HIGH_WATER / 4) },
+    {
+      holdMs: config.DELIVERY_HOLD_MS,
+      gapTimeoutMs: config.DELIVERY_GAP_TIMEOUT_MS,
+      pageSize: PAGE_SIZE,
+      maxHeldBytes: Math.floor(config.WS_SEND_HIGH_WATER / 4),
+    },
     logger,
   );
   await fanout.start();
@@ -241,15 +247,17 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   });
 
   app.get('/health', (res) => sendJson(res, 200, { ok: true }));
-  app.get('/ready', (res) =>
-    respondAsync(res, async () => readiness(await notReady())),
-  );
+  app.get('/ready', (res) => respondAsync(res, async () => readiness(await notReady())));
   app.get('/metrics', metricsRoute(registry));
   app.get('/v1/openapi.json', (res) => sendJson(res, 200, openApiDocument));
   app.any(
     '/v1/*',
     createApi({
-      routes: [...roomRoutes(sql, (roomId, event) => void fanout.publishCommitted(roomId, roomEventFrame(event.type, roomId, event.id, event.payload))), ...historyRoutes(sql), ...messageRoutes(sends, logger)],
+      routes: [
+        ...roomRoutes(sql, (roomId, event) => void fanout.publishCommitted(roomId, roomEventFrame(event.type, roomId, event.id, event.payload))),
+        ...historyRoutes(sql),
+        ...messageRoutes(sends, logger),
+      ],
       serverKeys: config.SERVER_API_KEYS,
       authenticateUser: authenticate,
       maxBodyBytes: config.MAX_BODY_BYTES,

@@ -20,7 +20,13 @@ describe('uWS topic ordering', () => {
   beforeAll(async () => {
     app.ws<Probe>('/*', {
       upgrade: (res, req, context) => {
-        res.upgrade({ name: req.getQuery('name') ?? '' }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+        res.upgrade(
+          { name: req.getQuery('name') ?? '' },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
       },
       open: (ws) => {
         sockets.set(ws.getUserData().name, ws);

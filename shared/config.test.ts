@@ -41,7 +41,9 @@ describe('loadConfig', () => {
   });
 
   it('does not print the value of a secret-looking variable', () => {
-    expect(() => loadConfig(entries, { REDIS_URL: 'http://user:secret@h' })).toThrow(/REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/ \(the value given is not\)/);
+    expect(() => loadConfig(entries, { REDIS_URL: 'http://user:secret@h' })).toThrow(
+      /REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/ \(the value given is not\)/,
+    );
     try {
       loadConfig(entries, { REDIS_URL: 'http://user:secret@h' });
     } catch (err) {
@@ -78,7 +80,9 @@ describe('loadConfig rules between variables', () => {
   });
 
   it('checks rules only once every variable is valid on its own', () => {
-    expect(() => loadConfig(limits, { SOFT_LIMIT: '25', HARD_LIMIT: 'many' }, [softUnderHard])).toThrow(/^Invalid configuration:\n {2}HARD_LIMIT must be an integer from 1 to 1000 \(got "many"\)$/);
+    expect(() => loadConfig(limits, { SOFT_LIMIT: '25', HARD_LIMIT: 'many' }, [softUnderHard])).toThrow(
+      /^Invalid configuration:\n {2}HARD_LIMIT must be an integer from 1 to 1000 \(got "many"\)$/,
+    );
   });
 });
 
@@ -88,15 +92,30 @@ describe('busRedisUrl', () => {
   it('takes one Redis or a Redis Cluster by its seed nodes, and refuses anything else with a clear message', () => {
     expect(loadConfig(entries, { REDIS_URL: 'redis://h:6379' }).REDIS_URL).toBe('redis://h:6379');
     expect(loadConfig(entries, { REDIS_URL: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7000' }).REDIS_URL).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7000');
-    for (const bad of ['http://h', 'redis+cluster://', 'redis+cluster://h', 'redis+cluster://h:0', 'redis+cluster://h:7000,', 'redis+cluster://:%E0%A4%A@h:7000']) {
-      expect(() => loadConfig(entries, { REDIS_URL: bad }), bad).toThrow(/REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/, or redis\+cluster:\/\/host:port\[,host:port…\] \(the value given is not\)/);
+    for (const bad of [
+      'http://h',
+      'redis+cluster://',
+      'redis+cluster://h',
+      'redis+cluster://h:0',
+      'redis+cluster://h:7000,',
+      'redis+cluster://:%E0%A4%A@h:7000',
+    ]) {
+      expect(() => loadConfig(entries, { REDIS_URL: bad }), bad).toThrow(
+        /REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/, or redis\+cluster:\/\/host:port\[,host:port…\] \(the value given is not\)/,
+      );
     }
   });
 });
 
 describe('parseClusterUrl', () => {
   it('reads the seed nodes and the password', () => {
-    expect(parseClusterUrl('redis+cluster://a:7000, b:7001/')).toEqual({ seeds: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }], password: undefined });
+    expect(parseClusterUrl('redis+cluster://a:7000, b:7001/')).toEqual({
+      seeds: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      password: undefined,
+    });
     expect(parseClusterUrl('redis+cluster://:p%40ss@a:7000')).toEqual({ seeds: [{ host: 'a', port: 7000 }], password: 'p@ss' });
     expect(parseClusterUrl('redis://a:7000')).toBeNull();
   });

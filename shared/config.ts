@@ -60,7 +60,13 @@ export const databaseUrl = url(['postgres:', 'postgresql:']);
 export const redisUrl = url(['redis:', 'rediss:']);
 /** Redis for the bus: one Redis, or a Redis Cluster given by its seed nodes (sharded Pub/Sub). */
 export const busRedisUrl = v.union(
-  [redisUrl, v.pipe(v.string(), v.check((s) => parseClusterUrl(s) !== null))],
+  [
+    redisUrl,
+    v.pipe(
+      v.string(),
+      v.check((s) => parseClusterUrl(s) !== null),
+    ),
+  ],
   'a URL starting with redis:// or rediss://, or redis+cluster://host:port[,host:port…]',
 );
 

@@ -18,10 +18,5 @@ export function parseDuration(text: string): number | null {
 /** An env entry holding a duration; the config gets milliseconds. */
 export function duration(defaultValue: string, minMs = 0) {
   const expected = minMs > 0 ? `${DURATION_EXPECTED}, at least ${minMs} ms` : DURATION_EXPECTED;
-  return v.pipe(
-    v.optional(v.string(), defaultValue),
-    v.transform(parseDuration),
-    v.number(expected),
-    v.minValue(minMs, expected),
-  );
+  return v.pipe(v.optional(v.string(), defaultValue), v.transform(parseDuration), v.number(expected), v.minValue(minMs, expected));
 }

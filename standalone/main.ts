@@ -41,7 +41,9 @@ async function start(config: StandaloneConfig, logger: Logger, stack: StopStack)
 
   // One bus for both sides: the in-process one, or a Redis connection pair that other
   // gateways and workers on the same Redis share.
-  const bus: Bus = config.REDIS_URL ? connectRedisBus(config.REDIS_URL, logger, 'arcyou-standalone', { heartbeatMs: config.BUS_HEARTBEAT_MS }) : createMemoryBus();
+  const bus: Bus = config.REDIS_URL
+    ? connectRedisBus(config.REDIS_URL, logger, 'arcyou-standalone', { heartbeatMs: config.BUS_HEARTBEAT_MS })
+    : createMemoryBus();
   stack.push('bus', () => bus.close());
 
   const listenSql = createListenSql({ ...config, DATABASE_URL: databaseUrl }, 'arcyou-standalone-listen');
@@ -55,7 +57,10 @@ async function start(config: StandaloneConfig, logger: Logger, stack: StopStack)
   // The gateway gets its pool and bus as arguments: no URL is among its settings.
   // A development server API key when none is configured (never in production).
   const devKey = !config.SERVER_API_KEYS && config.NODE_ENV !== 'production' ? devServerKey(resolve(config.ARCYOU_DATA_DIR)) : null;
-  const gateway = await startGateway({ ...config, SERVER_API_KEYS: config.SERVER_API_KEYS || (devKey ?? '') }, { sql, bus, registry, logger: logger.child({ component: 'gateway' }) });
+  const gateway = await startGateway(
+    { ...config, SERVER_API_KEYS: config.SERVER_API_KEYS || (devKey ?? '') },
+    { sql, bus, registry, logger: logger.child({ component: 'gateway' }) },
+  );
   stack.push('gateway', () => gateway.close());
 
   return renderBanner({

@@ -143,11 +143,15 @@ describe('one abusive client cannot starve the others', () => {
     for (let i = 0; i < count; i += 50) {
       sockets.push(
         ...(await Promise.all(
-          Array.from({ length: Math.min(50, count - i) }, () => new Promise<WebSocket>((resolve, reject) => {
-            const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
-            ws.once('open', () => resolve(ws));
-            ws.once('error', reject);
-          })),
+          Array.from(
+            { length: Math.min(50, count - i) },
+            () =>
+              new Promise<WebSocket>((resolve, reject) => {
+                const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+                ws.once('open', () => resolve(ws));
+                ws.once('error', reject);
+              }),
+          ),
         )),
       );
     }

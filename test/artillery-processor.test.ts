@@ -13,7 +13,13 @@ describe('Artillery processor', () => {
   const saved = { ...process.env };
   beforeAll(async () => {
     system = await startSystem({ SERVER_API_KEYS: KEY, API_RL_CAPACITY: '100000' });
-    Object.assign(process.env, { ARCYOU_SERVER_KEY: KEY, ARCYOU_ROOM_SIZE: '3', ARCYOU_MESSAGES: '4', ARCYOU_SEND_INTERVAL_MS: '100', ARCYOU_LINGER_MS: '1500' });
+    Object.assign(process.env, {
+      ARCYOU_SERVER_KEY: KEY,
+      ARCYOU_ROOM_SIZE: '3',
+      ARCYOU_MESSAGES: '4',
+      ARCYOU_SEND_INTERVAL_MS: '100',
+      ARCYOU_LINGER_MS: '1500',
+    });
   });
   afterAll(async () => {
     process.env = saved;

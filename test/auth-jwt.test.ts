@@ -20,7 +20,10 @@ describe('RS256 JWT auth over a real socket', () => {
   const userId = randomUUID();
 
   const sign = (claims: Record<string, unknown>, key = privateKey) => {
-    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'RS256' }).setSubject(String(claims.sub ?? userId)).setIssuedAt();
+    const jwt = new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256' })
+      .setSubject(String(claims.sub ?? userId))
+      .setIssuedAt();
     return jwt.setExpirationTime((claims.exp as number | undefined) ?? '5m').sign(key);
   };
   const authWith = (token: string) => client.request({ op: 'auth', token });
@@ -65,7 +68,11 @@ describe('RS256 JWT auth over a real socket', () => {
   });
 
   it('refuses an HS256 token signed with the public key as the secret', async () => {
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setExpirationTime('5m').sign(new TextEncoder().encode(publicPem));
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(userId)
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(publicPem));
     expect(await authWith(token)).toMatchObject({ success: false, error: 'Unauthorized' });
   });
 

@@ -79,20 +79,25 @@ describe('gateway memory while members join with a large backlog', () => {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
       const result = { events: 0, closeCode: null as number | null, joined: false };
       const timer = setTimeout(() => (ws.terminate(), resolve(result)), 45_000);
+      const finish = () => {
+        clearTimeout(timer);
+        ws.close();
+        resolve(result);
+      };
       ws.on('open', () => {
         ws.send(JSON.stringify({ op: 'auth', token: userId, request_id: 'auth' }));
       });
       ws.on('message', (data) => {
         const text = data.toString();
         if (text.startsWith('{"op":"event"')) {
-          if (++result.events >= expected) (clearTimeout(timer), ws.close(), resolve(result));
+          if (++result.events >= expected) finish();
           return;
         }
         const frame = JSON.parse(text) as { request_id?: string; success?: boolean };
         if (frame.request_id === 'auth') ws.send(JSON.stringify({ op: 'join', room_id: roomId, request_id: 'join' }));
         if (frame.request_id === 'join') {
           result.joined = frame.success === true;
-          if (expected === 0) (clearTimeout(timer), ws.close(), resolve(result));
+          if (expected === 0) finish();
         }
       });
       ws.on('close', (code) => {

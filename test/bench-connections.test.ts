@@ -14,8 +14,15 @@ describe('bench: connections scenario', () => {
 
   it('connects, holds and reaches every socket, and reports what each costs', async () => {
     const result = await runConnections({
-      sockets: 60, clients: 2, sql: db.sql, databaseUrl: db.url, redisUrl: redisUrl(),
-      oursEnv: { RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1' }, idleMs: 500, trickleMs: 1000, trickleRate: 5,
+      sockets: 60,
+      clients: 2,
+      sql: db.sql,
+      databaseUrl: db.url,
+      redisUrl: redisUrl(),
+      oursEnv: { RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1' },
+      idleMs: 500,
+      trickleMs: 1000,
+      trickleRate: 5,
     });
     expect(result).toMatchObject({ socketsAsked: 60, sockets: 60, limitedBy: null });
     expect(result.trickle.sent).toBeGreaterThan(0);

@@ -64,10 +64,14 @@ for (const mode of ['global', 'perconv'] as const) {
     });
 
     const baseEnv = () => ({
-      DATABASE_URL: db.url, PUBSUB_MODE: mode, LOG_LEVEL: 'info',
-      RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000',
+      DATABASE_URL: db.url,
+      PUBSUB_MODE: mode,
+      LOG_LEVEL: 'info',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
       // Settings of the fixed gateway (ignored by older ones): a fast bus heartbeat and gap read.
-      BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
+      BUS_HEARTBEAT_MS: '300',
+      DELIVERY_HOLD_MS: '100',
     });
 
     /** A gateway whose Redis connections all go through a fresh proxy, with two joined members. */
@@ -92,9 +96,13 @@ for (const mode of ['global', 'perconv'] as const) {
     const viaTheBus = async (readers: TestClient[], roomId: string, userId: string, text: string, timeoutMs: number, context?: () => Promise<string>) => {
       const [id] = await insertMessages(db.sql, roomId, userId, [{ text }]);
       try {
-        await Promise.all(readers.map((reader) => reader.waitFor((f) => f.op === 'event' && f.message?.id === id, timeoutMs, `message "${text}" (${id}), published by the worker, at a member`)));
+        await Promise.all(
+          readers.map((reader) =>
+            reader.waitFor((f) => f.op === 'event' && f.message?.id === id, timeoutMs, `message "${text}" (${id}), published by the worker, at a member`),
+          ),
+        );
       } catch (err) {
-        throw new Error(`${(err as Error).message}${context ? `\n${await context()}` : ''}`);
+        throw new Error(`${(err as Error).message}${context ? `\n${await context()}` : ''}`, { cause: err });
       }
       return id!;
     };
@@ -102,9 +110,11 @@ for (const mode of ['global', 'perconv'] as const) {
     /** Waits (until `deadline`) for Redis to count a subscriber on each of the channels: the gateway subscribed them again. */
     const subscribedAgain = async (channels: string[], deadline: number, gateway: RunningProcess) => {
       for (const channel of channels) {
-        await until(`a subscriber on ${channel} after the blip`, async () => (await subscribers(channel)) >= 1, Math.max(0, deadline - Date.now()), 100).catch((err: Error) => {
-          throw new Error(`${err.message}\n${gateway.output().slice(-1500)}`);
-        });
+        await until(`a subscriber on ${channel} after the blip`, async () => (await subscribers(channel)) >= 1, Math.max(0, deadline - Date.now()), 100).catch(
+          (err: Error) => {
+            throw new Error(`${err.message}\n${gateway.output().slice(-1500)}`);
+          },
+        );
       }
     };
 
@@ -175,60 +185,69 @@ for (const mode of ['global', 'perconv'] as const) {
     }, 60_000);
 
     // Redis at maxclients is the same blip without a proxy; once is enough (global mode).
-    if (mode === 'global') it('delivers messages to members again within 10 s after Redis refused its reconnects at maxclients', async () => {
-      // No proxy: Redis itself accepts the connection, answers "max number of clients reached" and closes it.
-      const gateway = await startGatewayProcess({ ...baseEnv(), REDIS_URL: redis.url });
-      procs.push(gateway);
-      const { roomId, users, clients: members } = await membersInRoom(db.sql, gateway.port, 2);
-      clients.push(...members);
-      const channel = channelFor(mode, roomId);
-      await viaTheBus(members, roomId, users[0]!, 'before the blip', 5000);
+    if (mode === 'global')
+      it('delivers messages to members again within 10 s after Redis refused its reconnects at maxclients', async () => {
+        // No proxy: Redis itself accepts the connection, answers "max number of clients reached" and closes it.
+        const gateway = await startGatewayProcess({ ...baseEnv(), REDIS_URL: redis.url });
+        procs.push(gateway);
+        const { roomId, users, clients: members } = await membersInRoom(db.sql, gateway.port, 2);
+        clients.push(...members);
+        const channel = channelFor(mode, roomId);
+        await viaTheBus(members, roomId, users[0]!, 'before the blip', 5000);
 
-      const info = async (section: string, field: string) => Number(((await admin.info(section)).match(new RegExp(`^${field}:(\\d+)`, 'm')) ?? [])[1]);
-      const connected = await info('clients', 'connected_clients');
-      const rejectedBefore = await info('stats', 'rejected_connections');
-      // Room for exactly the connections there are once the gateway's subscriber is gone.
-      await admin.config('SET', 'maxclients', String(connected - 1));
-      try {
-        await admin.client('KILL', 'TYPE', 'pubsub');
-        await until('a reconnect refused at maxclients', async () => (await info('stats', 'rejected_connections')) > rejectedBefore, 10_000, 50);
-        await sleep(2000);
-      } finally {
-        await admin.config('SET', 'maxclients', '10000');
-      }
-      await until('the gateway connected again', async () => (await info('clients', 'connected_clients')) >= connected, 3000).catch(() => {});
-      await sleep(300);
-      // It hears Redis again: its channel has a subscriber, and a message only the bus brings reaches both members.
-      await hearsAgain(gateway, channel, members, roomId, users[0]!);
-      await gateway.stop();
-    }, 60_000);
+        const info = async (section: string, field: string) => Number(((await admin.info(section)).match(new RegExp(`^${field}:(\\d+)`, 'm')) ?? [])[1]);
+        const connected = await info('clients', 'connected_clients');
+        const rejectedBefore = await info('stats', 'rejected_connections');
+        // Room for exactly the connections there are once the gateway's subscriber is gone.
+        await admin.config('SET', 'maxclients', String(connected - 1));
+        try {
+          await admin.client('KILL', 'TYPE', 'pubsub');
+          await until('a reconnect refused at maxclients', async () => (await info('stats', 'rejected_connections')) > rejectedBefore, 10_000, 50);
+          await sleep(2000);
+        } finally {
+          await admin.config('SET', 'maxclients', '10000');
+        }
+        await until('the gateway connected again', async () => (await info('clients', 'connected_clients')) >= connected, 3000).catch(() => {});
+        await sleep(300);
+        // It hears Redis again: its channel has a subscriber, and a message only the bus brings reaches both members.
+        await hearsAgain(gateway, channel, members, roomId, users[0]!);
+        await gateway.stop();
+      }, 60_000);
 
     // perconv: a join subscribes its room's channel (unless the gateway has it already). After a
     // blip, a gateway that believes its channels subscribed, or whose SUBSCRIBE went to a
     // connection that is not really there, leaves the new join deaf.
-    if (mode === 'perconv') it('hears the bus for joins made after a blip: a third member of a room it has, and a room new to it', async () => {
-      const { proxy, gateway, roomId, users, reader } = await gatewayBehindProxy();
-      await viaTheBus([reader], roomId, users[0]!, 'before the blip', 5000);
-      await blip(proxy);
-      const deadline = Date.now() + 10_000;
-      // After the blip, carol — a third member of the room, and the only member here of a new room — joins both.
-      const carolId = newUser();
-      await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${carolId})`;
-      const newRoomId = await createRoom(db.sql, [carolId, users[0]!]);
-      const carol = await TestClient.connect(gateway.port);
-      clients.push(carol);
-      expect((await carol.request({ op: 'auth', token: carolId })).success).toBe(true);
-      for (const id of [roomId, newRoomId]) {
-        // A join waits for its room to hear the bus; the subscriber may still be getting its connection back.
-        const join = await carol.request({ op: 'join', room_id: id }, 15_000);
-        expect(join.success, `carol's join of ${id} after the blip: ${JSON.stringify(join)}`).toBe(true);
-      }
-      const channels = [channelFor(mode, roomId), channelFor(mode, newRoomId)];
-      await subscribedAgain(channels, deadline, gateway);
-      await viaTheBus([carol], newRoomId, users[0]!, 'in the new room, after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, channels));
-      await viaTheBus([carol, reader], roomId, users[0]!, 'in the old room, after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, channels));
-      for (const channel of channels) expect(await subscribers(channel), `subscribers on ${channel}`).toBeGreaterThanOrEqual(1);
-      await gateway.stop();
-    }, 60_000);
+    if (mode === 'perconv')
+      it('hears the bus for joins made after a blip: a third member of a room it has, and a room new to it', async () => {
+        const { proxy, gateway, roomId, users, reader } = await gatewayBehindProxy();
+        await viaTheBus([reader], roomId, users[0]!, 'before the blip', 5000);
+        await blip(proxy);
+        const deadline = Date.now() + 10_000;
+        // After the blip, carol — a third member of the room, and the only member here of a new room — joins both.
+        const carolId = newUser();
+        await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${carolId})`;
+        const newRoomId = await createRoom(db.sql, [carolId, users[0]!]);
+        const carol = await TestClient.connect(gateway.port);
+        clients.push(carol);
+        expect((await carol.request({ op: 'auth', token: carolId })).success).toBe(true);
+        for (const id of [roomId, newRoomId]) {
+          // A join waits for its room to hear the bus; the subscriber may still be getting its connection back.
+          const join = await carol.request({ op: 'join', room_id: id }, 15_000);
+          expect(join.success, `carol's join of ${id} after the blip: ${JSON.stringify(join)}`).toBe(true);
+        }
+        const channels = [channelFor(mode, roomId), channelFor(mode, newRoomId)];
+        await subscribedAgain(channels, deadline, gateway);
+        await viaTheBus([carol], newRoomId, users[0]!, 'in the new room, after the blip', Math.max(1000, deadline - Date.now()), stateOf(gateway, channels));
+        await viaTheBus(
+          [carol, reader],
+          roomId,
+          users[0]!,
+          'in the old room, after the blip',
+          Math.max(1000, deadline - Date.now()),
+          stateOf(gateway, channels),
+        );
+        for (const channel of channels) expect(await subscribers(channel), `subscribers on ${channel}`).toBeGreaterThanOrEqual(1);
+        await gateway.stop();
+      }, 60_000);
   });
 }

@@ -50,11 +50,15 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
   });
 
   const env = () => ({
-    PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1000',
+    PUBSUB_MODE: 'global',
+    LOG_LEVEL: 'info',
+    RL_BUCKET_CAPACITY: '100000',
+    RL_REFILL_MS: '1000',
     // The reader must be able to take a burst of 1,100 events.
     WS_SEND_HIGH_WATER: String(16 * 1024 * 1024),
     // Settings of the fixed gateway (ignored by older ones).
-    BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
+    BUS_HEARTBEAT_MS: '300',
+    DELIVERY_HOLD_MS: '100',
   });
 
   /** A gateway reaching Redis and PostgreSQL through proxies of its own. */
@@ -160,7 +164,12 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
     await until('the catch-up answer held in the proxy', () => pgProxy.holding(), 5000).catch(() => {});
 
     await cutSubscription(admin, redisProxy, GLOBAL_CHANNEL);
-    const secondDrop = await insertMessages(db.sql, roomId, writer, Array.from({ length: 5 }, (_, i) => ({ text: `second drop ${i}` })));
+    const secondDrop = await insertMessages(
+      db.sql,
+      roomId,
+      writer,
+      Array.from({ length: 5 }, (_, i) => ({ text: `second drop ${i}` })),
+    );
     await waitForOutboxDrained(db.sql);
     await restoreSubscription(admin, redisProxy, GLOBAL_CHANNEL, 1000);
     pgProxy.release();
@@ -184,7 +193,12 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
     const reader = await connect(gateway.port, readerId);
     const joined = reader.request({ op: 'join', room_id: roomId }, 30_000);
     await until('the backfill answer held in the proxy', () => pgProxy.holding(), 5000).catch(() => {});
-    const missed = await insertMessages(db.sql, roomId, writer, Array.from({ length: 5 }, (_, i) => ({ text: `missed ${i}` })));
+    const missed = await insertMessages(
+      db.sql,
+      roomId,
+      writer,
+      Array.from({ length: 5 }, (_, i) => ({ text: `missed ${i}` })),
+    );
     await waitForOutboxDrained(db.sql);
     await restoreSubscription(admin, redisProxy, GLOBAL_CHANNEL, 1000);
     pgProxy.release();
@@ -199,7 +213,12 @@ describe('catch-up after the bus subscription dropped (PUBSUB_MODE=global)', () 
     const { gateway, redisProxy } = await gatewayBehindProxies();
     const { roomId, writer, reader: staying, first } = await roomWithReader(gateway.port);
     await cutSubscription(admin, redisProxy, GLOBAL_CHANNEL);
-    const missed = await insertMessages(db.sql, roomId, writer, Array.from({ length: 5 }, (_, i) => ({ text: `missed ${i}` })));
+    const missed = await insertMessages(
+      db.sql,
+      roomId,
+      writer,
+      Array.from({ length: 5 }, (_, i) => ({ text: `missed ${i}` })),
+    );
     await waitForOutboxDrained(db.sql);
     // The writer joins while the gateway is deaf: its backfill carries everything, and it
     // stays deaf longer than the join's wait for the live stream (10 s).

@@ -58,7 +58,9 @@ describe('user API: history and my rooms', () => {
       after = page.body.to_seq;
     }
     const deleted = (n: number) => [7, 500, 1234].includes(n) || (n >= 601 && n <= 700);
-    const expected = Array.from({ length: 1234 }, (_, i) => i + 1).filter((n) => !deleted(n)).map((n) => `m${n}`);
+    const expected = Array.from({ length: 1234 }, (_, i) => i + 1)
+      .filter((n) => !deleted(n))
+      .map((n) => `m${n}`);
     expect(forward).toEqual(expected);
 
     const backward: string[] = [];
@@ -139,7 +141,12 @@ describe('user API: history and my rooms', () => {
     const mine = await api(system.port, alice)('GET', '/v1/me/rooms');
     expect(mine.status).toBe(200);
     expect(mine.body.rooms.map((r: any) => r.room.name)).toEqual(['busy', 'quiet']);
-    expect(mine.body.rooms[0]).toMatchObject({ role: 'participant', last_read_message_id: sent[0], unread_count: 2, last_message: { id: sent[2], content: { text: 'b3' } } });
+    expect(mine.body.rooms[0]).toMatchObject({
+      role: 'participant',
+      last_read_message_id: sent[0],
+      unread_count: 2,
+      last_message: { id: sent[2], content: { text: 'b3' } },
+    });
     expect(mine.body.rooms[1]).toMatchObject({ last_read_message_id: null, unread_count: 1, last_message: { content: { text: 'q1' } } });
     // Bob's own messages are not unread to him.
     const bobs = await api(system.port, bob)('GET', '/v1/me/rooms');

@@ -33,7 +33,11 @@ describe('server API: rooms and members', () => {
 
   it('takes every configured key (rotation) and refuses a missing, malformed or unknown one with 401', async () => {
     for (const key of KEYS) expect((await api(system.port, key)('POST', '/v1/rooms', { name: 'k' })).status).toBe(201);
-    for (const [key, header] of [[null, undefined], ['wrong-key', undefined], [null, 'Basic a2V5']] as const) {
+    for (const [key, header] of [
+      [null, undefined],
+      ['wrong-key', undefined],
+      [null, 'Basic a2V5'],
+    ] as const) {
       const reply = await api(system.port, key)('GET', '/v1/rooms/00000000-0000-4000-8000-000000000000', undefined, header ? { authorization: header } : {});
       expect(reply).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
     }
@@ -114,7 +118,10 @@ describe('server API: rooms and members', () => {
     const events = await b.waitForEvents(3, roomId);
     expect(events.map((e) => e.type)).toEqual(['message.created', 'room.updated', 'message.created']);
     expect(events[1]).toMatchObject({ seq: 1, data: { room: { id: roomId, name: 'new name', description: null } } });
-    expect(await call('PATCH', `/v1/rooms/${roomId}`, {})).toMatchObject({ status: 400, body: { error: 'invalid_request', detail: 'give name or description' } });
+    expect(await call('PATCH', `/v1/rooms/${roomId}`, {})).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_request', detail: 'give name or description' },
+    });
   });
 
   it('lists members a page at a time by cursor, each once', async () => {
@@ -197,7 +204,10 @@ describe('server API: messages written by the backend', () => {
     const posted = await call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, type: 'system', content: { text: 'alice joined the project' } });
     expect(posted).toMatchObject({ status: 201, body: { message: { seq: 2, user_id: alice, type: 'system', content: { text: 'alice joined the project' } } } });
     const events = await b.waitForEvents(2, roomId);
-    expect(events.map((e) => [e.message.seq, e.message.type])).toEqual([[1, 'text'], [2, 'system']]);
+    expect(events.map((e) => [e.message.seq, e.message.type])).toEqual([
+      [1, 'text'],
+      [2, 'system'],
+    ]);
     const history = await call('GET', `/v1/rooms/${roomId}/messages`);
     expect(history.body.messages.map((m: any) => m.type)).toEqual(['text', 'system']);
   });
@@ -205,12 +215,18 @@ describe('server API: messages written by the backend', () => {
   it('returns the first result for a retry with the same Idempotency-Key, and stores it once', async () => {
     const [alice] = [newUser()];
     const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }] })).body.room.id;
-    const post = () => call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, content: { text: 'once' } }, { 'idempotency-key': 'order-4711-confirmed' });
+    const post = () =>
+      call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, content: { text: 'once' } }, { 'idempotency-key': 'order-4711-confirmed' });
     const replies = await Promise.all([post(), post(), post()]);
     replies.push(await post());
     expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201]);
     expect(new Set(replies.map((r) => r.body.message.id)).size).toBe(1);
-    const other = await call('POST', `/v1/rooms/${roomId}/messages`, { user_id: alice, content: { text: 'another' } }, { 'idempotency-key': 'order-4712-confirmed' });
+    const other = await call(
+      'POST',
+      `/v1/rooms/${roomId}/messages`,
+      { user_id: alice, content: { text: 'another' } },
+      { 'idempotency-key': 'order-4712-confirmed' },
+    );
     expect(other.body.message.seq).toBe(2);
     expect((await call('GET', `/v1/rooms/${roomId}/messages`)).body.messages.map((m: any) => m.content.text)).toEqual(['once', 'another']);
   });
@@ -220,11 +236,22 @@ describe('server API: messages written by the backend', () => {
     const roomId = (await call('POST', '/v1/rooms', { name: 'r', members: [{ user_id: alice }] })).body.room.id;
     const path = `/v1/rooms/${roomId}/messages`;
     expect(await call('POST', path, { user_id: mallory, content: { text: 'x' } })).toMatchObject({ status: 403, body: { error: 'Forbidden: not a member' } });
-    for (const body of [{ user_id: alice }, { user_id: alice, content: 'text' }, { user_id: alice, content: {}, type: 'image' }, { user_id: 'x', content: {} }]) {
+    for (const body of [
+      { user_id: alice },
+      { user_id: alice, content: 'text' },
+      { user_id: alice, content: {}, type: 'image' },
+      { user_id: 'x', content: {} },
+    ]) {
       expect((await call('POST', path, body)).body.error, JSON.stringify(body)).toBe('invalid_request');
     }
-    expect(await call('POST', path, { user_id: alice, content: {} }, { 'idempotency-key': 'x'.repeat(129) })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
-    expect(await api(system.port, alice)('POST', path, { user_id: alice, content: {} })).toMatchObject({ status: 403, body: { error: 'Forbidden: not allowed' } });
+    expect(await call('POST', path, { user_id: alice, content: {} }, { 'idempotency-key': 'x'.repeat(129) })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_request' },
+    });
+    expect(await api(system.port, alice)('POST', path, { user_id: alice, content: {} })).toMatchObject({
+      status: 403,
+      body: { error: 'Forbidden: not allowed' },
+    });
     expect(await call('POST', `/v1/rooms/${newUser()}/messages`, { user_id: alice, content: {} })).toMatchObject({ status: 403 });
     expect((await call('GET', path)).body.messages).toEqual([]);
   });
@@ -254,7 +281,10 @@ describe('server API: off, and rate limited', () => {
   let off: TestSystem;
   let limited: TestSystem;
   beforeAll(async () => {
-    [off, limited] = await Promise.all([startSystem({}, { worker: false }), startSystem({ SERVER_API_KEYS: 'k', API_RL_CAPACITY: '3', API_RL_REFILL_MS: '600000' }, { worker: false })]);
+    [off, limited] = await Promise.all([
+      startSystem({}, { worker: false }),
+      startSystem({ SERVER_API_KEYS: 'k', API_RL_CAPACITY: '3', API_RL_REFILL_MS: '600000' }, { worker: false }),
+    ]);
   });
   afterAll(async () => {
     await Promise.all([off?.stop(), limited?.stop()]);

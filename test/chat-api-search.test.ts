@@ -38,7 +38,16 @@ describe('user API: message search', () => {
   it('finds Korean and English text anywhere in a message, case-insensitive, newest first, deleted ones left out', async () => {
     const alice = newUser();
     const roomId = await createRoom([alice]);
-    await store(roomId, alice, ['안녕하세요 여러분', '오늘 회의는 세시에 합니다', 'Hello World', '회의록을 공유했어요', 'say HELLO again', '점심 뭐 먹을까요', '100% sure_thing', '회의실 예약']);
+    await store(roomId, alice, [
+      '안녕하세요 여러분',
+      '오늘 회의는 세시에 합니다',
+      'Hello World',
+      '회의록을 공유했어요',
+      'say HELLO again',
+      '점심 뭐 먹을까요',
+      '100% sure_thing',
+      '회의실 예약',
+    ]);
     const me = apiCaller(system.port, alice);
     const search = async (q: string, extra = '') => (await me('GET', `/v1/rooms/${roomId}/messages/search?q=${encodeURIComponent(q)}${extra}`)).body;
 
@@ -77,7 +86,15 @@ describe('user API: message search', () => {
     expect(await apiCaller(system.port, bob)('GET', path(roomId))).toMatchObject({ status: 403, body: { error: 'Forbidden: not a member' } });
     expect(texts((await server('GET', path(roomId))).body)).toEqual(['secret plan']);
     expect(await server('GET', path(newUser()))).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    for (const bad of [`/v1/rooms/${roomId}/messages/search`, path(roomId, '   '), path(roomId, 'x'.repeat(201)), `${path(roomId)}&limit=0`, `${path(roomId)}&limit=101`, `${path(roomId)}&before_seq=-1`, `/v1/rooms/not-a-uuid/messages/search?q=a`]) {
+    for (const bad of [
+      `/v1/rooms/${roomId}/messages/search`,
+      path(roomId, '   '),
+      path(roomId, 'x'.repeat(201)),
+      `${path(roomId)}&limit=0`,
+      `${path(roomId)}&limit=101`,
+      `${path(roomId)}&before_seq=-1`,
+      `/v1/rooms/not-a-uuid/messages/search?q=a`,
+    ]) {
       expect(await server('GET', bad), bad).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     }
     expect(await apiCaller(system.port, 'nobody')('GET', path(roomId))).toMatchObject({ status: 401 });
@@ -87,7 +104,14 @@ describe('user API: message search', () => {
     const alice = newUser();
     const roomId = await createRoom([alice]);
     const words = ['사과', '바나나', '포도', 'apple', 'banana', 'grape', '딸기', 'melon'];
-    await store(roomId, alice, Array.from({ length: 20_000 }, (_, i) => `${words[i % words.length]} ${words[(i * 7) % words.length]} 번호 ${i}`).concat(['드문단어가 들어간 메시지', 'a rareword here']));
+    await store(
+      roomId,
+      alice,
+      Array.from({ length: 20_000 }, (_, i) => `${words[i % words.length]} ${words[(i * 7) % words.length]} 번호 ${i}`).concat([
+        '드문단어가 들어간 메시지',
+        'a rareword here',
+      ]),
+    );
     // As autovacuum would have by then: a GIN index's size statistics come from VACUUM.
     await system.sql`VACUUM ANALYZE arcyou_chat_messages`;
     const found: string[][] = [];

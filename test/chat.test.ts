@@ -119,7 +119,8 @@ for (const mode of ['global', 'perconv'] as const) {
       await a.waitFor((f) => f.message?.id === reply.message_id);
       // The fast path (docs/delivery.md): published by this gateway, then its row deleted.
       const deadline = Date.now() + 5000;
-      while ((await system.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId}`).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while ((await system.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId}`).length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
       expect(await system.sql`SELECT status FROM outbox WHERE room_id = ${roomId}`).toEqual([]);
     });
 
@@ -131,9 +132,16 @@ for (const mode of ['global', 'perconv'] as const) {
       const ids: number[] = [];
       for (let i = 0; i < 3; i++) ids.push((await a.request({ op: 'send', room_id: roomId, content: { i } })).message_id);
 
-      expect(await a.request({ op: 'ack', room_id: roomId, last_read_message_id: ids[1] })).toMatchObject({ success: true, room_id: roomId, last_read_message_id: ids[1] });
+      expect(await a.request({ op: 'ack', room_id: roomId, last_read_message_id: ids[1] })).toMatchObject({
+        success: true,
+        room_id: roomId,
+        last_read_message_id: ids[1],
+      });
       expect(await a.request({ op: 'ack', room_id: roomId, last_read_message_id: ids[0] })).toMatchObject({ success: true, last_read_message_id: ids[1] });
-      expect(await a.request({ op: 'ack', room_id: roomId, last_read_message_id: ids[2]! + 1_000_000 })).toMatchObject({ success: true, last_read_message_id: ids[2] });
+      expect(await a.request({ op: 'ack', room_id: roomId, last_read_message_id: ids[2]! + 1_000_000 })).toMatchObject({
+        success: true,
+        last_read_message_id: ids[2],
+      });
       const [member] = await system.sql`SELECT last_read_message_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${alice}`;
       expect(member!.last_read_message_id).toBe(ids[2]);
     });
@@ -162,7 +170,10 @@ for (const mode of ['global', 'perconv'] as const) {
       await b.login(bob, roomId);
       await system.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
       const before = await countRows(system.sql);
-      expect(await b.request({ op: 'send', room_id: roomId, content: { text: 'after leaving' } })).toMatchObject({ success: false, error: 'Forbidden: not a member' });
+      expect(await b.request({ op: 'send', room_id: roomId, content: { text: 'after leaving' } })).toMatchObject({
+        success: false,
+        error: 'Forbidden: not a member',
+      });
       expect(await b.request({ op: 'join', room_id: roomId })).toMatchObject({ success: false, error: 'Forbidden: not a member' });
       expect(await countRows(system.sql)).toEqual(before);
     });

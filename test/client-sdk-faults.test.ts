@@ -40,8 +40,17 @@ describe('client SDK under faults', () => {
     db = await createTestDatabase();
     redis = await startPrivateRedis();
     env = {
-      DATABASE_URL: db.url, REDIS_URL: redis.url, PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', BACKFILL_LIMIT: '10',
-      RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1000', POLL_INTERVAL_MS: '200', BACKOFF_BASE_MS: '200', BACKOFF_CAP_MS: '1000', MAX_ATTEMPTS: '50',
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      BACKFILL_LIMIT: '10',
+      RL_BUCKET_CAPACITY: '100000',
+      RL_REFILL_MS: '1000',
+      POLL_INTERVAL_MS: '200',
+      BACKOFF_BASE_MS: '200',
+      BACKOFF_CAP_MS: '1000',
+      MAX_ATTEMPTS: '50',
     };
     worker = await startWorkerProcess(env);
     slots.push(await startSlot(), await startSlot());
@@ -118,6 +127,9 @@ describe('client SDK under faults', () => {
     const deadline = Date.now() + 30_000;
     while (got.length < rows.length && Date.now() < deadline) await sleep(50);
     await sleep(300);
-    expect(got.map((m) => m.seq), `after ${faults.join(', ')}`).toEqual(rows.map((r) => r.seq));
+    expect(
+      got.map((m) => m.seq),
+      `after ${faults.join(', ')}`,
+    ).toEqual(rows.map((r) => r.seq));
   }, 90_000);
 });

@@ -18,7 +18,14 @@ describe('client SDK', () => {
   const clients: ChatClient[] = [];
   const connect = (token: string | (() => string | Promise<string>), options: { direct?: boolean; fetch?: typeof fetch } = {}) => {
     const port = options.direct ? system.port : proxy.port;
-    const chat = createChatClient({ url: `ws://127.0.0.1:${port}/`, apiUrl: `http://127.0.0.1:${system.port}`, token, WebSocket: WebSocket as unknown as SocketConstructor, reconnect: { baseMs: 50, maxMs: 300 }, fetch: options.fetch });
+    const chat = createChatClient({
+      url: `ws://127.0.0.1:${port}/`,
+      apiUrl: `http://127.0.0.1:${system.port}`,
+      token,
+      WebSocket: WebSocket as unknown as SocketConstructor,
+      reconnect: { baseMs: 50, maxMs: 300 },
+      fetch: options.fetch,
+    });
     clients.push(chat);
     return chat;
   };

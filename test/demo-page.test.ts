@@ -88,60 +88,68 @@ describe('demo page', () => {
     expect(await carol.locator('#messages li.message[data-source="live"]').count()).toBe(0);
   });
 
-  it('lists my rooms with unread counts, loads older history on scroll, edits and deletes own messages, shows typing and read marks', { timeout: 60_000 }, async () => {
-    const [alice, bob] = [DEMO_USERS.find((u) => u.name === 'Alice')!, DEMO_USERS.find((u) => u.name === 'Bob')!];
-    const [room] = await system.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('History room') RETURNING id`;
-    const roomId = room!.id;
-    await system.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${alice.id}), (${roomId}, ${bob.id})`;
-    const stored = await insertMessages(system.sql, Array.from({ length: 60 }, (_, i) => ({ roomId, userId: alice.id, content: { text: `old ${i + 1}` }, extra: {} })), { fastPathOwner: null, fastLockSeconds: 5, notify: false });
-    // Bob has read up to the 55th: his join backfills the last five, the rest is history.
-    await system.sql`UPDATE arcyou_chat_members SET last_read_message_id = ${stored[54]!.id} WHERE room_id = ${roomId} AND user_id = ${bob.id}`;
+  it(
+    'lists my rooms with unread counts, loads older history on scroll, edits and deletes own messages, shows typing and read marks',
+    { timeout: 60_000 },
+    async () => {
+      const [alice, bob] = [DEMO_USERS.find((u) => u.name === 'Alice')!, DEMO_USERS.find((u) => u.name === 'Bob')!];
+      const [room] = await system.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('History room') RETURNING id`;
+      const roomId = room!.id;
+      await system.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${alice.id}), (${roomId}, ${bob.id})`;
+      const stored = await insertMessages(
+        system.sql,
+        Array.from({ length: 60 }, (_, i) => ({ roomId, userId: alice.id, content: { text: `old ${i + 1}` }, extra: {} })),
+        { fastPathOwner: null, fastLockSeconds: 5, notify: false },
+      );
+      // Bob has read up to the 55th: his join backfills the last five, the rest is history.
+      await system.sql`UPDATE arcyou_chat_members SET last_read_message_id = ${stored[54]!.id} WHERE room_id = ${roomId} AND user_id = ${bob.id}`;
 
-    const open = async (user: { id: string }) => {
-      const page = await browser.newPage();
-      page.on('dialog', (dialog) => void dialog.accept('edited in the browser'));
-      await page.goto(`http://127.0.0.1:${system.port}/demo?user=${user.id}&room=${roomId}`);
-      await expect.poll(() => page.inputValue('#token')).toBe(user.id);
-      await page.click('#connect');
-      await page.waitForSelector('#status[data-state="joined"]');
-      return page;
-    };
-    const bobPage = await open(bob);
-    await expect.poll(() => bobPage.locator('#messages li.message[data-source="backfill"]').count()).toBe(5);
+      const open = async (user: { id: string }) => {
+        const page = await browser.newPage();
+        page.on('dialog', (dialog) => void dialog.accept('edited in the browser'));
+        await page.goto(`http://127.0.0.1:${system.port}/demo?user=${user.id}&room=${roomId}`);
+        await expect.poll(() => page.inputValue('#token')).toBe(user.id);
+        await page.click('#connect');
+        await page.waitForSelector('#status[data-state="joined"]');
+        return page;
+      };
+      const bobPage = await open(bob);
+      await expect.poll(() => bobPage.locator('#messages li.message[data-source="backfill"]').count()).toBe(5);
 
-    // The room list: both rooms; the demo room has unread messages from others.
-    await expect.poll(() => bobPage.locator('#rooms li').count()).toBe(2);
-    const demoUnread = bobPage.locator('#rooms li', { hasText: 'Demo room' }).locator('.unread');
-    expect(Number(await demoUnread.getAttribute('data-count'))).toBeGreaterThan(0);
+      // The room list: both rooms; the demo room has unread messages from others.
+      await expect.poll(() => bobPage.locator('#rooms li').count()).toBe(2);
+      const demoUnread = bobPage.locator('#rooms li', { hasText: 'Demo room' }).locator('.unread');
+      expect(Number(await demoUnread.getAttribute('data-count'))).toBeGreaterThan(0);
 
-    // Scrolling up loads older messages from history, oldest first above the backfill.
-    await expect.poll(() => bobPage.locator('#older').isVisible()).toBe(true);
-    for (let i = 0; i < 5 && (await bobPage.locator('#messages li.message[data-source="history"]').count()) < 55; i++) {
-      await bobPage.locator('#messages').evaluate((el) => el.scrollTo(0, 0));
-      await bobPage.waitForTimeout(300);
-    }
-    const texts = await bobPage.locator('#messages li.message .text').allTextContents();
-    expect(texts).toEqual(Array.from({ length: 60 }, (_, i) => `old ${i + 1}`));
+      // Scrolling up loads older messages from history, oldest first above the backfill.
+      await expect.poll(() => bobPage.locator('#older').isVisible()).toBe(true);
+      for (let i = 0; i < 5 && (await bobPage.locator('#messages li.message[data-source="history"]').count()) < 55; i++) {
+        await bobPage.locator('#messages').evaluate((el) => el.scrollTo(0, 0));
+        await bobPage.waitForTimeout(300);
+      }
+      const texts = await bobPage.locator('#messages li.message .text').allTextContents();
+      expect(texts).toEqual(Array.from({ length: 60 }, (_, i) => `old ${i + 1}`));
 
-    // Typing, edit, delete, read marks between two pages.
-    const alicePage = await open(alice);
-    await alicePage.type('#message', 'typing…');
-    await bobPage.locator('#typing', { hasText: 'Alice is typing' }).waitFor();
-    await alicePage.fill('#message', 'to be edited');
-    await alicePage.press('#message', 'Enter');
-    const atBob = bobPage.locator('#messages li.message[data-source="live"]', { hasText: 'to be edited' });
-    await atBob.waitFor();
-    const mine = alicePage.locator('#messages li.message.mine', { hasText: 'to be edited' });
-    await mine.hover();
-    await mine.locator('button.edit').click();
-    await bobPage.locator('#messages li.message', { hasText: 'edited in the browser' }).locator('.edited').waitFor();
-    await bobPage.check('#auto-ack');
-    await alicePage.locator('.read-by', { hasText: 'read by Bob' }).waitFor();
-    const edited = alicePage.locator('#messages li.message.mine', { hasText: 'edited in the browser' });
-    await edited.hover();
-    await edited.locator('button.delete').click();
-    await bobPage.locator('#messages li.message.deleted', { hasText: 'message deleted' }).waitFor();
-  });
+      // Typing, edit, delete, read marks between two pages.
+      const alicePage = await open(alice);
+      await alicePage.type('#message', 'typing…');
+      await bobPage.locator('#typing', { hasText: 'Alice is typing' }).waitFor();
+      await alicePage.fill('#message', 'to be edited');
+      await alicePage.press('#message', 'Enter');
+      const atBob = bobPage.locator('#messages li.message[data-source="live"]', { hasText: 'to be edited' });
+      await atBob.waitFor();
+      const mine = alicePage.locator('#messages li.message.mine', { hasText: 'to be edited' });
+      await mine.hover();
+      await mine.locator('button.edit').click();
+      await bobPage.locator('#messages li.message', { hasText: 'edited in the browser' }).locator('.edited').waitFor();
+      await bobPage.check('#auto-ack');
+      await alicePage.locator('.read-by', { hasText: 'read by Bob' }).waitFor();
+      const edited = alicePage.locator('#messages li.message.mine', { hasText: 'edited in the browser' });
+      await edited.hover();
+      await edited.locator('button.delete').click();
+      await bobPage.locator('#messages li.message.deleted', { hasText: 'message deleted' }).waitFor();
+    },
+  );
 
   it('comes back by itself after its gateway is restarted and shows the messages sent meanwhile, in order', { timeout: 90_000 }, async () => {
     // Bob's page talks to a gateway process of its own, behind a fixed address (as behind a
@@ -152,7 +160,8 @@ describe('demo page', () => {
     const alice = await TestClient.connect(system.port);
     try {
       await alice.login(DEMO_USERS.find((u) => u.name === 'Alice')!.id, DEMO_ROOM.id);
-      const send = async (text: string) => expect(await alice.request({ op: 'send', room_id: DEMO_ROOM.id, content: { text } })).toMatchObject({ success: true });
+      const send = async (text: string) =>
+        expect(await alice.request({ op: 'send', room_id: DEMO_ROOM.id, content: { text } })).toMatchObject({ success: true });
       const bob = await joinAs('Bob', address.port);
       await send('before the restart');
       await messageText(bob, 'live', 'before the restart').waitFor();

@@ -61,7 +61,7 @@ function checkEnv(where: string, script: string, env: Env): Obj {
   try {
     return process!.load(env);
   } catch (err) {
-    throw new Error(`${where}: the ${script} process would refuse this environment: ${(err as Error).message}`);
+    throw new Error(`${where}: the ${script} process would refuse this environment: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -81,7 +81,11 @@ describe('docker-compose.yml', () => {
       Array.isArray(node)
         ? node.map(strip)
         : node && typeof node === 'object'
-          ? Object.fromEntries(Object.entries(node).filter(([k, v]) => !((k === 'id' || k === '$schema') && typeof v === 'string')).map(([k, v]) => [k, strip(v)]))
+          ? Object.fromEntries(
+              Object.entries(node)
+                .filter(([k, v]) => !((k === 'id' || k === '$schema') && typeof v === 'string'))
+                .map(([k, v]) => [k, strip(v)]),
+            )
           : node;
     const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
     const validate = ajv.compile(strip(composeSchema) as object);
@@ -90,7 +94,16 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the whole stack: postgres, pgbouncer, redis, migrations, gateway and the three workers', () => {
-    expect(Object.keys(services).sort()).toEqual(['chat-worker', 'document-worker', 'embedding-worker', 'gateway', 'migrate', 'pgbouncer', 'postgres', 'redis']);
+    expect(Object.keys(services).sort()).toEqual([
+      'chat-worker',
+      'document-worker',
+      'embedding-worker',
+      'gateway',
+      'migrate',
+      'pgbouncer',
+      'postgres',
+      'redis',
+    ]);
     expect(appServices.map(([name, s]) => [name, npmScript(s.command)]).sort()).toEqual([
       ['chat-worker', 'worker'],
       ['document-worker', 'worker:document'],
@@ -113,7 +126,8 @@ describe('docker-compose.yml', () => {
       if (name !== 'postgres' && name !== 'redis' && name !== 'migrate') expect(service.healthcheck, `${name} has a health check`).toBeDefined();
     }
     for (const [name, service] of appServices) {
-      if (name !== 'migrate') expect(service.depends_on.migrate, `${name} starts after the migrations`).toEqual({ condition: 'service_completed_successfully' });
+      if (name !== 'migrate')
+        expect(service.depends_on.migrate, `${name} starts after the migrations`).toEqual({ condition: 'service_completed_successfully' });
     }
   });
 
@@ -161,7 +175,11 @@ describe('Kubernetes manifests (deploy/)', () => {
   );
   const ofKind = (kind: string) => objects.filter((o) => o.object.kind === kind).map((o) => o.object);
   const deployments = ofKind('Deployment');
-  const podSpecs = [...deployments, ...ofKind('Job')].map((o) => ({ name: o.metadata.name as string, kind: o.kind as string, template: o.spec.template as Obj }));
+  const podSpecs = [...deployments, ...ofKind('Job')].map((o) => ({
+    name: o.metadata.name as string,
+    kind: o.kind as string,
+    template: o.spec.template as Obj,
+  }));
   const generatedConfigMaps = ((kustomization.configMapGenerator ?? []) as Obj[]).map((g) => g.name as string);
   const configMaps = new Map(ofKind('ConfigMap').map((c) => [c.metadata.name as string, (c.data ?? {}) as Env]));
   const secrets = new Map(ofKind('Secret').map((s) => [s.metadata.name as string, (s.stringData ?? {}) as Env]));
@@ -193,7 +211,9 @@ describe('Kubernetes manifests (deploy/)', () => {
   }
 
   it('lists every manifest in the kustomization, and every listed or generated file exists', () => {
-    const onDisk = readdirSync(join(ROOT, 'deploy/k8s')).filter((f) => f.endsWith('.yaml')).map((f) => `k8s/${f}`);
+    const onDisk = readdirSync(join(ROOT, 'deploy/k8s'))
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => `k8s/${f}`);
     expect([...resources].sort()).toEqual(onDisk.sort());
     for (const generator of (kustomization.configMapGenerator ?? []) as Obj[]) {
       for (const file of generator.files as string[]) expect(existsSync(join(ROOT, 'deploy', file)), file).toBe(true);
@@ -223,7 +243,13 @@ describe('Kubernetes manifests (deploy/)', () => {
 
   it('runs each process (gateway, three workers, migrations) with probes, resources and a non-root, locked-down container', () => {
     const appPods = podSpecs.filter((p) => p.template.spec.containers[0].image === 'arcyou-realtime');
-    expect(appPods.map((p) => npmScript(p.template.spec.containers[0].command)).sort()).toEqual(['gateway', 'migrate', 'worker', 'worker:document', 'worker:embedding']);
+    expect(appPods.map((p) => npmScript(p.template.spec.containers[0].command)).sort()).toEqual([
+      'gateway',
+      'migrate',
+      'worker',
+      'worker:document',
+      'worker:embedding',
+    ]);
     for (const { name, kind, template } of podSpecs) {
       const pod = template.spec as Obj;
       expect(pod.securityContext?.runAsNonRoot, `${name}: runAsNonRoot`).toBe(true);
@@ -259,9 +285,14 @@ describe('Kubernetes manifests (deploy/)', () => {
     for (const { template, name } of podSpecs) {
       for (const volume of (template.spec.volumes ?? []) as Obj[]) {
         for (const source of (volume.projected?.sources ?? []) as Obj[]) {
-          if (source.configMap) expect(configMaps.has(source.configMap.name) || generatedConfigMaps.includes(source.configMap.name), `${name}: ConfigMap ${source.configMap.name}`).toBe(true);
+          if (source.configMap)
+            expect(
+              configMaps.has(source.configMap.name) || generatedConfigMaps.includes(source.configMap.name),
+              `${name}: ConfigMap ${source.configMap.name}`,
+            ).toBe(true);
           if (source.secret) {
-            for (const item of source.secret.items as Obj[]) expect(secrets.get(source.secret.name)?.[item.key], `${name}: Secret ${source.secret.name} key ${item.key}`).toBeDefined();
+            for (const item of source.secret.items as Obj[])
+              expect(secrets.get(source.secret.name)?.[item.key], `${name}: Secret ${source.secret.name} key ${item.key}`).toBeDefined();
           }
         }
       }
@@ -331,17 +362,27 @@ describe('Kubernetes manifests (deploy/)', () => {
     for (const deployment of deployments) {
       expect(matches(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels), deployment.metadata.name).toBe(true);
       const component = deployment.spec.template.metadata.labels['app.kubernetes.io/component'];
-      expect(ofKind('PodDisruptionBudget').some((p) => matches(p.spec.selector.matchLabels, deployment.spec.template.metadata.labels)), `${component} has a PDB`).toBe(true);
-      expect(ofKind('Service').some((s) => matches(s.spec.selector, deployment.spec.template.metadata.labels)), `${component} has a Service`).toBe(true);
+      expect(
+        ofKind('PodDisruptionBudget').some((p) => matches(p.spec.selector.matchLabels, deployment.spec.template.metadata.labels)),
+        `${component} has a PDB`,
+      ).toBe(true);
+      expect(
+        ofKind('Service').some((s) => matches(s.spec.selector, deployment.spec.template.metadata.labels)),
+        `${component} has a Service`,
+      ).toBe(true);
       if (deployment.spec.template.spec.containers[0].image === 'arcyou-realtime') {
-        expect(ofKind('HorizontalPodAutoscaler').some((h) => h.spec.scaleTargetRef.name === deployment.metadata.name), `${component} has an HPA`).toBe(true);
+        expect(
+          ofKind('HorizontalPodAutoscaler').some((h) => h.spec.scaleTargetRef.name === deployment.metadata.name),
+          `${component} has an HPA`,
+        ).toBe(true);
       }
     }
   });
 
   it('uses only the images the kustomization sets', () => {
     const images = new Set(((kustomization.images ?? []) as Obj[]).map((i) => i.name));
-    for (const { name, template } of podSpecs) for (const container of template.spec.containers as Obj[]) expect(images.has(container.image), `${name}: ${container.image}`).toBe(true);
+    for (const { name, template } of podSpecs)
+      for (const container of template.spec.containers as Obj[]) expect(images.has(container.image), `${name}: ${container.image}`).toBe(true);
   });
 });
 
@@ -363,7 +404,9 @@ describe('deploy/Dockerfile', () => {
   it('copies every top-level folder the processes it runs import from', () => {
     const roots = new Set<string>();
     for (const dir of ['gateway', 'worker', 'shared']) {
-      const files = execFileSync('git', ['ls-files', `${dir}/*.ts`], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((f) => f && !f.endsWith('.test.ts'));
+      const files = execFileSync('git', ['ls-files', `${dir}/*.ts`], { cwd: ROOT, encoding: 'utf8' })
+        .split('\n')
+        .filter((f) => f && !f.endsWith('.test.ts'));
       for (const file of files) {
         for (const [, spec] of read(file).matchAll(/from '(\.[^']+)'|import\('(\.[^']+)'\)/g)) {
           if (!spec) continue;
@@ -383,7 +426,10 @@ describe('deploy/Dockerfile', () => {
     const sources = [...deps.slice(0, install).matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
     for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) {
       for (const [file] of (packageJson.scripts[hook] ?? '').matchAll(/[\w./-]+\.(?:mjs|cjs|js|ts|sh)\b/g)) {
-        expect(sources.some((source) => file === source || file.startsWith(`${source}/`)), `npm ${hook} runs ${file}: COPY it before npm ci`).toBe(true);
+        expect(
+          sources.some((source) => file === source || file.startsWith(`${source}/`)),
+          `npm ${hook} runs ${file}: COPY it before npm ci`,
+        ).toBe(true);
       }
     }
   });
@@ -393,7 +439,10 @@ describe('deploy/Dockerfile', () => {
     for (const script of Object.keys(PROCESSES)) {
       const entry = /(\S+\.ts)\b/.exec(packageJson.scripts[script] ?? '')?.[1];
       expect(entry, `npm script ${script} runs a .ts file`).toBeDefined();
-      expect(copied.some((dir) => entry!.startsWith(`${dir}/`) || entry === dir), `${entry} is copied into the image`).toBe(true);
+      expect(
+        copied.some((dir) => entry!.startsWith(`${dir}/`) || entry === dir),
+        `${entry} is copied into the image`,
+      ).toBe(true);
     }
   });
 

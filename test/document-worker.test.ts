@@ -38,7 +38,10 @@ describe('document worker process', () => {
       await db.sql.begin((tx) => enqueueDocumentPreprocess(tx, { documentId: doc!.id, userId }));
 
       await expect
-        .poll(async () => (await db.sql<{ processing_status: string }[]>`SELECT processing_status FROM documents WHERE id = ${doc!.id}`)[0]!.processing_status, { timeout: 10_000 })
+        .poll(
+          async () => (await db.sql<{ processing_status: string }[]>`SELECT processing_status FROM documents WHERE id = ${doc!.id}`)[0]!.processing_status,
+          { timeout: 10_000 },
+        )
         .toBe('processed');
       await expect.poll(async () => (await db.sql`SELECT id FROM outbox WHERE id = ANY(${expired}::bigint[])`).length, { timeout: 10_000 }).toBe(0);
       expect(sidecar.requests.map((r) => r.url)).toEqual([`/internal/documents/${doc!.id}/parse`]);

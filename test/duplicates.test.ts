@@ -44,11 +44,18 @@ describe(`duplicates (PUBSUB_MODE=${MODE})`, () => {
   });
 
   const env = () => ({
-    DATABASE_URL: db.url, REDIS_URL: redis.url, PUBSUB_MODE: MODE, LOG_LEVEL: 'info',
-    RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000', POLL_INTERVAL_MS: '100', BATCH_SIZE: '500',
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    PUBSUB_MODE: MODE,
+    LOG_LEVEL: 'info',
+    RL_BUCKET_CAPACITY: '10000',
+    RL_REFILL_MS: '1000',
+    POLL_INTERVAL_MS: '100',
+    BATCH_SIZE: '500',
     WS_SEND_HIGH_WATER: String(16 * 1024 * 1024),
     // Settings of the fixed gateway (ignored by older ones).
-    BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
+    BUS_HEARTBEAT_MS: '300',
+    DELIVERY_HOLD_MS: '100',
   });
   const startGateway = async () => {
     const gateway = await startGatewayProcess(env());
@@ -122,7 +129,10 @@ describe(`duplicates (PUBSUB_MODE=${MODE})`, () => {
     await sleep(500);
     await republish(roomId, message!);
     await sentinel(b, roomId, alice);
-    expect(b.events(roomId).filter((f) => f.message?.id === message), 'copies of the message on the new connection').toHaveLength(1);
+    expect(
+      b.events(roomId).filter((f) => f.message?.id === message),
+      'copies of the message on the new connection',
+    ).toHaveLength(1);
   }, 60_000);
 
   it('drops a republished row that comes after more than 1,024 newer messages', async () => {
@@ -136,7 +146,10 @@ describe(`duplicates (PUBSUB_MODE=${MODE})`, () => {
     await waitForOutboxDrained(db.sql);
     await republish(roomId, ids[0]!);
     await sentinel(b, roomId, alice);
-    expect(b.events(roomId).filter((f) => f.message?.id === ids[0]), 'copies of the first message').toHaveLength(1);
+    expect(
+      b.events(roomId).filter((f) => f.message?.id === ids[0]),
+      'copies of the first message',
+    ).toHaveLength(1);
     expect(receivedIds(b.events(roomId)).duplicates).toBe(0);
   }, 60_000);
 });

@@ -15,7 +15,14 @@ describe('edit and delete', () => {
   const connect = (gateway: number, userId: string, roomId: string) => clients.member(gateways[gateway]!.port, userId, roomId);
 
   beforeAll(async () => {
-    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' };
+    const env = {
+      DATABASE_URL: bed.db.url,
+      REDIS_URL: redisUrl(),
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
+    };
     gateways = await Promise.all([startGatewayProcess(env), startGatewayProcess(env)]);
     const worker = await startWorkerProcess(env);
     bed.procs.push(...gateways, worker);
@@ -57,18 +64,31 @@ describe('edit and delete', () => {
     const mine = await a.request({ op: 'send', room_id: roomId, content: { text: 'oops' } });
     const bobs = await b.request({ op: 'send', room_id: roomId, content: { text: 'rude' } });
     expect(await a.request({ op: 'delete', room_id: roomId, message_id: bobs.message_id })).toMatchObject({ success: false, error: 'Forbidden: not allowed' });
-    expect(await a.request({ op: 'edit', room_id: roomId, message_id: bobs.message_id, content: { text: 'x' } })).toMatchObject({ success: false, error: 'Forbidden: not allowed' });
+    expect(await a.request({ op: 'edit', room_id: roomId, message_id: bobs.message_id, content: { text: 'x' } })).toMatchObject({
+      success: false,
+      error: 'Forbidden: not allowed',
+    });
     expect(await a.request({ op: 'delete', room_id: roomId, message_id: mine.message_id })).toMatchObject({ success: true, message_id: mine.message_id });
     expect(await m.request({ op: 'delete', room_id: roomId, message_id: bobs.message_id })).toMatchObject({ success: true });
     // Gone: neither deleted nor edited again.
     expect(await a.request({ op: 'delete', room_id: roomId, message_id: mine.message_id })).toMatchObject({ success: false, error: 'not_found' });
-    expect(await a.request({ op: 'edit', room_id: roomId, message_id: mine.message_id, content: { text: 'x' } })).toMatchObject({ success: false, error: 'not_found' });
+    expect(await a.request({ op: 'edit', room_id: roomId, message_id: mine.message_id, content: { text: 'x' } })).toMatchObject({
+      success: false,
+      error: 'not_found',
+    });
     for (const member of [a, b, m]) {
       const deletes = await member.waitFor((f) => f.type === 'message.deleted' && f.data?.message_id === bobs.message_id, 10_000);
       expect(deletes).toMatchObject({ seq: 2, data: { message_seq: 2 } });
     }
-    expect(a.events(roomId).filter((e) => e.type === 'message.deleted').map((e) => e.data.message_id)).toEqual([mine.message_id, bobs.message_id]);
-    const [row] = await bed.db.sql<{ content: unknown; status: string }[]>`SELECT content, status::text FROM arcyou_chat_messages WHERE id = ${mine.message_id}`;
+    expect(
+      a
+        .events(roomId)
+        .filter((e) => e.type === 'message.deleted')
+        .map((e) => e.data.message_id),
+    ).toEqual([mine.message_id, bobs.message_id]);
+    const [row] = await bed.db.sql<
+      { content: unknown; status: string }[]
+    >`SELECT content, status::text FROM arcyou_chat_messages WHERE id = ${mine.message_id}`;
     expect(row).toEqual({ content: {}, status: 'deleted' });
     const late = await connect(0, alice, roomId);
     await late.waitFor((f) => f.op === 'join');
@@ -84,7 +104,10 @@ describe('edit and delete', () => {
     const x = await connect(0, mallory, otherRoom);
     const sent = await a.request({ op: 'send', room_id: roomId, content: { text: 'keep' } });
     await a.request({ op: 'join', room_id: otherRoom });
-    expect(await a.request({ op: 'edit', room_id: otherRoom, message_id: sent.message_id, content: { text: 'moved?' } })).toMatchObject({ success: false, error: 'not_found' });
+    expect(await a.request({ op: 'edit', room_id: otherRoom, message_id: sent.message_id, content: { text: 'moved?' } })).toMatchObject({
+      success: false,
+      error: 'not_found',
+    });
     expect(await a.request({ op: 'delete', room_id: roomId, message_id: 987_654_321 })).toMatchObject({ success: false, error: 'not_found' });
     expect(await x.request({ op: 'delete', room_id: roomId, message_id: sent.message_id })).toMatchObject({ success: false, error: 'Forbidden: not joined' });
     expect(await a.request({ op: 'edit', room_id: roomId, message_id: sent.message_id })).toMatchObject({ success: false, error: 'invalid_request' });

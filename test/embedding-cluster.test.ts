@@ -41,15 +41,29 @@ describe('embedding queue on a Redis Cluster', () => {
     const keys = queueKeys(`${tag}:queue`, `${tag}:failed`);
     const env = { REDIS_URL: url, EMBEDDING_QUEUE_KEY: keys.queue, EMBEDDING_FAILED_KEY: keys.failed };
     const worker = startNodeProcess('worker/embedding/main.ts', {
-      ...env, DATABASE_URL: db.url, EMBEDDING_CONSUMER_ID: 'c1', EMBEDDING_API_URL: api.endpoint, EMBEDDING_MODEL: 'test-model',
-      EMBEDDING_BLOCK_TIMEOUT_MS: '200', EMBEDDING_BACKOFF_BASE_MS: '50', EMBEDDING_BACKOFF_CAP_MS: '100', EMBEDDING_RETRY_POLL_MS: '50',
-      EMBEDDING_MAX_RETRIES: '3', METRICS_PORT: '0', LOG_LEVEL: 'info',
+      ...env,
+      DATABASE_URL: db.url,
+      EMBEDDING_CONSUMER_ID: 'c1',
+      EMBEDDING_API_URL: api.endpoint,
+      EMBEDDING_MODEL: 'test-model',
+      EMBEDDING_BLOCK_TIMEOUT_MS: '200',
+      EMBEDDING_BACKOFF_BASE_MS: '50',
+      EMBEDDING_BACKOFF_CAP_MS: '100',
+      EMBEDDING_RETRY_POLL_MS: '50',
+      EMBEDDING_MAX_RETRIES: '3',
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'info',
     });
     processes.push(worker);
     await worker.waitForOutput(/embedding worker started/);
 
     const flaky = `FLAKY:${randomUUID()}:2`;
-    for (const [post, content] of [['ok-1', 'one'], ['ok-2', 'two'], ['flaky', `${flaky} comes through on the third try`], ['doomed', 'FAIL400 never']]) {
+    for (const [post, content] of [
+      ['ok-1', 'one'],
+      ['ok-2', 'two'],
+      ['flaky', `${flaky} comes through on the third try`],
+      ['doomed', 'FAIL400 never'],
+    ]) {
       await enqueueEmbeddingJob(redis, keys.queue, { post_id: post!, title: post!, content: content! });
     }
     const embedded = async () => (await db.sql<{ post_id: string }[]>`SELECT post_id FROM embedded_posts ORDER BY post_id`).map((r) => r.post_id);
@@ -72,11 +86,21 @@ describe('embedding queue on a Redis Cluster', () => {
   it('refuses queue keys without a shared hash tag, saying how to name them', async () => {
     const keys = ['embedding:queue', 'embedding:failed'];
     expect(keySlot(keys[0]!)).not.toBe(keySlot(`${keys[0]}:delayed`));
-    const result = await runCli('worker/embedding/embedding-cli.ts', ['stats'], { REDIS_URL: url, EMBEDDING_QUEUE_KEY: keys[0], EMBEDDING_FAILED_KEY: keys[1] });
+    const result = await runCli('worker/embedding/embedding-cli.ts', ['stats'], {
+      REDIS_URL: url,
+      EMBEDDING_QUEUE_KEY: keys[0],
+      EMBEDDING_FAILED_KEY: keys[1],
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('EMBEDDING_QUEUE_KEY and EMBEDDING_FAILED_KEY must share a hash tag on a Redis Cluster');
     expect(result.stderr).toContain('{embedding}:queue and {embedding}:failed');
-    const worker = startNodeProcess('worker/embedding/main.ts', { REDIS_URL: url, DATABASE_URL: db.url, EMBEDDING_QUEUE_KEY: '{a}:queue', EMBEDDING_FAILED_KEY: '{b}:failed', LOG_LEVEL: 'info' });
+    const worker = startNodeProcess('worker/embedding/main.ts', {
+      REDIS_URL: url,
+      DATABASE_URL: db.url,
+      EMBEDDING_QUEUE_KEY: '{a}:queue',
+      EMBEDDING_FAILED_KEY: '{b}:failed',
+      LOG_LEVEL: 'info',
+    });
     processes.push(worker);
     expect(await worker.exited).not.toBe(0);
     expect(worker.output()).toContain('must share a hash tag on a Redis Cluster');

@@ -111,7 +111,13 @@ describe('embedding worker process', () => {
 
   it('refuses to start on bad configuration, naming the variable', async () => {
     const keys = queueKeys(`${uniquePrefix('embedding-config')}queue`, 'unused');
-    const proc = startNodeProcess('worker/embedding/main.ts', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), EMBEDDING_QUEUE_KEY: keys.queue, EMBEDDING_CONCURRENCY: 'lots', EMBEDDING_CHUNK_OVERLAP: '5000' });
+    const proc = startNodeProcess('worker/embedding/main.ts', {
+      DATABASE_URL: db.url,
+      REDIS_URL: redisUrl(),
+      EMBEDDING_QUEUE_KEY: keys.queue,
+      EMBEDDING_CONCURRENCY: 'lots',
+      EMBEDDING_CHUNK_OVERLAP: '5000',
+    });
     processes.push(proc);
     expect(await proc.exited).toBe(2);
     expect(proc.output()).toContain('EMBEDDING_CONCURRENCY must be an integer from 1 to 256 (got "lots")');

@@ -35,7 +35,10 @@ describe('fast path and group commit (in-process gateway, no worker)', () => {
   afterAll(() => system.stop());
 
   it('publishes a stored message itself, with no worker running, and deletes its outbox row', async () => {
-    const { roomId, clients: [a, b] } = await membersInRoom(system.sql, system.port, 2);
+    const {
+      roomId,
+      clients: [a, b],
+    } = await membersInRoom(system.sql, system.port, 2);
     const reply = await a!.request({ op: 'send', room_id: roomId, content: { text: 'fast' } });
     await b!.waitFor((f) => f.message?.id === reply.message_id, 5000, 'the message, published by the gateway');
     await until('its outbox row deleted', async () => (await system.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId}`).length === 0);
@@ -49,7 +52,9 @@ describe('fast path and group commit (in-process gateway, no worker)', () => {
     const [first, ...others] = rooms;
     const requestIds = Array.from({ length: 20 }, (_, i) => `p${i}`);
     for (const id of requestIds) first!.clients[0]!.sendRaw(JSON.stringify({ op: 'send', room_id: first!.roomId, content: { id }, request_id: id }));
-    await Promise.all(others.map((room) => Promise.all(Array.from({ length: 5 }, (_, i) => room.clients[0]!.request({ op: 'send', room_id: room.roomId, content: { i } })))));
+    await Promise.all(
+      others.map((room) => Promise.all(Array.from({ length: 5 }, (_, i) => room.clients[0]!.request({ op: 'send', room_id: room.roomId, content: { i } })))),
+    );
     const replies = await Promise.all(requestIds.map((id) => first!.clients[0]!.waitFor((f) => f.request_id === id)));
     expect(replies.map((r) => r.seq)).toEqual(requestIds.map((_, i) => i + 1));
     // Replies came in the order the sends were made.
@@ -84,7 +89,12 @@ describe('fast path and group commit (in-process gateway, no worker)', () => {
     const logger = createLogger('test', 'silent');
     const workerSql = createSql(system.db.url, { max: 2 });
     const workerBus = createRedisBus(redisUrl(), logger, 'test-fast-path-worker', { heartbeatMs: 0 });
-    const worker = await startChatWorker(loadConfig(chatWorkerEnv, { DATABASE_URL: system.db.url, REDIS_URL: redisUrl(), POLL_INTERVAL_MS: '50' }), { sql: workerSql, listenSql: null, bus: workerBus, logger });
+    const worker = await startChatWorker(loadConfig(chatWorkerEnv, { DATABASE_URL: system.db.url, REDIS_URL: redisUrl(), POLL_INTERVAL_MS: '50' }), {
+      sql: workerSql,
+      listenSql: null,
+      bus: workerBus,
+      logger,
+    });
     try {
       await b.waitFor((f) => f.type === 'member.removed' && f.roomId === roomId);
       await a.waitFor((f) => f.message?.id === after.message_id);
@@ -108,10 +118,22 @@ describe('fast path safety net (processes)', () => {
   it('hands the rows of a publish that failed (Redis down) to the workers, which publish them once Redis is back', async () => {
     const redis = await startPrivateRedis();
     try {
-      const env = { DATABASE_URL: bed.db.url, REDIS_URL: redis.url, LOG_LEVEL: 'info', POLL_INTERVAL_MS: '100', BACKOFF_BASE_MS: '100', BACKOFF_CAP_MS: '500', MAX_ATTEMPTS: '100', BUS_HEARTBEAT_MS: '200' };
+      const env = {
+        DATABASE_URL: bed.db.url,
+        REDIS_URL: redis.url,
+        LOG_LEVEL: 'info',
+        POLL_INTERVAL_MS: '100',
+        BACKOFF_BASE_MS: '100',
+        BACKOFF_CAP_MS: '500',
+        MAX_ATTEMPTS: '100',
+        BUS_HEARTBEAT_MS: '200',
+      };
       const gateway = await startGatewayProcess(env);
       bed.procs.push(gateway);
-      const { roomId, clients: [a, b] } = await membersInRoom(bed.db.sql, gateway.port, 2);
+      const {
+        roomId,
+        clients: [a, b],
+      } = await membersInRoom(bed.db.sql, gateway.port, 2);
       await redis.stop();
       const reply = await a!.request({ op: 'send', room_id: roomId, content: { text: 'while redis is down' } });
       expect(reply).toMatchObject({ success: true });
@@ -151,7 +173,13 @@ describe('fast path safety net (processes)', () => {
     const heard: string[] = [];
     subscriber.on('message', (_channel, frame: string) => heard.push(frame));
     await subscriber.subscribe(channelFor('global', roomId));
-    const worker = await startWorkerProcess({ DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), LOG_LEVEL: 'info', POLL_INTERVAL_MS: '100', REAP_INTERVAL_MS: '200' });
+    const worker = await startWorkerProcess({
+      DATABASE_URL: bed.db.url,
+      REDIS_URL: redisUrl(),
+      LOG_LEVEL: 'info',
+      POLL_INTERVAL_MS: '100',
+      REAP_INTERVAL_MS: '200',
+    });
     bed.procs.push(worker);
     try {
       await until('the worker published the orphan', async () => heard.some((f) => f.includes('orphan')), 10_000);

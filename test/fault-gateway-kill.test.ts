@@ -13,7 +13,14 @@ describe('gateway killed', () => {
   const { procs } = bed;
 
   it('its clients reconnect elsewhere and backfill exactly what they missed', async () => {
-    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' };
+    const env = {
+      DATABASE_URL: bed.db.url,
+      REDIS_URL: redisUrl(),
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
+    };
     const doomed = await startGatewayProcess(env);
     const survivor = await startGatewayProcess(env);
     const worker = await startWorkerProcess(env);
@@ -55,7 +62,9 @@ describe('gateway killed', () => {
     await new Promise((r) => setTimeout(r, 200));
 
     const got = receivedIds(bobSeen.map((id) => ({ message: { id } })));
-    console.log(`gateway kill: sent ${sent.length}, Bob received ${got.ids.length} (${b2.events(roomId).filter((e) => e.source === 'backfill').length} by backfill after reconnecting)`);
+    console.log(
+      `gateway kill: sent ${sent.length}, Bob received ${got.ids.length} (${b2.events(roomId).filter((e) => e.source === 'backfill').length} by backfill after reconnecting)`,
+    );
     expect(got.ids).toEqual(sent);
     expect(got.duplicates).toBe(0);
     await survivor.stop();

@@ -27,7 +27,15 @@ describe('PostgreSQL restart', () => {
 
   it('refuses sends while it is down, then recovers without restarting anything', async () => {
     // A 5 s poll: delivery within it after the restart shows LISTEN came back too.
-    const env = { DATABASE_URL: pg.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', POLL_INTERVAL_MS: '5000', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' };
+    const env = {
+      DATABASE_URL: pg.url,
+      REDIS_URL: redisUrl(),
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      POLL_INTERVAL_MS: '5000',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
+    };
     const gateway = await startGatewayProcess(env);
     const worker = await startWorkerProcess(env);
     procs.push(gateway, worker);
@@ -63,7 +71,9 @@ describe('PostgreSQL restart', () => {
     expect(got.ids).toEqual(acked);
     expect(got.duplicates).toBe(0);
     // Nothing acknowledged was lost and nothing refused was stored.
-    const stored = await sql<{ phase: string; n: number }[]>`SELECT content->>'phase' AS phase, count(*)::int AS n FROM arcyou_chat_messages GROUP BY 1 ORDER BY 1`;
+    const stored = await sql<
+      { phase: string; n: number }[]
+    >`SELECT content->>'phase' AS phase, count(*)::int AS n FROM arcyou_chat_messages GROUP BY 1 ORDER BY 1`;
     expect(stored.find((r) => r.phase === 'during')).toBeUndefined();
     expect(stored.find((r) => r.phase === 'before')?.n).toBe(5);
 
@@ -71,7 +81,9 @@ describe('PostgreSQL restart', () => {
     const started = Date.now();
     const reply = await a.request({ op: 'send', room_id: roomId, content: { phase: 'listen' } });
     await b.waitFor((f) => f.message?.id === reply.message_id, 4000);
-    console.log(`postgres restart: ${acked.length} acked and delivered, ${duringOutage.length} refused during the outage, post-restart latency ${Date.now() - started} ms`);
+    console.log(
+      `postgres restart: ${acked.length} acked and delivered, ${duringOutage.length} refused during the outage, post-restart latency ${Date.now() - started} ms`,
+    );
     expect(gateway.alive() && worker.alive()).toBe(true);
     await gateway.stop();
     await worker.stop();

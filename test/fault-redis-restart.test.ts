@@ -26,9 +26,16 @@ for (const mode of ['global', 'perconv'] as const) {
     });
 
     const envFor = () => ({
-      DATABASE_URL: db.url, REDIS_URL: redis.url, PUBSUB_MODE: mode, LOG_LEVEL: 'info',
-      POLL_INTERVAL_MS: '200', BACKOFF_BASE_MS: '200', BACKOFF_CAP_MS: '1000', MAX_ATTEMPTS: '50',
-      RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000',
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      PUBSUB_MODE: mode,
+      LOG_LEVEL: 'info',
+      POLL_INTERVAL_MS: '200',
+      BACKOFF_BASE_MS: '200',
+      BACKOFF_CAP_MS: '1000',
+      MAX_ATTEMPTS: '50',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
     });
 
     it('catches up from PostgreSQL what was published while only its subscription was down', async () => {
@@ -38,7 +45,10 @@ for (const mode of ['global', 'perconv'] as const) {
       const gateway = await startGatewayProcess(env);
       const worker = await startWorkerProcess(env);
       procs.push(senders, gateway, worker);
-      const { roomId, clients: [sender, reader] } = await membersInRoom(db.sql, [senders.port, gateway.port], 2);
+      const {
+        roomId,
+        clients: [sender, reader],
+      } = await membersInRoom(db.sql, [senders.port, gateway.port], 2);
       const admin = new Redis(redis.url);
       admin.on('error', () => {});
       const acked: number[] = [];
@@ -61,9 +71,16 @@ for (const mode of ['global', 'perconv'] as const) {
 
     it('delivers every message sent before, during and after the outage to every member', async () => {
       const env = {
-        DATABASE_URL: db.url, REDIS_URL: redis.url, PUBSUB_MODE: mode, LOG_LEVEL: 'info',
-        POLL_INTERVAL_MS: '200', BACKOFF_BASE_MS: '200', BACKOFF_CAP_MS: '1000', MAX_ATTEMPTS: '50',
-        RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000',
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        PUBSUB_MODE: mode,
+        LOG_LEVEL: 'info',
+        POLL_INTERVAL_MS: '200',
+        BACKOFF_BASE_MS: '200',
+        BACKOFF_CAP_MS: '1000',
+        MAX_ATTEMPTS: '50',
+        RL_BUCKET_CAPACITY: '10000',
+        RL_REFILL_MS: '1000',
       };
       const gateway = await startGatewayProcess(env);
       const worker = await startWorkerProcess(env);
@@ -98,7 +115,9 @@ for (const mode of ['global', 'perconv'] as const) {
         expect(got.outOfOrder).toBe(0);
         expect(got.ids).toEqual(acked);
       }
-      console.log(`redis restart (${mode}): sent ${acked.length} (${duringOutage} while Redis was down), each of ${clients.length} members received ${clients[1]!.events(roomId).length}`);
+      console.log(
+        `redis restart (${mode}): sent ${acked.length} (${duringOutage} while Redis was down), each of ${clients.length} members received ${clients[1]!.events(roomId).length}`,
+      );
       expect(duringOutage).toBeGreaterThan(0);
       expect(gateway.alive() && worker.alive()).toBe(true);
       await gateway.stop();

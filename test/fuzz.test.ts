@@ -92,7 +92,9 @@ class FuzzSocket {
       const answered = new Promise<{ error?: unknown } | null>((resolve) => this.syncs.set(id, resolve));
       this.ws.send(JSON.stringify({ op: 'auth', token: 'fuzz-sync-marker', request_id: id }));
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`gateway did not answer within ${timeoutMs} ms`)), deadline - Date.now())));
+      const timeout = new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`gateway did not answer within ${timeoutMs} ms`)), deadline - Date.now())),
+      );
       const reply = await Promise.race([answered, timeout]);
       clearTimeout(timer);
       this.syncs.delete(id);
@@ -191,7 +193,14 @@ describe('protocol fuzzer', () => {
     chatRoom = await createRoom(db.sql, chatUsers, 'chat');
     fuzzRoom = await createRoom(db.sql, [fuzzMember], 'fuzz');
     privateRoom = await createRoom(db.sql, [bystander], 'private');
-    env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', MAX_BODY_BYTES: String(MAX_BODY_BYTES), BACKFILL_LIMIT: '50' };
+    env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: redisUrl(),
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+      BACKFILL_LIMIT: '50',
+    };
     worker = await startWorkerProcess({ ...env, POLL_INTERVAL_MS: '1000', METRICS_PORT: '0' });
   });
   afterAll(async () => {
@@ -224,7 +233,9 @@ describe('protocol fuzzer', () => {
       const started = performance.now();
       const connections = roles();
       const perConnection = Math.ceil(frames / connections.length);
-      const results = await Promise.all(connections.map((role, i) => fuzzConnection(gateway.port, role, (SEED + phase * 1_000_003 + i * 7919) >>> 0, perConnection)));
+      const results = await Promise.all(
+        connections.map((role, i) => fuzzConnection(gateway.port, role, (SEED + phase * 1_000_003 + i * 7919) >>> 0, perConnection)),
+      );
       const seconds = (performance.now() - started) / 1000;
       // Let the chatters send a few messages even when a short run (small FUZZ_FRAMES) ends quickly.
       await new Promise((r) => setTimeout(r, Math.max(0, 3000 - seconds * 1000)));

@@ -74,7 +74,9 @@ describe('gateway metrics', () => {
     const seconds = valueOf(during, 'arcyou_gateway_delivery_latency_seconds_sum') - valueOf(before, 'arcyou_gateway_delivery_latency_seconds_sum');
     expect(seconds / delivered).toBeGreaterThanOrEqual(0);
     expect(seconds / delivered).toBeLessThan(1);
-    expect(valueOf(during, 'arcyou_gateway_delivery_latency_seconds_bucket', { le: '1' })).toBe(valueOf(during, 'arcyou_gateway_delivery_latency_seconds_count'));
+    expect(valueOf(during, 'arcyou_gateway_delivery_latency_seconds_bucket', { le: '1' })).toBe(
+      valueOf(during, 'arcyou_gateway_delivery_latency_seconds_count'),
+    );
 
     a.close();
     b.close();
@@ -92,7 +94,10 @@ describe('gateway metrics', () => {
     const extra = 4;
     for (let i = 0; i < RL_CAPACITY + extra; i++) client.sendRaw(JSON.stringify({ op: 'nope', request_id: i }));
     await client.waitFor((f) => f.request_id === RL_CAPACITY + extra - 1);
-    const after = await scrapeUntil(url, (s) => valueOf(s, 'arcyou_gateway_rate_limited_total') - valueOf(before, 'arcyou_gateway_rate_limited_total') >= extra);
+    const after = await scrapeUntil(
+      url,
+      (s) => valueOf(s, 'arcyou_gateway_rate_limited_total') - valueOf(before, 'arcyou_gateway_rate_limited_total') >= extra,
+    );
     expect(valueOf(after, 'arcyou_gateway_rate_limited_total') - valueOf(before, 'arcyou_gateway_rate_limited_total')).toBe(extra);
     expect(ops(after, 'error', 'unknown_op') - ops(before, 'error', 'unknown_op')).toBe(RL_CAPACITY);
     client.close();

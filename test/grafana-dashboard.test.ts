@@ -36,7 +36,10 @@ describe('Grafana dashboard', () => {
     db = await createTestDatabase();
     const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), LOG_LEVEL: 'info', POLL_INTERVAL_MS: '100' };
     const workerMetricsPort = await freePort();
-    [gateway, worker] = await Promise.all([startGatewayProcess(env), startWorkerProcess({ ...env, METRICS_PORT: String(workerMetricsPort), METRICS_HOST: '127.0.0.1' })]);
+    [gateway, worker] = await Promise.all([
+      startGatewayProcess(env),
+      startWorkerProcess({ ...env, METRICS_PORT: String(workerMetricsPort), METRICS_HOST: '127.0.0.1' }),
+    ]);
     dir = mkdtempSync(join(tmpdir(), 'arcyou-prometheus-'));
     const config = [
       'global: { scrape_interval: 1s, evaluation_interval: 1s }',
@@ -46,7 +49,11 @@ describe('Grafana dashboard', () => {
     ].join('\n');
     writeFileSync(join(dir, 'prometheus.yml'), config);
     promPort = await freePort();
-    prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+    prometheus = spawn(
+      PROMETHEUS,
+      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+      { stdio: 'ignore' },
+    );
     await waitForPort(promPort, 30_000);
   }, 60_000);
 

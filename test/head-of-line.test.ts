@@ -35,8 +35,13 @@ describe('head-of-line blocking across rooms', () => {
 
   it(`a free worker publishes a message to room B while a hung worker holds a batch of room A (LOCK_SECONDS=${LOCK_SECONDS})`, async () => {
     const env = {
-      DATABASE_URL: bed.db.url, REDIS_URL: redis.url, PUBSUB_MODE: 'global', LOG_LEVEL: 'info',
-      BATCH_SIZE: String(BATCH_SIZE), LOCK_SECONDS: String(LOCK_SECONDS), POLL_INTERVAL_MS: '200',
+      DATABASE_URL: bed.db.url,
+      REDIS_URL: redis.url,
+      PUBSUB_MODE: 'global',
+      LOG_LEVEL: 'info',
+      BATCH_SIZE: String(BATCH_SIZE),
+      LOCK_SECONDS: String(LOCK_SECONDS),
+      POLL_INTERVAL_MS: '200',
     };
     // No fast path: the gateway leaves its sends to the workers.
     const gateway = await startGatewayProcess({ ...env, OUTBOX_FAST_PATH: 'false' });
@@ -54,7 +59,8 @@ describe('head-of-line blocking across rooms', () => {
     const stuck = await startWorkerProcess({ ...env, WORKER_ID: 'stuck' });
     procs.push(stuck);
     // Freeze it the moment it is seen holding a claimed batch (let it go on if, frozen, it turns out not to).
-    const holding = async () => (await bed.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status = 'in_progress' AND locked_by = 'stuck'`)[0]!.n;
+    const holding = async () =>
+      (await bed.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status = 'in_progress' AND locked_by = 'stuck'`)[0]!.n;
     const deadline = Date.now() + 15_000;
     let held = 0;
     while (held === 0) {
@@ -85,10 +91,13 @@ describe('head-of-line blocking across rooms', () => {
     const free = await startWorkerProcess({ ...env, WORKER_ID: 'free' });
     procs.push(free);
     // Generous for 2 busy cores (the free worker claims it on its first poll); far below LOCK_SECONDS.
-    await b.waitFor((f) => f.op === 'event' && f.message?.id === reply.message_id, 15_000, 'the room B message at bob').catch(async (err: Error) => {
-      const statuses = await bed.db.sql`SELECT room_id = ${roomB} AS room_b, status::text, locked_by, count(*)::int FROM outbox GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`;
-      throw new Error(`${err.message}\noutbox: ${JSON.stringify(statuses)}`);
-    });
+    await b
+      .waitFor((f) => f.op === 'event' && f.message?.id === reply.message_id, 15_000, 'the room B message at bob')
+      .catch(async (err: Error) => {
+        const statuses = await bed.db
+          .sql`SELECT room_id = ${roomB} AS room_b, status::text, locked_by, count(*)::int FROM outbox GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`;
+        throw new Error(`${err.message}\noutbox: ${JSON.stringify(statuses)}`);
+      });
     // Room A was still stuck when bob got it: the stuck batch still locked, none of its rows reaped.
     const [stillHeld] = await bed.db.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM outbox WHERE status = 'in_progress' AND locked_by = 'stuck' AND locked_until > now()`;

@@ -12,7 +12,8 @@ describe('idempotent sends (temp_id)', () => {
   let system: TestSystem;
   const clients = clientPool();
   const connect = (userId: string, roomId: string) => clients.member(system.port, userId, roomId);
-  const rowsOf = async (roomId: string) => (await system.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${roomId}`)[0]!.n;
+  const rowsOf = async (roomId: string) =>
+    (await system.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${roomId}`)[0]!.n;
 
   beforeAll(async () => {
     system = await startSystem({ RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' });
@@ -51,7 +52,10 @@ describe('idempotent sends (temp_id)', () => {
         a2.request({ op: 'send', room_id: roomId, content: { i }, temp_id }),
         a1.request({ op: 'send', room_id: roomId, content: { i }, temp_id }),
       ]);
-      expect(replies.every((r) => r.success), JSON.stringify(replies)).toBe(true);
+      expect(
+        replies.every((r) => r.success),
+        JSON.stringify(replies),
+      ).toBe(true);
       expect(new Set(replies.map((r) => r.message_id)).size, `round ${i}`).toBe(1);
     }
     expect(await rowsOf(roomId)).toBe(20);
@@ -63,7 +67,8 @@ describe('idempotent sends (temp_id)', () => {
     const [alice] = [newUser()];
     const roomId = await createRoom(system.sql, [alice]);
     const [b, c] = [createSql(system.db.url, { max: 1 }), createSql(system.db.url, { max: 1 })];
-    const send = (sql: typeof b) => insertMessages(sql, [{ roomId, userId: alice, content: {}, extra: {}, clientKey: 'late' }], { fastPathOwner: null, fastLockSeconds: 5, notify: false });
+    const send = (sql: typeof b) =>
+      insertMessages(sql, [{ roomId, userId: alice, content: {}, extra: {}, clientKey: 'late' }], { fastPathOwner: null, fastLockSeconds: 5, notify: false });
     try {
       // Both batches take their snapshots while the room is locked, then go one after the other.
       const [first, second] = await system.sql.begin(async (tx) => {
@@ -97,7 +102,10 @@ describe('idempotent sends (temp_id)', () => {
     ];
     expect(new Set(ids).size).toBe(5);
     // Without a temp_id every send is its own message.
-    const plain = [(await a.request({ op: 'send', room_id: roomId, content: {} })).message_id, (await a.request({ op: 'send', room_id: roomId, content: {} })).message_id];
+    const plain = [
+      (await a.request({ op: 'send', room_id: roomId, content: {} })).message_id,
+      (await a.request({ op: 'send', room_id: roomId, content: {} })).message_id,
+    ];
     expect(plain[0]).not.toBe(plain[1]);
   });
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membersInRoom } from './support/room-members';
 import { startSystem, type TestSystem } from './support/system';
-import { TestClient } from './support/ws-client';
+import { type TestClient } from './support/ws-client';
 
 describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
   let system: TestSystem;
@@ -37,7 +37,9 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
     await new Promise((r) => setTimeout(r, 200)); // the worker is asleep for 5 s
 
     const started = performance.now();
-    const replies = await Promise.all(clients.flatMap((c, i) => Array.from({ length: 5 }, (_, j) => c.request({ op: 'send', room_id: roomId, content: { i, j } }))));
+    const replies = await Promise.all(
+      clients.flatMap((c, i) => Array.from({ length: 5 }, (_, j) => c.request({ op: 'send', room_id: roomId, content: { i, j } }))),
+    );
     expect(replies.every((r) => r.success)).toBe(true);
     await reader.waitForEvents(replies.length, roomId, 5000);
     expect(performance.now() - started).toBeLessThan(1500);

@@ -43,9 +43,14 @@ describe('membership changes and live delivery (PUBSUB_MODE=global)', () => {
   });
 
   const env = () => ({
-    PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000', POLL_INTERVAL_MS: '100',
+    PUBSUB_MODE: 'global',
+    LOG_LEVEL: 'info',
+    RL_BUCKET_CAPACITY: '10000',
+    RL_REFILL_MS: '1000',
+    POLL_INTERVAL_MS: '100',
     // Settings of the fixed gateway (ignored by older ones).
-    BUS_HEARTBEAT_MS: '300', DELIVERY_HOLD_MS: '100',
+    BUS_HEARTBEAT_MS: '300',
+    DELIVERY_HOLD_MS: '100',
   });
   const startWorker = async () => {
     const worker = await startWorkerProcess({ ...env(), DATABASE_URL: db.url, REDIS_URL: redis.url });
@@ -76,8 +81,10 @@ describe('membership changes and live delivery (PUBSUB_MODE=global)', () => {
     return reply.message_id as number;
   };
   const gotMessage = (client: TestClient, id: number) => client.events().some((f) => f.message?.id === id);
-  const removeMember = (roomId: string, userId: string) => db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${userId}`;
-  const readdMember = (roomId: string, userId: string) => db.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${userId}`;
+  const removeMember = (roomId: string, userId: string) =>
+    db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${userId}`;
+  const readdMember = (roomId: string, userId: string) =>
+    db.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${userId}`;
 
   /**
    * Alice, Bob and Carol on one gateway; Bob is removed while that gateway is cut off from the

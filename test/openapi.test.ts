@@ -27,13 +27,23 @@ describe('OpenAPI document', () => {
   });
 
   it('lists exactly the operations the gateway routes', () => {
-    const routed = [...roomRoutes(null as never, null as never), ...historyRoutes(null as never), ...messageRoutes(null as never, null as never)].map((r) => `${r.method} /${r.segments.join('/')}`);
-    expect(documentedOperations().map(([method, path]) => `${method} ${path}`).sort()).toEqual(routed.sort());
+    const routed = [...roomRoutes(null as never, null as never), ...historyRoutes(null as never), ...messageRoutes(null as never, null as never)].map(
+      (r) => `${r.method} /${r.segments.join('/')}`,
+    );
+    expect(
+      documentedOperations()
+        .map(([method, path]) => `${method} ${path}`)
+        .sort(),
+    ).toEqual(routed.sort());
   });
 
   it('has every operation answer a good request, and one without credentials, with a documented status', async () => {
     const alice = newUser();
-    const roomRes = await fetch(`http://127.0.0.1:${system.port}/v1/rooms`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'doc', members: [{ user_id: alice }] }) });
+    const roomRes = await fetch(`http://127.0.0.1:${system.port}/v1/rooms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'doc', members: [{ user_id: alice }] }),
+    });
     const roomId = ((await roomRes.json()) as { room: { id: string } }).room.id;
     const bodies: Record<string, unknown> = {
       'POST /v1/rooms': { name: 'another' },
@@ -47,7 +57,9 @@ describe('OpenAPI document', () => {
     for (const [method, pattern] of operations) {
       const path = pattern.replace(':room_id', roomId).replace(':user_id', alice) + (queries[`${method} ${pattern}`] ?? '');
       const docPath = pattern.replace(/:(\w+)/g, '{$1}') as keyof typeof openApiDocument.paths;
-      const operation = (openApiDocument.paths[docPath] as Record<string, { security: ReadonlyArray<Record<string, unknown>>; responses: Record<string, unknown> }>)[method.toLowerCase()]!;
+      const operation = (
+        openApiDocument.paths[docPath] as Record<string, { security: ReadonlyArray<Record<string, unknown>>; responses: Record<string, unknown> }>
+      )[method.toLowerCase()]!;
       const documented = Object.keys(operation.responses).map(Number);
       const token = operation.security.some((s) => 'serverKey' in s) ? KEY : alice;
       const body = bodies[`${method} ${pattern}`];

@@ -11,12 +11,17 @@ describe('per-room order with 4 workers', () => {
   const { procs } = bed;
 
   it('delivers each room in id order, complete, from a backlog and from live sends', async () => {
-    const env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'global', LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '100000', RL_REFILL_MS: '1000' };
+    const env = {
+      DATABASE_URL: bed.db.url,
+      REDIS_URL: redisUrl(),
+      PUBSUB_MODE: 'global',
+      LOG_LEVEL: 'info',
+      RL_BUCKET_CAPACITY: '100000',
+      RL_REFILL_MS: '1000',
+    };
     const gateway = await startGatewayProcess(env);
     procs.push(gateway);
-    const rooms = await Promise.all(
-      Array.from({ length: 4 }, () => membersInRoom(bed.db.sql, gateway.port, 2)),
-    );
+    const rooms = await Promise.all(Array.from({ length: 4 }, () => membersInRoom(bed.db.sql, gateway.port, 2)));
     // A backlog in every room, then four workers at once with small batches.
     const expected = new Map<string, number[]>();
     for (const room of rooms) expected.set(room.roomId, await insertBacklog(bed.db.sql, room.roomId, room.users[0]!, 400));

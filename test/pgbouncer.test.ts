@@ -23,7 +23,16 @@ describe('through PgBouncer (pool_mode=transaction)', () => {
   });
 
   it('migrates, chats, backfills and acks with DATABASE_POOL_MODE=transaction', async () => {
-    const env = { DATABASE_URL: bouncer.url, DATABASE_POOL_MODE: 'transaction', REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info', POLL_INTERVAL_MS: '100', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000' };
+    const env = {
+      DATABASE_URL: bouncer.url,
+      DATABASE_POOL_MODE: 'transaction',
+      REDIS_URL: redisUrl(),
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      POLL_INTERVAL_MS: '100',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
+    };
     const migrate = startNodeProcess('shared/db/migrate-cli.ts', env);
     procs.push(migrate);
     expect(await migrate.exited).toBe(0);
@@ -51,7 +60,10 @@ describe('through PgBouncer (pool_mode=transaction)', () => {
     const got = receivedIds(b.events(roomId));
     expect(got.ids).toEqual(sent);
     expect(got.duplicates).toBe(0);
-    expect(await b.request({ op: 'ack', room_id: roomId, last_read_message_id: sent.at(-1) })).toMatchObject({ success: true, last_read_message_id: sent.at(-1) });
+    expect(await b.request({ op: 'ack', room_id: roomId, last_read_message_id: sent.at(-1) })).toMatchObject({
+      success: true,
+      last_read_message_id: sent.at(-1),
+    });
     // Rows are marked published just after they are published: give the last batch a moment.
     const deadline = Date.now() + 10_000;
     let unpublished = -1;

@@ -18,7 +18,12 @@ interface Running {
 /** `npm run <script>`, as a user or a container runs it: signals sent to npm must reach the process. */
 function run(script: string, env: Record<string, string>): Running {
   // Its own process group: npm cannot pass a SIGKILL on, so teardown kills the group (npm and the script).
-  const child = spawn('npm', ['run', '-s', script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('npm', ['run', '-s', script], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -63,7 +68,15 @@ describe('npm run migrate / gateway / worker', () => {
   });
 
   it('two clients chat through a gateway process and a worker process; both stop cleanly on SIGTERM', async () => {
-    const env = { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', HOST: '127.0.0.1', PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '5000', METRICS_PORT: '0' };
+    const env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: redisUrl(),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PUBSUB_MODE: 'perconv',
+      POLL_INTERVAL_MS: '5000',
+      METRICS_PORT: '0',
+    };
     const gateway = run('gateway', env);
     const worker = run('worker', env);
     procs.push(gateway, worker);

@@ -56,10 +56,7 @@ describe('RS256 sessions', () => {
     const expiresAt = Math.floor(Date.now() / 1000) + 2;
     expect(await client.request({ op: 'auth', token: await sign(alice, expiresAt) })).toMatchObject({ success: true });
     expect(await client.request({ op: 'join', room_id: roomId })).toMatchObject({ success: true });
-    const closed = await Promise.race([
-      client.closed,
-      new Promise<null>((resolve) => setTimeout(() => resolve(null), expiresAt * 1000 - Date.now() + 5000)),
-    ]);
+    const closed = await Promise.race([client.closed, new Promise<null>((resolve) => setTimeout(() => resolve(null), expiresAt * 1000 - Date.now() + 5000))]);
     expect(closed, 'the socket was still open 5 s after its token expired').not.toBeNull();
     expect(closed!.code).toBe(4003);
   }, 15_000);

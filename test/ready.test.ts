@@ -32,6 +32,9 @@ describe('GET /ready', () => {
 
   it('is {ready:true} with 200 when nothing failed, else 503 with the failures', () => {
     expect(readiness({})).toEqual({ status: 200, body: { ready: true } });
-    expect(readiness({ redis: 'redis did not answer within 2000 ms' })).toEqual({ status: 503, body: { ready: false, failed: { redis: 'redis did not answer within 2000 ms' } } });
+    expect(readiness({ redis: 'redis did not answer within 2000 ms' })).toEqual({
+      status: 503,
+      body: { ready: false, failed: { redis: 'redis did not answer within 2000 ms' } },
+    });
   });
 });

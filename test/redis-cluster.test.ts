@@ -33,9 +33,17 @@ describe('on a Redis Cluster (PUBSUB_MODE=perconv, sharded Pub/Sub)', () => {
 
   it('delivers every message to every member while a master is killed and its replica takes over', async () => {
     const env = {
-      DATABASE_URL: db.url, REDIS_URL: `redis+cluster://${cluster.seeds}`, PUBSUB_MODE: 'perconv', LOG_LEVEL: 'info',
-      POLL_INTERVAL_MS: '200', BACKOFF_BASE_MS: '200', BACKOFF_CAP_MS: '1000', MAX_ATTEMPTS: '100',
-      RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000', BUS_HEARTBEAT_MS: '300',
+      DATABASE_URL: db.url,
+      REDIS_URL: `redis+cluster://${cluster.seeds}`,
+      PUBSUB_MODE: 'perconv',
+      LOG_LEVEL: 'info',
+      POLL_INTERVAL_MS: '200',
+      BACKOFF_BASE_MS: '200',
+      BACKOFF_CAP_MS: '1000',
+      MAX_ATTEMPTS: '100',
+      RL_BUCKET_CAPACITY: '10000',
+      RL_REFILL_MS: '1000',
+      BUS_HEARTBEAT_MS: '300',
     };
     // Senders on one gateway, readers on the other: a reader hears a message only through Redis.
     const senders = await startGatewayProcess(env);
@@ -87,7 +95,9 @@ describe('on a Redis Cluster (PUBSUB_MODE=perconv, sharded Pub/Sub)', () => {
     expect(cluster.masterOf(keySlot(roomChannel(victim.roomId))), 'the victim room\u2019s new master').not.toBe(killed);
     expect(readers.output(), 'the readers\u2019 gateway read back what the dead master dropped').toContain('caught up from PostgreSQL');
     expect(victim.duringFailover, 'messages of the victim room acked while its master was down or being replaced').toBeGreaterThan(0);
-    console.log(`redis cluster failover: ${rooms.map((r) => r.acked.length).join('/')} messages per room (victim room: ${victim.duringFailover} acked during the failover), every reader got all, in order`);
+    console.log(
+      `redis cluster failover: ${rooms.map((r) => r.acked.length).join('/')} messages per room (victim room: ${victim.duringFailover} acked during the failover), every reader got all, in order`,
+    );
     for (const p of [senders, readers, worker]) expect(p.alive()).toBe(true);
   }, 120_000);
 });

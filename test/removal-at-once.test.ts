@@ -23,7 +23,15 @@ for (const mode of ['global', 'perconv'] as const) {
     const ofType = (c: TestClient, type: string) => c.frames.filter((f) => f.op === 'event' && f.type === type);
 
     beforeAll(async () => {
-      env = { DATABASE_URL: bed.db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: mode, LOG_LEVEL: 'info', RL_BUCKET_CAPACITY: '10000', RL_REFILL_MS: '1000', SERVER_API_KEYS: KEY };
+      env = {
+        DATABASE_URL: bed.db.url,
+        REDIS_URL: redisUrl(),
+        PUBSUB_MODE: mode,
+        LOG_LEVEL: 'info',
+        RL_BUCKET_CAPACITY: '10000',
+        RL_REFILL_MS: '1000',
+        SERVER_API_KEYS: KEY,
+      };
       gateways = await Promise.all([startGatewayProcess(env), startGatewayProcess(env)]);
       bed.procs.push(...gateways); // no worker yet
     });
@@ -51,7 +59,9 @@ for (const mode of ['global', 'perconv'] as const) {
       const [row] = await bed.db.sql<{ status: string }[]>`SELECT status::text FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
       expect(row!.status).toBe('pending');
       bed.procs.push(await startWorkerProcess(env));
-      await expect.poll(async () => (await bed.db.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId} AND status = 'published'`).length, { timeout: 10_000 }).toBe(1);
+      await expect
+        .poll(async () => (await bed.db.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId} AND status = 'published'`).length, { timeout: 10_000 })
+        .toBe(1);
       await sleep(500);
       for (const member of [a, c, b0, b1]) expect(ofType(member, 'member.removed')).toHaveLength(1);
     });

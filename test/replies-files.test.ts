@@ -55,7 +55,12 @@ describe('replies and file messages', () => {
     const roomId = await createRoom(system.sql, [alice, bob]);
     const a = await connect(alice, roomId);
     const b = await connect(bob, roomId);
-    const image = await a.request({ op: 'send', room_id: roomId, type: 'image', content: { url: 'https://cdn.example.com/cat.png', name: 'cat.png', mime: 'image/png', size: 51234 } });
+    const image = await a.request({
+      op: 'send',
+      room_id: roomId,
+      type: 'image',
+      content: { url: 'https://cdn.example.com/cat.png', name: 'cat.png', mime: 'image/png', size: 51234 },
+    });
     expect(image.success).toBe(true);
     const event = await b.waitFor((f) => f.message?.id === image.message_id);
     expect(event.message).toMatchObject({ type: 'image', content: { url: 'https://cdn.example.com/cat.png', mime: 'image/png' } });
@@ -70,6 +75,9 @@ describe('replies and file messages', () => {
       expect(reply, JSON.stringify(content)).toMatchObject({ success: false, error: 'invalid_request' });
       expect(reply.detail).toMatch(detail);
     }
-    expect(await a.request({ op: 'send', room_id: roomId, type: 'system', content: { text: 'x' } })).toMatchObject({ success: false, error: 'invalid_request' });
+    expect(await a.request({ op: 'send', room_id: roomId, type: 'system', content: { text: 'x' } })).toMatchObject({
+      success: false,
+      error: 'invalid_request',
+    });
   });
 });

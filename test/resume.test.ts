@@ -144,7 +144,15 @@ describe('resuming by seq', () => {
     await system.sql`ANALYZE outbox`;
     const plans = await plansOf(system.db.url, async (sql) => {
       const page = await loadMemberPage(sql, roomId, alice, member!.membership_id, 4000, 4010, 100, { seq: 4000, id: 0 });
-      expect(page.events.map((e) => (e.payload as { seq: number }).seq)).toEqual(Array(4).fill(4000).concat(Array(40).fill(0).map((_, i) => 4001 + Math.floor(i / 4))));
+      expect(page.events.map((e) => (e.payload as { seq: number }).seq)).toEqual(
+        Array(4)
+          .fill(4000)
+          .concat(
+            Array(40)
+              .fill(0)
+              .map((_, i) => 4001 + Math.floor(i / 4)),
+          ),
+      );
       await loadRoomGap(sql, roomId, 4990, null, [], 100);
     });
     const reads = plans.filter((p) => p.includes('outbox o'));
@@ -158,7 +166,9 @@ describe('resuming by seq', () => {
   it("a gap read names an ended membership's removal event, and a joiner's page leaves out its own user's removals", async () => {
     const [alice, bob] = [newUser(), newUser()];
     const roomId = await createRoom(system.sql, [alice, bob]);
-    const [before] = await system.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    const [before] = await system.sql<
+      { membership_id: number }[]
+    >`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
     await system.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
     await system.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${bob}`; // added again: a new membership
     const [removal] = await system.sql<{ id: number }[]>`SELECT id FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
@@ -167,8 +177,12 @@ describe('resuming by seq', () => {
     expect(gap.events.map((e) => [e.id, e.type])).toEqual([[removal!.id, 'member.removed']]);
     const [now] = await system.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
     expect((await loadMemberPage(system.sql, roomId, bob, now!.membership_id, 0, 0, 100, { seq: 0, id: 0 })).events).toEqual([]);
-    const [ofAlice] = await system.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${alice}`;
-    expect((await loadMemberPage(system.sql, roomId, alice, ofAlice!.membership_id, 0, 0, 100, { seq: 0, id: 0 })).events.map((e) => e.id)).toEqual([removal!.id]);
+    const [ofAlice] = await system.sql<
+      { membership_id: number }[]
+    >`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${alice}`;
+    expect((await loadMemberPage(system.sql, roomId, alice, ofAlice!.membership_id, 0, 0, 100, { seq: 0, id: 0 })).events.map((e) => e.id)).toEqual([
+      removal!.id,
+    ]);
   });
 
   it('says has_more when the backfill stopped at BACKFILL_LIMIT, and goes live after last_seq', async () => {

@@ -23,7 +23,10 @@ describe('migration 0005 on a database with history', () => {
 
   it('numbers existing messages 1, 2, 3, … per room in id order, and sets each room last_seq', async () => {
     const all = await readMigrations();
-    await migrate(db.sql, all.filter((m) => m.name < '0005'));
+    await migrate(
+      db.sql,
+      all.filter((m) => m.name < '0005'),
+    );
     const [alice, bob] = [newUser(), newUser()];
     const [a] = await db.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('a') RETURNING id`;
     const [b] = await db.sql<{ id: string }[]>`INSERT INTO arcyou_chat_rooms (name) VALUES ('b') RETURNING id`;
@@ -63,9 +66,7 @@ describe('per-room seq on a migrated database', () => {
   it('numbers concurrent sends to one room 1…N with no gap, in the order of their ids (commit order)', async () => {
     const users = Array.from({ length: 8 }, () => newUser());
     const roomId = await createRoom(db.sql, users);
-    const stored = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => insertMessage(db.sql, roomId, users[i % users.length]!, { i })),
-    );
+    const stored = await Promise.all(Array.from({ length: 200 }, (_, i) => insertMessage(db.sql, roomId, users[i % users.length]!, { i })));
     const seqs = stored.map((s) => s!.seq).sort((x, y) => x - y);
     expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     const rows = await db.sql<{ id: number; seq: number }[]>`SELECT id, seq FROM arcyou_chat_messages WHERE room_id = ${roomId} ORDER BY id`;
@@ -92,7 +93,9 @@ describe('per-room seq on a migrated database', () => {
     await insertMessage(db.sql, roomId, alice, { n: 2 });
     const [before] = await db.sql<{ membership_id: number }[]>`SELECT membership_id FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
     await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
-    const [removed] = await db.sql<{ removed_after_seq: number }[]>`SELECT removed_after_seq FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
+    const [removed] = await db.sql<
+      { removed_after_seq: number }[]
+    >`SELECT removed_after_seq FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
     expect(removed!.removed_after_seq).toBe(2);
     const [event] = await db.sql<{ payload: Record<string, unknown> }[]>`SELECT payload FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
     expect(event!.payload).toEqual({ user_id: bob, membership_id: before!.membership_id, seq: 2 });
@@ -122,7 +125,9 @@ describe('per-room seq on a migrated database', () => {
     const roomId = await createRoom(db.sql, [alice, bob]);
     await insertMessage(db.sql, roomId, alice, { n: 1 });
     await db.sql`DELETE FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${bob}`;
-    const [event] = await db.sql<{ payload: { seq: number; user_id: string } }[]>`SELECT payload FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
+    const [event] = await db.sql<
+      { payload: { seq: number; user_id: string } }[]
+    >`SELECT payload FROM outbox WHERE room_id = ${roomId} AND type = 'member.removed'`;
     expect(event!.payload).toMatchObject({ user_id: bob, seq: 1 });
     // Deleting the room deletes its members too; that must not fail.
     await db.sql`DELETE FROM arcyou_chat_rooms WHERE id = ${roomId}`;
@@ -146,7 +151,11 @@ describe('per-room seq on a migrated database', () => {
     const [alice, bob, carol] = [newUser(), newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice]);
     const membershipOf = async (userId: string) =>
-      (await db.sql<{ membership_id: number; deleted_at: Date | null }[]>`SELECT membership_id, deleted_at FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId}`)[0];
+      (
+        await db.sql<
+          { membership_id: number; deleted_at: Date | null }[]
+        >`SELECT membership_id, deleted_at FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId}`
+      )[0];
     await db.sql`SELECT setval('arcyou_chat_membership_id_seq', ${Number.MAX_SAFE_INTEGER - 1})`;
     try {
       await db.sql`INSERT INTO arcyou_chat_members (room_id, user_id) VALUES (${roomId}, ${bob})`;
@@ -155,7 +164,9 @@ describe('per-room seq on a migrated database', () => {
       expect(await membershipOf(carol)).toBeUndefined();
       // A restore starts a new membership (the trigger's nextval): refused too, and alice stays removed.
       await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${alice}`;
-      await expect(db.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${alice}`).rejects.toMatchObject({ code: '2200H' });
+      await expect(db.sql`UPDATE arcyou_chat_members SET deleted_at = NULL WHERE room_id = ${roomId} AND user_id = ${alice}`).rejects.toMatchObject({
+        code: '2200H',
+      });
       expect((await membershipOf(alice))!.deleted_at).not.toBeNull();
     } finally {
       await db.sql`SELECT setval('arcyou_chat_membership_id_seq', (SELECT max(membership_id) FROM arcyou_chat_members WHERE membership_id < ${Number.MAX_SAFE_INTEGER - 1}))`;
@@ -164,9 +175,14 @@ describe('per-room seq on a migrated database', () => {
   });
 
   it('stops every sequence at 2^53 − 1: all their values go on the wire as JSON numbers', async () => {
-    const sequences = await db.sql<{ name: string; max: string }[]>`SELECT sequencename AS name, max_value::text AS max FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1`;
+    const sequences = await db.sql<
+      { name: string; max: string }[]
+    >`SELECT sequencename AS name, max_value::text AS max FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1`;
     expect(sequences.map((s) => s.name)).toEqual(expect.arrayContaining(['arcyou_chat_membership_id_seq', 'arcyou_chat_messages_id_seq', 'outbox_id_seq']));
-    expect(sequences.filter((s) => BigInt(s.max) > BigInt(Number.MAX_SAFE_INTEGER)), 'sequences that can pass 2^53 − 1').toEqual([]);
+    expect(
+      sequences.filter((s) => BigInt(s.max) > BigInt(Number.MAX_SAFE_INTEGER)),
+      'sequences that can pass 2^53 − 1',
+    ).toEqual([]);
   });
 });
 
@@ -193,7 +209,9 @@ describe('group commit (insertMessages with many messages)', () => {
     expect(seqsOf(roomA)).toEqual([1, 2, 3, 4]);
     expect(seqsOf(roomB)).toEqual([1, 2]);
     for (const roomId of [roomA, roomB]) {
-      const rows = await db.sql<{ id: number; seq: number; content: { i: number } }[]>`SELECT id, seq, content FROM arcyou_chat_messages WHERE room_id = ${roomId} ORDER BY seq`;
+      const rows = await db.sql<
+        { id: number; seq: number; content: { i: number } }[]
+      >`SELECT id, seq, content FROM arcyou_chat_messages WHERE room_id = ${roomId} ORDER BY seq`;
       const ids = rows.map((r) => r.id);
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
       const outbox = await db.sql<{ seq: number }[]>`SELECT (payload->>'seq')::int AS seq FROM outbox WHERE room_id = ${roomId} ORDER BY id`;
@@ -208,7 +226,12 @@ describe('group commit (insertMessages with many messages)', () => {
     const users = Array.from({ length: 6 }, () => newUser());
     const rooms = await Promise.all(Array.from({ length: 6 }, () => createRoom(db.sql, users)));
     const batches = Array.from({ length: 12 }, (_, b) =>
-      Array.from({ length: 18 }, (_, i) => ({ roomId: rooms[(i * (b + 1) + b) % rooms.length]!, userId: users[i % users.length]!, content: { b, i }, extra: {} })),
+      Array.from({ length: 18 }, (_, i) => ({
+        roomId: rooms[(i * (b + 1) + b) % rooms.length]!,
+        userId: users[i % users.length]!,
+        content: { b, i },
+        extra: {},
+      })),
     );
     const results = await Promise.all(batches.map((batch) => insertMessages(db.sql, batch, options)));
     expect(results.flat().every((r) => r !== null)).toBe(true);
@@ -225,17 +248,32 @@ describe('group commit (insertMessages with many messages)', () => {
     const [alice, bob, carol] = [newUser(), newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice, bob, carol]);
     const store = async (count = 1) =>
-      (await insertMessages(db.sql, Array.from({ length: count }, (_, n) => ({ roomId, userId: alice, content: { n }, extra: {} })), { ...options, fastPathOwner: null })).map((r) => [r!.seq, r!.eventSeq]);
-    expect(await store(2)).toEqual([[1, 0], [2, 0]]);
+      (
+        await insertMessages(
+          db.sql,
+          Array.from({ length: count }, (_, n) => ({ roomId, userId: alice, content: { n }, extra: {} })),
+          { ...options, fastPathOwner: null },
+        )
+      ).map((r) => [r!.seq, r!.eventSeq]);
+    expect(await store(2)).toEqual([
+      [1, 0],
+      [2, 0],
+    ]);
     await db.sql`UPDATE arcyou_chat_members SET deleted_at = now() WHERE room_id = ${roomId} AND user_id = ${bob}`;
     expect(await store()).toEqual([[3, 2]]);
     await db.sql.begin((tx) => queueRoomEvent(tx, roomId, 'room.updated', { name: 'renamed' }));
     expect(await store()).toEqual([[4, 3]]);
     await db.sql`DELETE FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${carol}`;
-    expect(await store(2)).toEqual([[5, 4], [6, 4]]);
+    expect(await store(2)).toEqual([
+      [5, 4],
+      [6, 4],
+    ]);
     // A room from before the column: unknown, taken as the message before; known from then on.
     await db.sql`UPDATE arcyou_chat_rooms SET event_seq = NULL WHERE id = ${roomId}`;
-    expect(await store(2)).toEqual([[7, 6], [8, 6]]);
+    expect(await store(2)).toEqual([
+      [7, 6],
+      [8, 6],
+    ]);
     expect(await store()).toEqual([[9, 6]]);
   });
 

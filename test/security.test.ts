@@ -29,8 +29,10 @@ for (const mode of ['perconv', 'global'] as const) {
     const messagesIn = async (roomId: string) =>
       (await system.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${roomId}`)[0]!.n;
     const memberRow = async (roomId: string, userId: string) =>
-      (await system.sql<{ last_read_message_id: number | null; deleted_at: Date | null }[]>`
-        SELECT last_read_message_id, deleted_at FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId}`)[0] ?? null;
+      (
+        await system.sql<{ last_read_message_id: number | null; deleted_at: Date | null }[]>`
+        SELECT last_read_message_id, deleted_at FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId}`
+      )[0] ?? null;
     /** Alice sends in the room and waits until her own live event is back: everything published before it reached this gateway. */
     const sendAndSettle = async (alice: TestClient, roomId: string, text: string) => {
       const reply = await alice.request({ op: 'send', room_id: roomId, content: { text } });
@@ -59,7 +61,10 @@ for (const mode of ['perconv', 'global'] as const) {
         expect(await m.request({ op: 'join', ...ref })).toMatchObject({ success: false, error: NOT_A_MEMBER, room_id: room });
       }
       // Aliases naming two rooms are refused outright, whichever of them she is in.
-      for (const ref of [{ room_id: own, conversation_id: room }, { room_id: room, conversation_id: own }]) {
+      for (const ref of [
+        { room_id: own, conversation_id: room },
+        { room_id: room, conversation_id: own },
+      ]) {
         expect(await m.request({ op: 'join', ...ref })).toMatchObject({ success: false, error: 'invalid_request' });
       }
       await sendAndSettle(a, room, 'after mallory tried');
@@ -80,7 +85,10 @@ for (const mode of ['perconv', 'global'] as const) {
         expect(await m.request({ op: 'send', ...ref, content: { text: 'intrusion' } })).toMatchObject({ success: false, error: NOT_JOINED });
         expect(await m.request({ op: 'ack', ...ref, last_read_message_id: 0 })).toMatchObject({ success: false, error: NOT_JOINED });
       }
-      for (const ref of [{ room_id: own, conversation_id: room }, { room_id: room, conversation_id: own }]) {
+      for (const ref of [
+        { room_id: own, conversation_id: room },
+        { room_id: room, conversation_id: own },
+      ]) {
         expect(await m.request({ op: 'send', ...ref, content: { text: 'intrusion' } })).toMatchObject({ success: false, error: 'invalid_request' });
         expect(await m.request({ op: 'ack', ...ref, last_read_message_id: 0 })).toMatchObject({ success: false, error: 'invalid_request' });
       }
@@ -163,7 +171,14 @@ describe('tokens in the logs', () => {
     const badSignature = await sign(other.privateKey);
     const expired = await sign(privateKey, Math.floor(Date.now() / 1000) - 60);
 
-    const gateway = await startGatewayProcess({ DATABASE_URL: db.url, REDIS_URL: redisUrl(), LOG_LEVEL: 'trace', JWT_PUBLIC_KEY: await exportSPKI(publicKey), MAX_BODY_BYTES: '4096', AUTH_TIMEOUT_MS: '500' });
+    const gateway = await startGatewayProcess({
+      DATABASE_URL: db.url,
+      REDIS_URL: redisUrl(),
+      LOG_LEVEL: 'trace',
+      JWT_PUBLIC_KEY: await exportSPKI(publicKey),
+      MAX_BODY_BYTES: '4096',
+      AUTH_TIMEOUT_MS: '500',
+    });
     try {
       const client = await TestClient.connect(gateway.port);
       expect(await client.request({ op: 'auth', token: badSignature })).toMatchObject({ success: false, error: 'Unauthorized' });
@@ -220,7 +235,12 @@ describe('SQL with bound parameters only', () => {
     });
     const unsafeByFile = new Map<string, SqlFinding[]>();
     for (const f of findings.filter((f) => f.kind === 'unsafe-call')) unsafeByFile.set(f.file, [...(unsafeByFile.get(f.file) ?? []), f]);
-    const allowedTemplateLines = new Set([...unsafeByFile.values()].flat().filter((f) => ALLOWED_UNSAFE[f.file]).map((f) => `${f.file}:${f.line}`));
+    const allowedTemplateLines = new Set(
+      [...unsafeByFile.values()]
+        .flat()
+        .filter((f) => ALLOWED_UNSAFE[f.file])
+        .map((f) => `${f.file}:${f.line}`),
+    );
 
     const unexpected = [
       ...[...unsafeByFile].filter(([file, found]) => found.length !== (ALLOWED_UNSAFE[file]?.count ?? 0)).flatMap(([, found]) => found),
@@ -235,7 +255,7 @@ describe('SQL with bound parameters only', () => {
   it('the scan catches string-built SQL and leaves tagged templates alone', () => {
     const bad = [
       'await sql.unsafe(`SELECT * FROM t WHERE id = ${id}`);',
-      'const q = `DELETE FROM arcyou_chat_messages WHERE room_id = \'${roomId}\'`;',
+      "const q = `DELETE FROM arcyou_chat_messages WHERE room_id = '${roomId}'`;",
       'const q = "SELECT id FROM outbox WHERE type = \'" + type + "\'";',
       'const q = `UPDATE arcyou_chat_members SET deleted_at = now() WHERE user_id = ${u}`;',
       'const q = `select id from outbox where type = ${t}`;',

@@ -60,7 +60,9 @@ async function npmStart(dataDir: string): Promise<Started> {
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!output.includes('Stop with Ctrl-C.')) {
@@ -76,7 +78,10 @@ async function npmStart(dataDir: string): Promise<Started> {
 /** SIGTERM to npm alone, as a supervisor sends it: everything must stop, with exit code 0. */
 async function stop(started: Started) {
   started.child.kill('SIGTERM');
-  const result = await Promise.race([started.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit 30 s after SIGTERM:\n${started.output()}`)), 30_000))]);
+  const result = await Promise.race([
+    started.exited,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit 30 s after SIGTERM:\n${started.output()}`)), 30_000)),
+  ]);
   return result;
 }
 

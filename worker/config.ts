@@ -24,7 +24,10 @@ export const outboxWorkerEnv = {
   BACKOFF_CAP_MS: integer(60_000, 1, 86_400_000),
   REAP_INTERVAL_MS: integer(5000, 100, 3_600_000),
   /** Written to locked_by; may not start with "gateway:" (rows a gateway publishes itself). */
-  WORKER_ID: v.pipe(text(defaultWorkerId()), v.check((id) => !id.startsWith(FAST_PATH_OWNER_PREFIX), `a name not starting with "${FAST_PATH_OWNER_PREFIX}"`)),
+  WORKER_ID: v.pipe(
+    text(defaultWorkerId()),
+    v.check((id) => !id.startsWith(FAST_PATH_OWNER_PREFIX), `a name not starting with "${FAST_PATH_OWNER_PREFIX}"`),
+  ),
   /** Published rows older than this are deleted (e.g. 7d, 12h, 3600 = seconds). */
   OUTBOX_RETENTION: duration('7d', 1000),
   OUTBOX_RETENTION_INTERVAL_MS: integer(60_000, 1000, 86_400_000),

@@ -43,7 +43,13 @@ describe('worker metrics', () => {
     const registry = createRegistry();
     const metrics = createOutboxWorkerMetrics(registry, 'chat');
     const bus = createRedisBus(redisUrl(), logger, 'test-metrics-worker');
-    const server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry, logger, checks: { postgres: () => db.sql`SELECT 1`, redis: () => bus.ping() } });
+    const server = await startMetricsServer({
+      host: '127.0.0.1',
+      port: 0,
+      registry,
+      logger,
+      checks: { postgres: () => db.sql`SELECT 1`, redis: () => bus.ping() },
+    });
     const url = `http://127.0.0.1:${server.port}/metrics`;
     try {
       // The worker is stopped: only the backlog measurement runs.
@@ -59,7 +65,9 @@ describe('worker metrics', () => {
       try {
         const drained = await scrapeUntil(
           url,
-          (s) => valueOf(s, 'arcyou_worker_jobs_total', { worker: 'chat', type: 'room.updated', status: 'published' }) === 20 && valueOf(s, 'arcyou_outbox_pending', { worker: 'chat' }) === 0,
+          (s) =>
+            valueOf(s, 'arcyou_worker_jobs_total', { worker: 'chat', type: 'room.updated', status: 'published' }) === 20 &&
+            valueOf(s, 'arcyou_outbox_pending', { worker: 'chat' }) === 0,
         );
         expect(valueOf(drained, 'arcyou_outbox_lag_seconds', { worker: 'chat' })).toBe(0);
         expect(valueOf(drained, 'arcyou_worker_claim_duration_seconds_count', { worker: 'chat' })).toBeGreaterThanOrEqual(1);
@@ -83,9 +91,18 @@ describe('worker metrics', () => {
     const memoryBus = createMemoryBus();
     const refusingBus: Bus = { ...memoryBus, publish: async (messages) => messages.map(() => new Error('refused')) };
     const server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry, logger, checks: {} });
-    const worker = await startChatWorker(settings({ MAX_ATTEMPTS: '3', BACKOFF_BASE_MS: '20', BACKOFF_CAP_MS: '50' }), { sql: db.sql, listenSql: null, bus: refusingBus, logger, metrics });
+    const worker = await startChatWorker(settings({ MAX_ATTEMPTS: '3', BACKOFF_BASE_MS: '20', BACKOFF_CAP_MS: '50' }), {
+      sql: db.sql,
+      listenSql: null,
+      bus: refusingBus,
+      logger,
+      metrics,
+    });
     try {
-      const samples = await scrapeUntil(`http://127.0.0.1:${server.port}/metrics`, (s) => valueOf(s, 'arcyou_worker_jobs_total', { type: 'room.updated', status: 'dead' }) === 1);
+      const samples = await scrapeUntil(
+        `http://127.0.0.1:${server.port}/metrics`,
+        (s) => valueOf(s, 'arcyou_worker_jobs_total', { type: 'room.updated', status: 'dead' }) === 1,
+      );
       expect(valueOf(samples, 'arcyou_worker_jobs_total', { worker: 'chat', type: 'message.created', status: 'dead' })).toBe(1); // no message id: dead at once
       expect(valueOf(samples, 'arcyou_worker_jobs_total', { worker: 'chat', type: 'room.updated', status: 'retry' })).toBe(2);
       expect(valueOf(samples, 'arcyou_worker_retries_total', { worker: 'chat', type: 'room.updated' })).toBe(2);

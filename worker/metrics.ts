@@ -24,21 +24,27 @@ export interface JobMetrics {
 export function jobMetrics(registry: Registry): JobMetrics {
   const registers = [registry];
   return {
-    jobs: shared(registry, 'arcyou_worker_jobs_total', () =>
-      new Counter({
-        name: 'arcyou_worker_jobs_total',
-        help: 'Jobs (outbox rows, queue jobs) settled, by worker kind, job type and status.',
-        labelNames: ['worker', 'type', 'status'] as const,
-        registers,
-      }),
+    jobs: shared(
+      registry,
+      'arcyou_worker_jobs_total',
+      () =>
+        new Counter({
+          name: 'arcyou_worker_jobs_total',
+          help: 'Jobs (outbox rows, queue jobs) settled, by worker kind, job type and status.',
+          labelNames: ['worker', 'type', 'status'] as const,
+          registers,
+        }),
     ),
-    retries: shared(registry, 'arcyou_worker_retries_total', () =>
-      new Counter({
-        name: 'arcyou_worker_retries_total',
-        help: 'Failed attempts scheduled to be tried again (with backoff), by worker kind and job type.',
-        labelNames: ['worker', 'type'] as const,
-        registers,
-      }),
+    retries: shared(
+      registry,
+      'arcyou_worker_retries_total',
+      () =>
+        new Counter({
+          name: 'arcyou_worker_retries_total',
+          help: 'Failed attempts scheduled to be tried again (with backoff), by worker kind and job type.',
+          labelNames: ['worker', 'type'] as const,
+          registers,
+        }),
     ),
   };
 }
@@ -54,39 +60,51 @@ export interface OutboxWorkerMetrics {
 export function createOutboxWorkerMetrics(registry: Registry, worker: string): OutboxWorkerMetrics {
   const registers = [registry];
   const { jobs, retries } = jobMetrics(registry);
-  const pending = shared(registry, 'arcyou_outbox_pending', () =>
-    new Gauge({
-      name: 'arcyou_outbox_pending',
-      help: 'Outbox rows waiting for this worker kind (pending, including those backing off before a retry).',
-      labelNames: ['worker'] as const,
-      registers,
-    }),
+  const pending = shared(
+    registry,
+    'arcyou_outbox_pending',
+    () =>
+      new Gauge({
+        name: 'arcyou_outbox_pending',
+        help: 'Outbox rows waiting for this worker kind (pending, including those backing off before a retry).',
+        labelNames: ['worker'] as const,
+        registers,
+      }),
   );
-  const lag = shared(registry, 'arcyou_outbox_lag_seconds', () =>
-    new Gauge({
-      name: 'arcyou_outbox_lag_seconds',
-      help: 'Age of the oldest pending outbox row of this worker kind (0 when none is waiting).',
-      labelNames: ['worker'] as const,
-      registers,
-    }),
+  const lag = shared(
+    registry,
+    'arcyou_outbox_lag_seconds',
+    () =>
+      new Gauge({
+        name: 'arcyou_outbox_lag_seconds',
+        help: 'Age of the oldest pending outbox row of this worker kind (0 when none is waiting).',
+        labelNames: ['worker'] as const,
+        registers,
+      }),
   );
-  const claimDuration = shared(registry, 'arcyou_worker_claim_duration_seconds', () =>
-    new Histogram({
-      name: 'arcyou_worker_claim_duration_seconds',
-      help: 'Time of one claim query (FOR UPDATE SKIP LOCKED), empty claims included.',
-      labelNames: ['worker'] as const,
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers,
-    }),
+  const claimDuration = shared(
+    registry,
+    'arcyou_worker_claim_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'arcyou_worker_claim_duration_seconds',
+        help: 'Time of one claim query (FOR UPDATE SKIP LOCKED), empty claims included.',
+        labelNames: ['worker'] as const,
+        buckets: LATENCY_BUCKETS_SECONDS,
+        registers,
+      }),
   );
-  const processDuration = shared(registry, 'arcyou_worker_process_duration_seconds', () =>
-    new Histogram({
-      name: 'arcyou_worker_process_duration_seconds',
-      help: 'Time to process one claimed batch: the chat worker publishing it to Redis, the document worker calling the sidecar.',
-      labelNames: ['worker'] as const,
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers,
-    }),
+  const processDuration = shared(
+    registry,
+    'arcyou_worker_process_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'arcyou_worker_process_duration_seconds',
+        help: 'Time to process one claimed batch: the chat worker publishing it to Redis, the document worker calling the sidecar.',
+        labelNames: ['worker'] as const,
+        buckets: LATENCY_BUCKETS_SECONDS,
+        registers,
+      }),
   );
   const labels = { worker };
   return {

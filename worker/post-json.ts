@@ -1,9 +1,7 @@
 // The one way workers call an HTTP service: POST JSON with a deadline, and get back either
 // the response or a sentence saying why there was none (never a thrown fetch error).
 
-export type PostJsonResult =
-  | { ok: true; status: number; body: string }
-  | { ok: false; error: string };
+export type PostJsonResult = { ok: true; status: number; body: string } | { ok: false; error: string };
 
 export interface PostJsonOptions {
   timeoutMs: number;

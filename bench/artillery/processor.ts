@@ -42,7 +42,7 @@ const number = (name: string, fallback: number) => {
 function settingsOf(context: ArtilleryContext): Settings {
   const httpUrl = String(context.vars.target ?? process.env.ARCYOU_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
   const serverKey = process.env.ARCYOU_SERVER_KEY;
-  if (!serverKey) throw new Error('ARCYOU_SERVER_KEY is required: a key from the gateway\'s SERVER_API_KEYS (npm start prints one)');
+  if (!serverKey) throw new Error("ARCYOU_SERVER_KEY is required: a key from the gateway's SERVER_API_KEYS (npm start prints one)");
   return {
     httpUrl,
     serverKey,
@@ -81,7 +81,10 @@ async function memberSlot(settings: Settings, userId: string): Promise<string> {
       return room.id;
     }
     if (filling === current) {
-      filling = serverApi(settings, 'POST', '/rooms', { name: `artillery ${new Date().toISOString()}` }).then(({ room: created }) => ({ id: created.id as string, members: 0 }));
+      filling = serverApi(settings, 'POST', '/rooms', { name: `artillery ${new Date().toISOString()}` }).then(({ room: created }) => ({
+        id: created.id as string,
+        members: 0,
+      }));
       // A failed create must not stay the current room.
       filling.catch(() => (filling = null));
     }

@@ -4,7 +4,19 @@
 import { cpus } from 'node:os';
 import { machineLoad } from './proc';
 
-export const KNOBS = ['RL_BUCKET_CAPACITY', 'RL_REFILL_MS', 'WS_SEND_HIGH_WATER', 'BATCH_SIZE', 'PUBSUB_MODE', 'POLL_INTERVAL_MS', 'DATABASE_POOL_MAX', 'DATABASE_POOL_MODE', 'LISTEN_DATABASE_URL', 'LOCK_SECONDS', 'MAX_BODY_BYTES'] as const;
+export const KNOBS = [
+  'RL_BUCKET_CAPACITY',
+  'RL_REFILL_MS',
+  'WS_SEND_HIGH_WATER',
+  'BATCH_SIZE',
+  'PUBSUB_MODE',
+  'POLL_INTERVAL_MS',
+  'DATABASE_POOL_MAX',
+  'DATABASE_POOL_MODE',
+  'LISTEN_DATABASE_URL',
+  'LOCK_SECONDS',
+  'MAX_BODY_BYTES',
+] as const;
 
 /** The bench's defaults: no rate limit in the way, room for bursts to slow readers. */
 const BENCH_DEFAULTS: Record<string, string> = {
@@ -19,7 +31,8 @@ export function oursEnv(env: NodeJS.ProcessEnv = process.env): Record<string, st
   return out;
 }
 
-export const adminDatabaseUrl = (env: NodeJS.ProcessEnv = process.env) => env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const adminDatabaseUrl = (env: NodeJS.ProcessEnv = process.env) =>
+  env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const sharedRedisUrl = (env: NodeJS.ProcessEnv = process.env) => env.BENCH_REDIS_URL ?? env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export function machineInfo() {

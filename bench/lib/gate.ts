@@ -37,15 +37,35 @@ export function judge(metric: GateMetric, baseline: Baseline): Verdict {
   const base = baseline.metrics[metric.name];
   const tolerance = base?.tolerance ?? baseline.tolerance;
   if (!base) {
-    return { name: metric.name, better: metric.better, baseline: NaN, current: metric.ratio, relative: NaN, tolerance, ok: true, reason: 'not in baseline (not gated)' };
+    return {
+      name: metric.name,
+      better: metric.better,
+      baseline: NaN,
+      current: metric.ratio,
+      relative: NaN,
+      tolerance,
+      ok: true,
+      reason: 'not in baseline (not gated)',
+    };
   }
   if (!Number.isFinite(metric.ratio) || metric.ratio <= 0) {
-    return { name: metric.name, better: base.better, baseline: base.ratio, current: metric.ratio, relative: NaN, tolerance, ok: false, reason: 'no valid measurement' };
+    return {
+      name: metric.name,
+      better: base.better,
+      baseline: base.ratio,
+      current: metric.ratio,
+      relative: NaN,
+      tolerance,
+      ok: false,
+      reason: 'no valid measurement',
+    };
   }
   const relative = base.better === 'higher' ? metric.ratio / base.ratio : base.ratio / metric.ratio;
   const ok = relative >= 1 - tolerance;
   const change = `${relative >= 1 ? '+' : ''}${((relative - 1) * 100).toFixed(1)}%`;
-  const reason = ok ? `${change} vs baseline (allowed −${(tolerance * 100).toFixed(0)}%)` : `regressed ${change} vs baseline, beyond the allowed −${(tolerance * 100).toFixed(0)}%`;
+  const reason = ok
+    ? `${change} vs baseline (allowed −${(tolerance * 100).toFixed(0)}%)`
+    : `regressed ${change} vs baseline, beyond the allowed −${(tolerance * 100).toFixed(0)}%`;
   return { name: metric.name, better: base.better, baseline: base.ratio, current: metric.ratio, relative, tolerance, ok, reason };
 }
 
@@ -54,7 +74,16 @@ export function judgeAll(metrics: readonly GateMetric[], baseline: Baseline): { 
   const measured = new Set(metrics.map((m) => m.name));
   for (const [name, base] of Object.entries(baseline.metrics)) {
     if (!measured.has(name)) {
-      verdicts.push({ name, better: base.better, baseline: base.ratio, current: NaN, relative: NaN, tolerance: base.tolerance ?? baseline.tolerance, ok: false, reason: 'in baseline but not measured' });
+      verdicts.push({
+        name,
+        better: base.better,
+        baseline: base.ratio,
+        current: NaN,
+        relative: NaN,
+        tolerance: base.tolerance ?? baseline.tolerance,
+        ok: false,
+        reason: 'in baseline but not measured',
+      });
     }
   }
   return { ok: verdicts.every((v) => v.ok), verdicts };

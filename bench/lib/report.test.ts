@@ -4,11 +4,30 @@ import { compare, evaluateTargets, renderMarkdown, type RunResults } from './rep
 
 function phase(system: 'ours' | 'socketio', path: 'full' | 'fanout', load: 'fixed' | 'saturation', delivered: number, p99: number, cpu: number): PhaseResult {
   return {
-    system, path, load, fanout: 100, rooms: 8, sockets: 800, offeredRate: load === 'fixed' ? 200 : null,
-    sentPerSec: delivered / 100, deliveredPerSec: delivered,
+    system,
+    path,
+    load,
+    fanout: 100,
+    rooms: 8,
+    sockets: 800,
+    offeredRate: load === 'fixed' ? 200 : null,
+    sentPerSec: delivered / 100,
+    deliveredPerSec: delivered,
     latencyMs: { count: 1000, p50: p99 / 4, p99, p999: p99 * 2, max: p99 * 3, mean: p99 / 3 },
-    missing: 0, serverCpuUsPerDelivered: cpu, systemCpuUsPerDelivered: cpu * 1.5, serverCores: { gateway: 0.5 },
-    clientCoreMax: 0.3, clientBusyMax: 0.5, clientSaturated: false, serverBusy: 0.6, rssPerConnectionBytes: 20_480, sendErrors: 0, closedSockets: 0, load1: 1, workerAvgBatch: null, dbCpuUsPerSent: null,
+    missing: 0,
+    serverCpuUsPerDelivered: cpu,
+    systemCpuUsPerDelivered: cpu * 1.5,
+    serverCores: { gateway: 0.5 },
+    clientCoreMax: 0.3,
+    clientBusyMax: 0.5,
+    clientSaturated: false,
+    serverBusy: 0.6,
+    rssPerConnectionBytes: 20_480,
+    sendErrors: 0,
+    closedSockets: 0,
+    load1: 1,
+    workerAvgBatch: null,
+    dbCpuUsPerSent: null,
   };
 }
 
@@ -24,7 +43,21 @@ const results: RunResults = {
     phase('ours', 'full', 'saturation', 30_000, 300, 6),
     phase('socketio', 'full', 'saturation', 20_000, 400, 12),
   ],
-  worker: [{ batchSize: 500, workers: 1, backlog: 100_000, history: 200_000, rooms: 1000, published: 100_000, seconds: 4, rowsPerSec: 25_000, workerCpuUsPerRow: 20, drained: true, load1: 1 }],
+  worker: [
+    {
+      batchSize: 500,
+      workers: 1,
+      backlog: 100_000,
+      history: 200_000,
+      rooms: 1000,
+      published: 100_000,
+      seconds: 4,
+      rowsPerSec: 25_000,
+      workerCpuUsPerRow: 20,
+      drained: true,
+      load1: 1,
+    },
+  ],
   micro: [],
 };
 

@@ -10,8 +10,25 @@ describe('renderChart', () => {
         xLabel: 'fan-out',
         yLabel: 'msgs/s',
         series: [
-          { name: 'ours', color: '#00f', points: [{ x: 1, y: 1000 }, { x: 10, y: 9000 }, { x: 100, y: 80_000 }] },
-          { name: 'Socket.IO', color: '#f00', dashed: true, points: [{ x: 1, y: 800 }, { x: 10, y: NaN }, { x: 100, y: 20_000 }] },
+          {
+            name: 'ours',
+            color: '#00f',
+            points: [
+              { x: 1, y: 1000 },
+              { x: 10, y: 9000 },
+              { x: 100, y: 80_000 },
+            ],
+          },
+          {
+            name: 'Socket.IO',
+            color: '#f00',
+            dashed: true,
+            points: [
+              { x: 1, y: 800 },
+              { x: 10, y: NaN },
+              { x: 100, y: 20_000 },
+            ],
+          },
         ],
       },
       { title: 'empty', xLabel: 'x', yLabel: 'y', series: [] },

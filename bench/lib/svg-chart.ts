@@ -90,7 +90,8 @@ function renderPanel(panel: Panel, offsetX: number, offsetY: number): string {
     if (pts.length === 0) continue;
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${fx(sx(p.x))},${fx(sy(p.y))}`).join(' ')}"/>`);
-    for (const p of pts) out.push(`<circle cx="${fx(sx(p.x))}" cy="${fx(sy(p.y))}" r="3.5" fill="${s.color}"><title>${escapeXml(`${s.name}: ${p.y}`)}</title></circle>`);
+    for (const p of pts)
+      out.push(`<circle cx="${fx(sx(p.x))}" cy="${fx(sy(p.y))}" r="3.5" fill="${s.color}"><title>${escapeXml(`${s.name}: ${p.y}`)}</title></circle>`);
   }
   out.push('</g>');
   return out.join('\n');

@@ -66,11 +66,19 @@ function write(writer: WriterState, t: number) {
     setup!.sockets[spec.socketIndex]?.send(spec.roomId, content);
     return;
   }
-  const message = { id: spec.writer * 10_000_000 + writer.seq, seq: spec.seqAfter + writer.seq, user_id: '00000000-0000-4000-8000-000000000000', content, created_at: new Date(t).toISOString() };
+  const message = {
+    id: spec.writer * 10_000_000 + writer.seq,
+    seq: spec.seqAfter + writer.seq,
+    user_id: '00000000-0000-4000-8000-000000000000',
+    content,
+    created_at: new Date(t).toISOString(),
+  };
   if (setup!.system === 'ours') {
     publishEvent(channelFor(setup!.pubsubMode, spec.roomId), serializeMessageEvent(spec.roomId, message, 'live')).catch(() => {});
   } else {
-    emitter!.to(spec.roomId).emit('event', { op: 'event', type: 'message.created', roomId: spec.roomId, message, timestamp: new Date().toISOString(), source: 'live' });
+    emitter!
+      .to(spec.roomId)
+      .emit('event', { op: 'event', type: 'message.created', roomId: spec.roomId, message, timestamp: new Date().toISOString(), source: 'live' });
   }
 }
 
@@ -142,7 +150,15 @@ async function connectAll(message: Extract<ToClient, { type: 'connect' }>) {
       const i = next++;
       const spec = message.sockets[i]!;
       try {
-        sockets[i] = await connect(message.system, message.port, spec.userId, spec.roomId, (content) => onEvent(i, content), message.ourClient, message.localAddress);
+        sockets[i] = await connect(
+          message.system,
+          message.port,
+          spec.userId,
+          spec.roomId,
+          (content) => onEvent(i, content),
+          message.ourClient,
+          message.localAddress,
+        );
       } catch (err) {
         failed++;
         firstError ??= err instanceof Error ? err.message : String(err);
@@ -153,7 +169,10 @@ async function connectAll(message: Extract<ToClient, { type: 'connect' }>) {
   setup = { system: message.system, redisUrl: message.redisUrl, pubsubMode: message.pubsubMode, specs: message.sockets, sockets };
   const cluster = parseClusterUrl(message.redisUrl);
   if (cluster) {
-    const client = new Cluster(cluster.seeds, { enableAutoPipelining: true, redisOptions: { connectionName: 'arcyou-bench-publisher', ...(cluster.password ? { password: cluster.password } : {}) } });
+    const client = new Cluster(cluster.seeds, {
+      enableAutoPipelining: true,
+      redisOptions: { connectionName: 'arcyou-bench-publisher', ...(cluster.password ? { password: cluster.password } : {}) },
+    });
     publishEvent = (channel, frame) => client.spublish(channel, frame);
     redis = client;
   } else {
@@ -178,5 +197,5 @@ process.on('message', (message: ToClient) => {
         setTimeout(() => process.exit(0), 200);
     }
   };
-  run().catch((err) => reply({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) }));
+  run().catch((err) => reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
 });

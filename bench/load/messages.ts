@@ -33,7 +33,17 @@ export interface PhaseSpec {
 }
 
 export type ToClient =
-  | { type: 'connect'; system: System; ourClient: OurClient; port: number; redisUrl: string; pubsubMode: 'global' | 'perconv'; sockets: SocketSpec[]; concurrency: number; localAddress?: string }
+  | {
+      type: 'connect';
+      system: System;
+      ourClient: OurClient;
+      port: number;
+      redisUrl: string;
+      pubsubMode: 'global' | 'perconv';
+      sockets: SocketSpec[];
+      concurrency: number;
+      localAddress?: string;
+    }
   | { type: 'phase'; phase: PhaseSpec }
   | { type: 'close' };
 
@@ -53,7 +63,4 @@ export interface PhaseReport {
   closedSockets: number;
 }
 
-export type FromClient =
-  | { type: 'connected'; count: number; failed: number; firstError: string | null }
-  | PhaseReport
-  | { type: 'error'; message: string };
+export type FromClient = { type: 'connected'; count: number; failed: number; firstError: string | null } | PhaseReport | { type: 'error'; message: string };

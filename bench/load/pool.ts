@@ -54,7 +54,10 @@ export class LoadPool {
   private constructor(private readonly clients: Client[]) {}
 
   static start(processes: number): LoadPool {
-    const clients = Array.from({ length: processes }, () => new Client(fork('bench/load/client.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
+    const clients = Array.from(
+      { length: processes },
+      () => new Client(fork('bench/load/client.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })),
+    );
     return new LoadPool(clients);
   }
 
@@ -64,14 +67,39 @@ export class LoadPool {
 
   /** Opens every socket (auth + join), spread round-robin over the client processes. */
   /** `localAddresses`: client process i connects from localAddresses[i] (the connections bench, past the 64k port limit). */
-  async connect(system: System, port: number, redisUrl: string, pubsubMode: 'global' | 'perconv', sockets: SocketSpec[], ourClient: OurClient = 'frames', localAddresses: readonly string[] = []): Promise<void> {
+  async connect(
+    system: System,
+    port: number,
+    redisUrl: string,
+    pubsubMode: 'global' | 'perconv',
+    sockets: SocketSpec[],
+    ourClient: OurClient = 'frames',
+    localAddresses: readonly string[] = [],
+  ): Promise<void> {
     const shares: SocketSpec[][] = this.clients.map(() => []);
     this.placements = sockets.map((spec, i) => {
       const client = i % this.clients.length;
       shares[client]!.push(spec);
       return { client, index: shares[client]!.length - 1 };
     });
-    const replies = await Promise.all(this.clients.map((c, i) => c.request({ type: 'connect', system, ourClient, port, redisUrl, pubsubMode, sockets: shares[i]!, concurrency: 64, ...(localAddresses[i] ? { localAddress: localAddresses[i] } : {}) }, 600_000)));
+    const replies = await Promise.all(
+      this.clients.map((c, i) =>
+        c.request(
+          {
+            type: 'connect',
+            system,
+            ourClient,
+            port,
+            redisUrl,
+            pubsubMode,
+            sockets: shares[i]!,
+            concurrency: 64,
+            ...(localAddresses[i] ? { localAddress: localAddresses[i] } : {}),
+          },
+          600_000,
+        ),
+      ),
+    );
     const failed = replies.reduce((n, r) => n + (r.type === 'connected' ? r.failed : 0), 0);
     if (failed > 0) {
       const first = replies.find((r) => r.type === 'connected' && r.firstError);
@@ -86,7 +114,9 @@ export class LoadPool {
       perClient[placement.client]!.push({ ...writer, socketIndex: placement.index });
     }
     const timeoutMs = phase.measureEndMs + phase.drainMs - Date.now() + 30_000;
-    const reports = (await Promise.all(this.clients.map((c, i) => c.request({ type: 'phase', phase: { ...phase, writers: perClient[i]! } }, timeoutMs)))) as PhaseReport[];
+    const reports = (await Promise.all(
+      this.clients.map((c, i) => c.request({ type: 'phase', phase: { ...phase, writers: perClient[i]! } }, timeoutMs)),
+    )) as PhaseReport[];
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
     for (const report of reports) histogram.add(hdr.decodeFromCompressedBase64(report.histogram));
     const sum = (key: keyof Omit<PhaseReport, 'type' | 'phaseId' | 'histogram' | 'publishedByRoom'>) => reports.reduce((n, r) => n + r[key], 0);

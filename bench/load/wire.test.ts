@@ -6,12 +6,20 @@ const ROOM = '3f2b8c1e-4d5a-4e6f-9a7b-8c9d0e1f2a3b';
 
 describe('readStamp', () => {
   it('reads the stamp of one of our live events', () => {
-    const frame = serializeMessageEvent(ROOM, { id: 7, seq: 7, user_id: ROOM, content: { t: 1795449540055.125, w: 3, s: 9 }, created_at: '2026-01-01T00:00:00Z' }, 'live');
+    const frame = serializeMessageEvent(
+      ROOM,
+      { id: 7, seq: 7, user_id: ROOM, content: { t: 1795449540055.125, w: 3, s: 9 }, created_at: '2026-01-01T00:00:00Z' },
+      'live',
+    );
     expect(readStamp(frame)).toMatchObject({ t: 1795449540055.125, w: 3 });
   });
 
   it('reads it whatever order JSONB gave the keys', () => {
-    const frame = serializeMessageEvent(ROOM, { id: 7, seq: 7, user_id: ROOM, content: { s: 9, t: 1795449540055, w: 12 }, created_at: '2026-01-01T00:00:00Z' }, 'live');
+    const frame = serializeMessageEvent(
+      ROOM,
+      { id: 7, seq: 7, user_id: ROOM, content: { s: 9, t: 1795449540055, w: 12 }, created_at: '2026-01-01T00:00:00Z' },
+      'live',
+    );
     expect(readStamp(frame)).toMatchObject({ t: 1795449540055, w: 12 });
   });
 

@@ -158,7 +158,12 @@ async function connectSocketIo(port: number, userId: string, roomId: string, onE
 
 async function connectSdk(port: number, userId: string, roomId: string, onEvent: OnEvent): Promise<BenchSocket> {
   // No reconnects: a dropped socket is a fault of the run, as with raw frames.
-  const chat = createChatClient({ url: `ws://127.0.0.1:${port}/`, token: userId, WebSocket: WebSocket as unknown as SocketConstructor, reconnect: { baseMs: 60_000, maxMs: 60_000 } });
+  const chat = createChatClient({
+    url: `ws://127.0.0.1:${port}/`,
+    token: userId,
+    WebSocket: WebSocket as unknown as SocketConstructor,
+    reconnect: { baseMs: 60_000, maxMs: 60_000 },
+  });
   const room = chat.room(roomId);
   let closing = false;
   const socket: BenchSocket = {
@@ -188,7 +193,15 @@ async function connectSdk(port: number, userId: string, roomId: string, onEvent:
 }
 
 /** `localAddress` is used by our raw-frame client only (the connections bench). */
-export function connect(system: System, port: number, userId: string, roomId: string, onEvent: OnEvent, ourClient: OurClient = 'frames', localAddress?: string): Promise<BenchSocket> {
+export function connect(
+  system: System,
+  port: number,
+  userId: string,
+  roomId: string,
+  onEvent: OnEvent,
+  ourClient: OurClient = 'frames',
+  localAddress?: string,
+): Promise<BenchSocket> {
   if (system === 'socketio') return connectSocketIo(port, userId, roomId, onEvent);
   return ourClient === 'sdk' ? connectSdk(port, userId, roomId, onEvent) : connectOurs(port, userId, roomId, onEvent, localAddress);
 }

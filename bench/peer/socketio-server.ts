@@ -72,7 +72,14 @@ io.on('connection', (socket) => {
         RETURNING id, created_at`;
       const { id } = stored!;
       const now = new Date().toISOString();
-      io.to(roomId).emit('event', { op: 'event', type: 'message.created', roomId, message: { id, user_id: userId, content, created_at: stored!.created_at, temp_id: request.temp_id }, timestamp: now, source: 'live' });
+      io.to(roomId).emit('event', {
+        op: 'event',
+        type: 'message.created',
+        roomId,
+        message: { id, user_id: userId, content, created_at: stored!.created_at, temp_id: request.temp_id },
+        timestamp: now,
+        source: 'live',
+      });
       ack({ success: true, message_id: id });
     } catch {
       ack({ success: false, error: 'unavailable' });

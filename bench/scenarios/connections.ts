@@ -53,7 +53,9 @@ const FD_HEADROOM = 500;
 const PER_CLIENT = 15_000;
 
 function openFilesLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
   const soft = line?.split(/\s{2,}/)[1];
   return soft === undefined || soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
 }
@@ -82,9 +84,19 @@ export async function runConnections(options: ConnectionsOptions): Promise<Conne
     const before = await gatewayMemory(ours.port);
     const started = Date.now();
     const specs = room.userIds.map((userId) => ({ userId, roomId: room.roomId }));
-    await pool.connect('ours', ours.port, options.redisUrl, 'global', specs, 'frames', Array.from({ length: clients }, (_, i) => `127.0.0.${i + 2}`));
+    await pool.connect(
+      'ours',
+      ours.port,
+      options.redisUrl,
+      'global',
+      specs,
+      'frames',
+      Array.from({ length: clients }, (_, i) => `127.0.0.${i + 2}`),
+    );
     const connectSeconds = (Date.now() - started) / 1000;
-    log(`  ${sockets} sockets authenticated and joined in ${connectSeconds.toFixed(1)} s (${(sockets / connectSeconds).toFixed(0)}/s) from ${clients} processes`);
+    log(
+      `  ${sockets} sockets authenticated and joined in ${connectSeconds.toFixed(1)} s (${(sockets / connectSeconds).toFixed(0)}/s) from ${clients} processes`,
+    );
     await sleep(3000); // joins settle, garbage collected
     const after = await gatewayMemory(ours.port);
     const rssGrowth = rssBytes(ours.gateway.pid) - before.rss;
@@ -95,7 +107,9 @@ export async function runConnections(options: ConnectionsOptions): Promise<Conne
     await sleep(options.idleMs);
     const [idle] = meter.stop();
     const idleCpuUsPerConnectionSec = idle!.cpuMicros / sockets / (options.idleMs / 1000);
-    log(`  idle ${options.idleMs / 1000} s: gateway ${(idle!.coreFraction * 100).toFixed(1)}% of a core, ${idleCpuUsPerConnectionSec.toFixed(3)} µs per connection per second`);
+    log(
+      `  idle ${options.idleMs / 1000} s: gateway ${(idle!.coreFraction * 100).toFixed(1)}% of a core, ${idleCpuUsPerConnectionSec.toFixed(3)} µs per connection per second`,
+    );
 
     const sendStartMs = Date.now() + 300;
     const measureStartMs = sendStartMs + 1000;
@@ -104,8 +118,15 @@ export async function runConnections(options: ConnectionsOptions): Promise<Conne
       { writer: 1, roomId: room.roomId, socket: 0, via: 'full', rate: options.trickleRate, window: 1, seqAfter: 0 },
     ]);
     const latencyMs = summarizeMicros(merged.histogram);
-    const trickle = { sent: merged.sentInWindow, deliveries: merged.histogram.totalCount, latencyMs, missing: Math.max(0, merged.sentInWindow * sockets - merged.histogram.totalCount) };
-    log(`  trickle: ${trickle.sent} messages to all ${sockets}: ${trickle.deliveries} deliveries, p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms${trickle.missing ? `, missing ${trickle.missing}` : ''}`);
+    const trickle = {
+      sent: merged.sentInWindow,
+      deliveries: merged.histogram.totalCount,
+      latencyMs,
+      missing: Math.max(0, merged.sentInWindow * sockets - merged.histogram.totalCount),
+    };
+    log(
+      `  trickle: ${trickle.sent} messages to all ${sockets}: ${trickle.deliveries} deliveries, p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms${trickle.missing ? `, missing ${trickle.missing}` : ''}`,
+    );
     return {
       socketsAsked: options.sockets,
       sockets,

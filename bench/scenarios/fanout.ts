@@ -179,8 +179,18 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
 
   const servers =
     system === 'ours'
-      ? await startOurs(group.databaseUrl, group.redisUrl, group.oursEnv).then((s) => ({ port: s.port, pids: { gateway: s.gateway.pid, worker: s.worker.pid }, main: s.gateway.pid, stop: () => s.stop() }))
-      : await startSocketIo(group.databaseUrl, group.redisUrl).then((s) => ({ port: s.port, pids: { socketio: s.server.pid }, main: s.server.pid, stop: () => s.stop() }));
+      ? await startOurs(group.databaseUrl, group.redisUrl, group.oursEnv).then((s) => ({
+          port: s.port,
+          pids: { gateway: s.gateway.pid, worker: s.worker.pid },
+          main: s.gateway.pid,
+          stop: () => s.stop(),
+        }))
+      : await startSocketIo(group.databaseUrl, group.redisUrl).then((s) => ({
+          port: s.port,
+          pids: { socketio: s.server.pid },
+          main: s.server.pid,
+          stop: () => s.stop(),
+        }));
   const pool = LoadPool.start(group.clients);
   const results: PhaseResult[] = [];
   try {
@@ -190,12 +200,17 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
     await pool.connect(system, servers.port, group.redisUrl, (group.oursEnv.PUBSUB_MODE as 'global' | 'perconv') ?? 'global', sockets, group.ourClient);
     await sleep(1000); // let the joins settle
     const rssPerConnectionBytes = (rssBytes(servers.main) - rssBefore) / sockets.length;
-    log(`  ${system} F=${fanout}: ${sockets.length} sockets connected in ${Date.now() - connectStarted} ms, ${(rssPerConnectionBytes / 1024).toFixed(1)} KiB RSS each`);
+    log(
+      `  ${system} F=${fanout}: ${sockets.length} sockets connected in ${Date.now() - connectStarted} ms, ${(rssPerConnectionBytes / 1024).toFixed(1)} KiB RSS each`,
+    );
 
     let writerSeq = 1;
     for (const kind of group.phases) {
       const offeredRate = kind.load === 'fixed' ? (group.offeredRate ?? offeredRateFor(fanout)) : null;
-      const lastSeqs = await roomLastSeqs(group.sql, seeded.map((room) => room.roomId));
+      const lastSeqs = await roomLastSeqs(
+        group.sql,
+        seeded.map((room) => room.roomId),
+      );
       const writers: PoolWriter[] = seeded.map((room, r) => ({
         writer: writerSeq++,
         roomId: room.roomId,
@@ -226,7 +241,10 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
         const client = clientMeter.stop();
         return { server, client, db: backendCpu(dbBefore, await backendPids(group.sql)) };
       });
-      const merged = await pool.runPhase({ id: `${kind.path}-${kind.load}`, sendStartMs, measureStartMs, measureEndMs, drainMs: group.timing.drainMs }, writers);
+      const merged = await pool.runPhase(
+        { id: `${kind.path}-${kind.load}`, sendStartMs, measureStartMs, measureEndMs, drainMs: group.timing.drainMs },
+        writers,
+      );
       await advanceLastSeqs(group.sql, merged.publishedByRoom);
       const cpu = await meters;
       const measureSec = group.timing.measureMs / 1000;
@@ -271,7 +289,11 @@ export async function runFanoutGroup(group: FanoutGroup): Promise<PhaseResult[]>
       if (kind.path === 'full' && system === 'ours') {
         await waitOutboxDrained(group.sql, 15_000);
         result.workerAvgBatch = await averageBatch(group.sql, measureStartMs);
-        log(result.workerAvgBatch === null ? '    worker: published nothing (the gateway published every message itself)' : `    worker: ${result.workerAvgBatch.toFixed(1)} rows per round`);
+        log(
+          result.workerAvgBatch === null
+            ? '    worker: published nothing (the gateway published every message itself)'
+            : `    worker: ${result.workerAvgBatch.toFixed(1)} rows per round`,
+        );
       }
       // The peer has no worker: its outbox rows would sit pending and load our worker later.
       if (kind.path === 'full' && system === 'socketio') await retirePendingRows(group.sql);

@@ -11,7 +11,13 @@ import { routeOf, serializeMessageEvent, type ChatMessage } from '../../shared/p
 const INNER = 1000;
 const ROOM = '3f2b8c1e-4d5a-4e6f-9a7b-8c9d0e1f2a3b';
 const USER = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
-const message: ChatMessage = { id: 123_456, seq: 4_321, user_id: USER, content: { text: 'hello, this is a typical chat message of moderate length' }, created_at: '2026-01-01T00:00:00.000Z' };
+const message: ChatMessage = {
+  id: 123_456,
+  seq: 4_321,
+  user_id: USER,
+  content: { text: 'hello, this is a typical chat message of moderate length' },
+  created_at: '2026-01-01T00:00:00.000Z',
+};
 const sendFrame = JSON.stringify({ op: 'send', room_id: ROOM, content: message.content, temp_id: 'c-42' });
 const authFrame = JSON.stringify({ op: 'auth', token: USER, request_id: 'r1' });
 const eventFrame = serializeMessageEvent(ROOM, message, 'live', '2026-01-01T00:00:00.001Z');

@@ -60,7 +60,13 @@ async function prepareTable(sql: Sql, history: number, rooms: number): Promise<v
   await sql`VACUUM ANALYZE outbox`;
 }
 
-export async function runWorkerConfig(sql: Sql, databaseUrl: string, redisUrl: string, config: WorkerConfig, options: { backlog: number; history: number; rooms: number; capMs: number; env?: Record<string, string> }): Promise<WorkerResult> {
+export async function runWorkerConfig(
+  sql: Sql,
+  databaseUrl: string,
+  redisUrl: string,
+  config: WorkerConfig,
+  options: { backlog: number; history: number; rooms: number; capMs: number; env?: Record<string, string> },
+): Promise<WorkerResult> {
   await prepareTable(sql, options.history, options.rooms);
   const workers: Service[] = await Promise.all(
     Array.from({ length: config.workers }, (_, i) =>
@@ -68,7 +74,15 @@ export async function runWorkerConfig(sql: Sql, databaseUrl: string, redisUrl: s
         name: `bench-worker-${i}`,
         command: process.execPath,
         args: [...TSX, 'worker/chat/main.ts'],
-        env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, BATCH_SIZE: String(config.batchSize), WORKER_ID: `bench-worker-${i}`, METRICS_PORT: '0', LOG_LEVEL: 'info', ...options.env },
+        env: {
+          DATABASE_URL: databaseUrl,
+          REDIS_URL: redisUrl,
+          BATCH_SIZE: String(config.batchSize),
+          WORKER_ID: `bench-worker-${i}`,
+          METRICS_PORT: '0',
+          LOG_LEVEL: 'info',
+          ...options.env,
+        },
         readyLine: /chat worker started/,
       }),
     ),
@@ -95,7 +109,18 @@ export async function runWorkerConfig(sql: Sql, databaseUrl: string, redisUrl: s
     const published = stats?.published ?? 0;
     const endMs = drained && stats?.last ? stats.last.getTime() : stoppedAt;
     const seconds = Math.max(0.001, (endMs - committedAt) / 1000);
-    return { ...config, backlog: options.backlog, history: options.history, rooms: options.rooms, published, seconds, rowsPerSec: published / seconds, workerCpuUsPerRow: published > 0 ? cpu / published : NaN, drained, load1: machineLoad().load1 };
+    return {
+      ...config,
+      backlog: options.backlog,
+      history: options.history,
+      rooms: options.rooms,
+      published,
+      seconds,
+      rowsPerSec: published / seconds,
+      workerCpuUsPerRow: published > 0 ? cpu / published : NaN,
+      drained,
+      load1: machineLoad().load1,
+    };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }

@@ -96,10 +96,22 @@ export interface OursSystem {
 export async function startOurs(databaseUrl: string, redisUrl: string, env: Record<string, string>): Promise<OursSystem> {
   const port = await freePort();
   const common = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, LOG_LEVEL: 'info', NODE_ENV: 'development', ...env };
-  const gateway = await startService({ name: 'gateway', command: process.execPath, args: [...TSX, 'gateway/main.ts'], env: { ...common, PORT: String(port), HOST: '127.0.0.1' }, readyLine: /gateway listening/ });
+  const gateway = await startService({
+    name: 'gateway',
+    command: process.execPath,
+    args: [...TSX, 'gateway/main.ts'],
+    env: { ...common, PORT: String(port), HOST: '127.0.0.1' },
+    readyLine: /gateway listening/,
+  });
   let worker: Service;
   try {
-    worker = await startService({ name: 'worker', command: process.execPath, args: [...TSX, 'worker/chat/main.ts'], env: { METRICS_PORT: '0', ...common }, readyLine: /chat worker started/ });
+    worker = await startService({
+      name: 'worker',
+      command: process.execPath,
+      args: [...TSX, 'worker/chat/main.ts'],
+      env: { METRICS_PORT: '0', ...common },
+      readyLine: /chat worker started/,
+    });
   } catch (err) {
     await gateway.stop();
     throw err;
@@ -123,7 +135,13 @@ export interface PeerSystem {
 /** The Socket.IO 4 peer (bench/peer/socketio-server.ts) as its own process. */
 export async function startSocketIo(databaseUrl: string, redisUrl: string): Promise<PeerSystem> {
   const port = await freePort();
-  const server = await startService({ name: 'socketio', command: process.execPath, args: [...TSX, 'bench/peer/socketio-server.ts'], env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, PORT: String(port) }, readyLine: /socket\.io peer listening/ });
+  const server = await startService({
+    name: 'socketio',
+    command: process.execPath,
+    args: [...TSX, 'bench/peer/socketio-server.ts'],
+    env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, PORT: String(port) },
+    readyLine: /socket\.io peer listening/,
+  });
   return { port, server, stop: () => server.stop() };
 }
 
@@ -144,7 +162,21 @@ export async function startPrivateRedis(fallbackUrl: string): Promise<PrivateRed
     const service = await startService({
       name: 'redis',
       command: 'redis-server',
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--client-output-buffer-limit', 'pubsub', '256mb', '64mb', '60'],
+      args: [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--client-output-buffer-limit',
+        'pubsub',
+        '256mb',
+        '64mb',
+        '60',
+      ],
       readyLine: /Ready to accept connections/,
     });
     return { url: `redis://127.0.0.1:${port}`, pid: service.pid, stop: () => service.stop() };

@@ -25,7 +25,8 @@ export function messageRoutes(sends: SendBatcher, logger: Logger): Route<ApiHand
       requireServer(caller);
       const roomId = uuidParam('room_id', params.room_id!);
       const input = parseBody(PostMessageBody, body);
-      if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) throw new ApiError('invalid_request', 'Idempotency-Key must be 1–128 printable ASCII characters');
+      if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey))
+        throw new ApiError('invalid_request', 'Idempotency-Key must be 1–128 printable ASCII characters');
       let stored;
       try {
         stored = await sends.send(

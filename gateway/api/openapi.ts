@@ -29,10 +29,10 @@ const anyCaller = [{ serverKey: [] }, { userToken: [] }];
 
 export const openApiDocument = {
   openapi: '3.1.0',
-  info: { title: 'ArcYou realtime chat API', version: '1', description: 'HTTP on the gateway\'s port. The WebSocket protocol is described in the README.' },
+  info: { title: 'ArcYou realtime chat API', version: '1', description: "HTTP on the gateway's port. The WebSocket protocol is described in the README." },
   components: {
     securitySchemes: {
-      serverKey: { type: 'http', scheme: 'bearer', description: 'A key from SERVER_API_KEYS (the application\'s backend).' },
+      serverKey: { type: 'http', scheme: 'bearer', description: "A key from SERVER_API_KEYS (the application's backend)." },
       userToken: { type: 'http', scheme: 'bearer', description: 'The WebSocket token: a user UUID in development, else an RS256 JWT.' },
     },
     schemas: {
@@ -41,17 +41,37 @@ export const openApiDocument = {
       Room: {
         type: 'object',
         required: ['id', 'name', 'description', 'last_seq', 'created_at', 'updated_at'],
-        properties: { id: uuid, name: { type: 'string' }, description: { type: ['string', 'null'] }, last_seq: { type: 'integer' }, created_at: { type: 'string', format: 'date-time' }, updated_at: { type: ['string', 'null'], format: 'date-time' } },
+        properties: {
+          id: uuid,
+          name: { type: 'string' },
+          description: { type: ['string', 'null'] },
+          last_seq: { type: 'integer' },
+          created_at: { type: 'string', format: 'date-time' },
+          updated_at: { type: ['string', 'null'], format: 'date-time' },
+        },
       },
       Member: {
         type: 'object',
         required: ['user_id', 'role', 'last_read_message_id', 'created_at'],
-        properties: { user_id: uuid, role: ref('Role'), last_read_message_id: { type: ['integer', 'null'] }, created_at: { type: 'string', format: 'date-time' } },
+        properties: {
+          user_id: uuid,
+          role: ref('Role'),
+          last_read_message_id: { type: ['integer', 'null'] },
+          created_at: { type: 'string', format: 'date-time' },
+        },
       },
       Message: {
         type: 'object',
         required: ['id', 'seq', 'user_id', 'type', 'content', 'created_at'],
-        properties: { id: { type: 'integer' }, seq: { type: 'integer' }, user_id: uuid, type: { type: 'string', enum: ['text', 'image', 'file', 'system'] }, reply_to_message_id: { type: ['integer', 'null'] }, content: { type: 'object' }, created_at: { type: 'string', format: 'date-time' } },
+        properties: {
+          id: { type: 'integer' },
+          seq: { type: 'integer' },
+          user_id: uuid,
+          type: { type: 'string', enum: ['text', 'image', 'file', 'system'] },
+          reply_to_message_id: { type: ['integer', 'null'] },
+          content: { type: 'object' },
+          created_at: { type: 'string', format: 'date-time' },
+        },
       },
     },
   },
@@ -64,18 +84,34 @@ export const openApiDocument = {
           type: 'object',
           required: ['name'],
           additionalProperties: false,
-          properties: { id: uuid, name: { type: 'string', minLength: 1, maxLength: 200 }, description: { type: ['string', 'null'], maxLength: 2000 }, members: { type: 'array', maxItems: 1000, items: { type: 'object', required: ['user_id'], properties: { user_id: uuid, role: ref('Role') } } } },
+          properties: {
+            id: uuid,
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            description: { type: ['string', 'null'], maxLength: 2000 },
+            members: { type: 'array', maxItems: 1000, items: { type: 'object', required: ['user_id'], properties: { user_id: uuid, role: ref('Role') } } },
+          },
         }),
         responses: { ...ok(201, 'created', { type: 'object', properties: { room: ref('Room') } }), ...errors(400, 403, 409, 413, 415, ...common) },
       },
     },
     '/v1/rooms/{room_id}': {
       parameters: [roomId],
-      get: { summary: 'A room and its member count', security: server, responses: { ...ok(200, 'the room', { type: 'object', properties: { room: ref('Room'), member_count: { type: 'integer' } } }), ...errors(400, 403, 404, ...common) } },
+      get: {
+        summary: 'A room and its member count',
+        security: server,
+        responses: {
+          ...ok(200, 'the room', { type: 'object', properties: { room: ref('Room'), member_count: { type: 'integer' } } }),
+          ...errors(400, 403, 404, ...common),
+        },
+      },
       patch: {
         summary: 'Rename or re-describe a room (event room.updated)',
         security: server,
-        requestBody: body({ type: 'object', additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: 200 }, description: { type: ['string', 'null'], maxLength: 2000 } } }),
+        requestBody: body({
+          type: 'object',
+          additionalProperties: false,
+          properties: { name: { type: 'string', minLength: 1, maxLength: 200 }, description: { type: ['string', 'null'], maxLength: 2000 } },
+        }),
         responses: { ...ok(200, 'the room', { type: 'object', properties: { room: ref('Room') } }), ...errors(400, 403, 404, 413, 415, ...common) },
       },
     },
@@ -85,7 +121,10 @@ export const openApiDocument = {
         summary: 'Active members, by cursor',
         security: server,
         parameters: [limit(100), { name: 'cursor', in: 'query', schema: { type: 'string' } }],
-        responses: { ...ok(200, 'a page', { type: 'object', properties: { members: { type: 'array', items: ref('Member') }, next_cursor: { type: ['string', 'null'] } } }), ...errors(400, 403, 404, ...common) },
+        responses: {
+          ...ok(200, 'a page', { type: 'object', properties: { members: { type: 'array', items: ref('Member') }, next_cursor: { type: ['string', 'null'] } } }),
+          ...errors(400, 403, 404, ...common),
+        },
       },
     },
     '/v1/rooms/{room_id}/members/{user_id}': {
@@ -94,18 +133,38 @@ export const openApiDocument = {
         summary: 'Add, restore or change the role of a member (events member.added / member.updated)',
         security: server,
         requestBody: body({ type: 'object', additionalProperties: false, properties: { role: ref('Role') } }, false),
-        responses: { ...ok(201, 'added or restored', { type: 'object', properties: { member: ref('Member') } }), ...ok(200, 'changed or unchanged', { type: 'object', properties: { member: ref('Member') } }), ...errors(400, 403, 404, 413, 415, ...common) },
+        responses: {
+          ...ok(201, 'added or restored', { type: 'object', properties: { member: ref('Member') } }),
+          ...ok(200, 'changed or unchanged', { type: 'object', properties: { member: ref('Member') } }),
+          ...errors(400, 403, 404, 413, 415, ...common),
+        },
       },
-      delete: { summary: 'Remove a member (event member.removed; its sockets leave the room)', security: server, responses: { ...ok(204, 'removed'), ...errors(400, 403, 404, ...common) } },
+      delete: {
+        summary: 'Remove a member (event member.removed; its sockets leave the room)',
+        security: server,
+        responses: { ...ok(204, 'removed'), ...errors(400, 403, 404, ...common) },
+      },
     },
     '/v1/rooms/{room_id}/messages': {
       parameters: [roomId],
       get: {
         summary: 'History by seq, oldest first',
         security: anyCaller,
-        parameters: [limit(100), { name: 'after_seq', in: 'query', schema: { type: 'integer', minimum: 0 } }, { name: 'before_seq', in: 'query', schema: { type: 'integer', minimum: 0 } }],
+        parameters: [
+          limit(100),
+          { name: 'after_seq', in: 'query', schema: { type: 'integer', minimum: 0 } },
+          { name: 'before_seq', in: 'query', schema: { type: 'integer', minimum: 0 } },
+        ],
         responses: {
-          ...ok(200, 'a page', { type: 'object', properties: { messages: { type: 'array', items: ref('Message') }, has_more: { type: 'boolean' }, from_seq: { type: ['integer', 'null'] }, to_seq: { type: ['integer', 'null'] } } }),
+          ...ok(200, 'a page', {
+            type: 'object',
+            properties: {
+              messages: { type: 'array', items: ref('Message') },
+              has_more: { type: 'boolean' },
+              from_seq: { type: ['integer', 'null'] },
+              to_seq: { type: ['integer', 'null'] },
+            },
+          }),
           ...errors(400, 403, 404, ...common),
         },
       },
@@ -113,8 +172,16 @@ export const openApiDocument = {
         summary: 'A message from a member, written by the backend (same path as a WebSocket send)',
         security: server,
         parameters: [{ name: 'Idempotency-Key', in: 'header', schema: { type: 'string', maxLength: 128 } }],
-        requestBody: body({ type: 'object', required: ['user_id', 'content'], additionalProperties: false, properties: { user_id: uuid, content: { type: 'object' }, type: { type: 'string', enum: ['text', 'system'] } } }),
-        responses: { ...ok(201, 'stored (or, for a repeated Idempotency-Key, the first result)', { type: 'object', properties: { message: ref('Message') } }), ...errors(400, 403, 413, 415, ...common) },
+        requestBody: body({
+          type: 'object',
+          required: ['user_id', 'content'],
+          additionalProperties: false,
+          properties: { user_id: uuid, content: { type: 'object' }, type: { type: 'string', enum: ['text', 'system'] } },
+        }),
+        responses: {
+          ...ok(201, 'stored (or, for a repeated Idempotency-Key, the first result)', { type: 'object', properties: { message: ref('Message') } }),
+          ...errors(400, 403, 413, 415, ...common),
+        },
       },
     },
     '/v1/rooms/{room_id}/messages/search': {
@@ -125,9 +192,17 @@ export const openApiDocument = {
         parameters: [
           { name: 'q', in: 'query', required: true, schema: { type: 'string', minLength: 1, maxLength: 200 } },
           { ...limit(100), schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
-          { name: 'before_seq', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'older matches: the seq of the last message of the previous page' },
+          {
+            name: 'before_seq',
+            in: 'query',
+            schema: { type: 'integer', minimum: 0 },
+            description: 'older matches: the seq of the last message of the previous page',
+          },
         ],
-        responses: { ...ok(200, 'matches', { type: 'object', properties: { messages: { type: 'array', items: ref('Message') }, has_more: { type: 'boolean' } } }), ...errors(400, 403, 404, ...common) },
+        responses: {
+          ...ok(200, 'matches', { type: 'object', properties: { messages: { type: 'array', items: ref('Message') }, has_more: { type: 'boolean' } } }),
+          ...errors(400, 403, 404, ...common),
+        },
       },
     },
     '/v1/me/rooms': {
@@ -135,7 +210,24 @@ export const openApiDocument = {
         summary: 'My rooms, most recent activity first',
         security: [{ userToken: [] }],
         responses: {
-          ...ok(200, 'rooms', { type: 'object', properties: { rooms: { type: 'array', items: { type: 'object', properties: { room: ref('Room'), role: ref('Role'), last_read_message_id: { type: ['integer', 'null'] }, unread_count: { type: 'integer', maximum: 1000 }, last_message: { oneOf: [ref('Message'), { type: 'null' }] } } } } } }),
+          ...ok(200, 'rooms', {
+            type: 'object',
+            properties: {
+              rooms: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    room: ref('Room'),
+                    role: ref('Role'),
+                    last_read_message_id: { type: ['integer', 'null'] },
+                    unread_count: { type: 'integer', maximum: 1000 },
+                    last_message: { oneOf: [ref('Message'), { type: 'null' }] },
+                  },
+                },
+              },
+            },
+          }),
           ...errors(403, ...common),
         },
       },

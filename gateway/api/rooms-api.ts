@@ -14,7 +14,8 @@ const encodeCursor = (userId: string) => Buffer.from(userId).toString('base64url
 function decodeCursor(cursor: string | null): string | null {
   if (cursor === null) return null;
   const userId = Buffer.from(cursor, 'base64url').toString();
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) throw new ApiError('invalid_request', 'cursor is not one this API gave out');
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId))
+    throw new ApiError('invalid_request', 'cursor is not one this API gave out');
   return userId;
 }
 

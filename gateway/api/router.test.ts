@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { matchRoute, route } from './router';
 
-const routes = [route('GET', '/v1/rooms/:room_id', 'get'), route('PATCH', '/v1/rooms/:room_id', 'patch'), route('PUT', '/v1/rooms/:room_id/members/:user_id', 'put'), route('POST', '/v1/rooms', 'create')];
+const routes = [
+  route('GET', '/v1/rooms/:room_id', 'get'),
+  route('PATCH', '/v1/rooms/:room_id', 'patch'),
+  route('PUT', '/v1/rooms/:room_id/members/:user_id', 'put'),
+  route('POST', '/v1/rooms', 'create'),
+];
 
 describe('API routes', () => {
   it('matches method and path, and hands over the decoded parameters', () => {

@@ -7,7 +7,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
  */
 export function createServerKeys(list: string): { enabled: boolean; check(presented: string): boolean } {
   const digest = (key: string) => createHash('sha256').update(key).digest();
-  const keys = list.split(',').map((k) => k.trim()).filter(Boolean).map(digest);
+  const keys = list
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .map(digest);
   return {
     enabled: keys.length > 0,
     check(presented) {

@@ -196,7 +196,13 @@ export class FakeDb {
   /** Stores a message; returns its live event (as the worker would publish it). */
   append(userId = 'author'): string {
     const seq = ++this.lastSeq;
-    const message: ChatMessage = { id: ++this.nextMessageId, seq, user_id: userId, content: { text: `m${seq}` }, created_at: new Date(1_700_000_000_000 + seq).toISOString() };
+    const message: ChatMessage = {
+      id: ++this.nextMessageId,
+      seq,
+      user_id: userId,
+      content: { text: `m${seq}` },
+      created_at: new Date(1_700_000_000_000 + seq).toISOString(),
+    };
     this.messages.set(seq, { message, deleted: false });
     return this.liveFrame(seq);
   }
@@ -270,7 +276,9 @@ export class FakeDb {
   eventsAfter(after: EventCursor, upTo: number, limit = this.pageSize, exceptRemovalsOf: string | null = null): StoredRoomEvent[] {
     if (this.outboxPurged) return [];
     const own = (e: (typeof this.roomEvents)[number]) => e.type === 'member.removed' && e.payload.user_id === exceptRemovalsOf;
-    const placed = this.roomEvents.filter((e) => (e.payload.seq > after.seq || (e.payload.seq === after.seq && e.id > after.id)) && e.payload.seq <= upTo && !own(e));
+    const placed = this.roomEvents.filter(
+      (e) => (e.payload.seq > after.seq || (e.payload.seq === after.seq && e.id > after.id)) && e.payload.seq <= upTo && !own(e),
+    );
     return placed.sort((a, b) => a.payload.seq - b.payload.seq || a.id - b.id).slice(0, limit);
   }
 
@@ -318,7 +326,9 @@ export class FakeDb {
     this.read('page', [membership, afterSeq, upToSeq, { ...eventsAfter }], () => this.pageNow(membership, afterSeq, upToSeq, eventsAfter));
 
   gapReads(): Array<{ afterSeq: number; upTo: number | null; memberships: Membership[]; at: number }> {
-    return this.reads.filter((r) => r.kind === 'gap').map((r) => ({ afterSeq: r.args[0] as number, upTo: r.args[1] as number | null, memberships: r.args[2] as Membership[], at: r.at }));
+    return this.reads
+      .filter((r) => r.kind === 'gap')
+      .map((r) => ({ afterSeq: r.args[0] as number, upTo: r.args[1] as number | null, memberships: r.args[2] as Membership[], at: r.at }));
   }
 }
 
@@ -336,7 +346,8 @@ export function parseFrame(frame: string): Seen {
   if (f.op === 'join') return { type: 'join', lastSeq: f.last_seq, hasMore: f.has_more };
   if (f.type === 'message.created') return { type: 'message', seq: f.message.seq, source: f.source };
   if (f.type === 'gap') return { type: 'gap', from: f.from_seq, to: f.to_seq };
-  if (f.type === 'member.removed') return { type: 'removed', seq: f.seq ?? null, userId: f.data.user_id, membershipId: f.data.membership_id ?? null, eventId: f.event_id ?? null };
+  if (f.type === 'member.removed')
+    return { type: 'removed', seq: f.seq ?? null, userId: f.data.user_id, membershipId: f.data.membership_id ?? null, eventId: f.event_id ?? null };
   return { type: 'other', raw: f };
 }
 
@@ -540,7 +551,9 @@ export class RoomHarness {
       if (options.until !== undefined && this.clock.now < options.until) this.clock.now = options.until;
       return;
     }
-    throw new Error(`the room did not settle within ${maxSteps} steps (pending reads: ${this.db.pending.length}, timers: ${this.clock.pending}, reads so far: ${this.db.reads.length})`);
+    throw new Error(
+      `the room did not settle within ${maxSteps} steps (pending reads: ${this.db.pending.length}, timers: ${this.clock.pending}, reads so far: ${this.db.reads.length})`,
+    );
   }
 
   /** Moves the clock by `ms`, firing timers and settling reads on the way. */

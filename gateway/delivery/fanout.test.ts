@@ -102,7 +102,12 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
     count: (what) => void counted.push(what),
     logger,
   };
-  const fanout = createFanout(createRoomBus(bus, mode), ports, { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 }, logger);
+  const fanout = createFanout(
+    createRoomBus(bus, mode),
+    ports,
+    { holdMs: settings.holdMs ?? 50, gapTimeoutMs: settings.gapTimeoutMs ?? 2000, pageSize: PAGE, maxHeldBytes: 1_000_000 },
+    logger,
+  );
 
   /** What the server's close handler does. */
   function close(s: FakeSocket) {
@@ -126,7 +131,11 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
           return false;
         }
         roomsOf(s).add(roomId);
-        const ok = joining.open({ ...snapshot, backfillEnd: snapshot.lastSeq, reply: JSON.stringify({ op: 'join', success: true, room_id: roomId, last_seq: snapshot.lastSeq }) });
+        const ok = joining.open({
+          ...snapshot,
+          backfillEnd: snapshot.lastSeq,
+          reply: JSON.stringify({ op: 'join', success: true, room_id: roomId, last_seq: snapshot.lastSeq }),
+        });
         if (!ok) roomsOf(s).delete(roomId);
         return ok;
       },
@@ -173,7 +182,27 @@ function setup(mode: PubsubMode, settings: Partial<{ holdMs: number; gapTimeoutM
 
   const channel = (roomId: string) => (mode === 'global' ? GLOBAL_CHANNEL : roomChannel(roomId));
 
-  return { bus, calls, control, reconnect, clock, dbOf, topicOf, roomsOf, published, counted, logger, fanout, close, beginJoin, join, settle, advance, publishOn, channel };
+  return {
+    bus,
+    calls,
+    control,
+    reconnect,
+    clock,
+    dbOf,
+    topicOf,
+    roomsOf,
+    published,
+    counted,
+    logger,
+    fanout,
+    close,
+    beginJoin,
+    join,
+    settle,
+    advance,
+    publishOn,
+    channel,
+  };
 }
 
 describe('fanout: global mode', () => {
@@ -234,7 +263,7 @@ describe('fanout: publishCommitted', () => {
 });
 
 describe('fanout: perconv mode', () => {
-  it('subscribes a room\'s channel on its first join, before beginJoin resolves, and only once', async () => {
+  it("subscribes a room's channel on its first join, before beginJoin resolves, and only once", async () => {
     const t = setup('perconv');
     await t.fanout.start();
     expect(t.calls).toEqual([]);
@@ -331,8 +360,18 @@ describe('fanout: rooms', () => {
       t.dbOf(S).appendMany(3);
       t.reconnect();
       await t.settle();
-      expect(t.dbOf(R).gapReads().map((r) => [r.afterSeq, r.upTo])).toEqual([[0, null]]);
-      expect(t.dbOf(S).gapReads().map((r) => [r.afterSeq, r.upTo])).toEqual([
+      expect(
+        t
+          .dbOf(R)
+          .gapReads()
+          .map((r) => [r.afterSeq, r.upTo]),
+      ).toEqual([[0, null]]);
+      expect(
+        t
+          .dbOf(S)
+          .gapReads()
+          .map((r) => [r.afterSeq, r.upTo]),
+      ).toEqual([
         [0, null],
         [3, null],
       ]);
@@ -355,7 +394,12 @@ describe('fanout: rooms', () => {
       const added = t.dbOf(R).roomEvent('member.added', { user_id: 'uz' });
       t.reconnect();
       await t.settle();
-      expect(t.dbOf(R).gapReads().map((r) => r.afterSeq)).toEqual([1]);
+      expect(
+        t
+          .dbOf(R)
+          .gapReads()
+          .map((r) => r.afterSeq),
+      ).toEqual([1]);
       expect(traceOf(a)).toEqual(['J', 1, 'room.updated@1', 'message.updated@1', 2, 'member.added@2']);
       // Their copies, published late by a worker, are dropped; so is the one heard before the drop.
       await t.publishOn(t.channel(R), edit, later, added, heard);

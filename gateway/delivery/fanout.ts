@@ -157,7 +157,10 @@ export function createFanout(bus: RoomBus, ports: RoomPorts, settings: RoomSetti
     },
     async publishCommitted(roomId, frame) {
       // Never throws: the outbox row is the event's way there in any case.
-      const err = await bus.publish([{ roomId, frame }]).then(([failure]) => failure, (failure: unknown) => failure);
+      const err = await bus.publish([{ roomId, frame }]).then(
+        ([failure]) => failure,
+        (failure: unknown) => failure,
+      );
       if (err) logger.warn({ roomId, err }, 'publishing a committed room event failed; the outbox workers publish it');
     },
     start: () => bus.start(),

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import type { EventRoute } from '../../shared/protocol/events';
 import { RoomOrder, type Emitted, type RoomEvent } from './room-order';
 
-const route = (type: string, seq: number | null): EventRoute => ({ roomId: 'r', type, messageId: null, seq, publishedAtMs: null, userId: null, membershipId: null, eventId: null });
+const route = (type: string, seq: number | null): EventRoute => ({
+  roomId: 'r',
+  type,
+  messageId: null,
+  seq,
+  publishedAtMs: null,
+  userId: null,
+  membershipId: null,
+  eventId: null,
+});
 const msg = (seq: number): RoomEvent => ({ kind: 'message', seq, frame: `m${seq}`, route: route('message.created', seq) });
 const other = (seq: number | null, name = `o${seq}`): RoomEvent => ({ kind: 'other', seq, frame: name, route: route('member.removed', seq) });
 const skip = (seq: number): RoomEvent => ({ kind: 'skip', seq });

@@ -50,7 +50,11 @@ describe('Room: joins', () => {
     expect(traceOf(a)[0]).toBe('J');
     await h.settle();
     expect(traceOf(a)).toEqual(['J', ...range(1, 7)]);
-    expect(seen(a).slice(1).every((f) => f.type === 'message' && f.source === 'backfill')).toBe(true);
+    expect(
+      seen(a)
+        .slice(1)
+        .every((f) => f.type === 'message' && f.source === 'backfill'),
+    ).toBe(true);
     expect(h.isLive(a)).toBe(true);
     expect(h.db.reads.filter((r) => r.kind === 'page').map((r) => r.args.slice(1, 3))).toEqual([
       [3, 7],
@@ -153,7 +157,11 @@ describe('Room: joins', () => {
     // it read past its snapshot (last_seq 3) from the database
     const pages = h.db.reads.filter((r) => r.kind === 'page').slice(pagesBefore);
     expect(pages.some((r) => (r.args[2] as number) > 3)).toBe(true);
-    expect(seen(b).filter((f) => f.type === 'message' && f.seq > 3).every((f) => f.type === 'message' && f.source === 'live')).toBe(true);
+    expect(
+      seen(b)
+        .filter((f) => f.type === 'message' && f.seq > 3)
+        .every((f) => f.type === 'message' && f.source === 'live'),
+    ).toBe(true);
     h.deliver(h.db.append());
     expect(seqsOf(b).at(-1)).toBe(21);
     expect(seqsOf(a)).toEqual(range(4, 21));
@@ -243,7 +251,7 @@ describe('Room: joins', () => {
   });
 });
 
-describe('Room: the room\'s other events in joins', () => {
+describe("Room: the room's other events in joins", () => {
   const edit = (seq: number) => ({ message: { id: 1000 + seq, seq, user_id: 'author', content: { text: `edited ${seq}` } } });
 
   it('a resume gets the edits, deletes and room changes made while it was away, each right after the message it follows', async () => {
@@ -291,7 +299,7 @@ describe('Room: the room\'s other events in joins', () => {
   it('more events than a page, many at one place: every one once, in order', async () => {
     const h = new RoomHarness({ pageSize: 2 });
     h.db.appendMany(3);
-    for (let i = 1; i <= 5; i++) h.db.roomEvent('message.updated', edit(i % 3 + 1));
+    for (let i = 1; i <= 5; i++) h.db.roomEvent('message.updated', edit((i % 3) + 1));
     h.db.appendMany(2); // 4, 5
     h.db.roomEvent('room.updated', { room: { id: 'r' } });
     const a = h.socket('a');
@@ -806,7 +814,7 @@ describe('Room: removals', () => {
     expect(b.forgotten).toBe(1);
   });
 
-  it('a removal found by the joiner\'s own page read (its event lost): up to its place, then the removal', async () => {
+  it("a removal found by the joiner's own page read (its event lost): up to its place, then the removal", async () => {
     const { h } = await liveRoom({ pageSize: 3 });
     const b = h.socket('b');
     h.db.add('b');
@@ -923,7 +931,7 @@ describe('Room: removals', () => {
   // BUG: when the joiner's page read finds its membership ended, it sends only the part of
   // that one page up to the removal, then the removal: with the removal further on than
   // the page, the member misses messages it was still a member for (a gap, without notice).
-  it('a removal found by the joiner\'s page read, further on than that page: everything up to it first', async () => {
+  it("a removal found by the joiner's page read, further on than that page: everything up to it first", async () => {
     const { h } = await liveRoom({ pageSize: 3 }, 10);
     const b = h.socket('b');
     h.db.add('b');
@@ -1059,7 +1067,7 @@ describe('Room: sockets closing, rooms closing', () => {
     await h.room.settled();
   });
 
-  it('the room closed while a joiner\'s page read is in flight: nothing more is sent to it', async () => {
+  it("the room closed while a joiner's page read is in flight: nothing more is sent to it", async () => {
     const { h } = await liveRoom({ pageSize: 2 });
     const b = h.socket('b');
     h.db.add('b');
@@ -1159,7 +1167,7 @@ interface ScheduledJoin {
 async function runSchedule(seed: number, steps: number): Promise<string | null> {
   const rand = mulberry32(seed);
   const chance = (p: number) => rand() < p;
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const h = new RoomHarness({
     pageSize: 2 + Math.floor(rand() * 4),
     holdMs: 50,
@@ -1240,7 +1248,9 @@ async function runSchedule(seed: number, steps: number): Promise<string | null> 
         const afterSeq = chance(0.5) ? null : Math.floor(rand() * (h.db.lastSeq + 1));
         j.snapshot = h.snapshot(j.socket, afterSeq);
         j.phase = 'snapshotted';
-        log.push(`snapshot ${j.socket.name}: ${j.snapshot ? `m${j.snapshot.membershipId} last ${j.snapshot.lastSeq} after ${j.snapshot.startAfter}` : 'not a member'}`);
+        log.push(
+          `snapshot ${j.socket.name}: ${j.snapshot ? `m${j.snapshot.membershipId} last ${j.snapshot.lastSeq} after ${j.snapshot.startAfter}` : 'not a member'}`,
+        );
       }
     } else if (r < 65) {
       const j = joins.find((x) => x.phase === 'snapshotted' && chance(0.6));

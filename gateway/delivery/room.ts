@@ -8,7 +8,15 @@
 // handed on meanwhile — captured for it as it went out ("held"), or read back from
 // PostgreSQL when the capture overflowed. The switch to the topic happens synchronously,
 // between two deliveries, so nothing can fall between.
-import { roomEventFrame, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent, type EventRoute, type EventSource } from '../../shared/protocol/events';
+import {
+  roomEventFrame,
+  routeOf,
+  serializeGapEvent,
+  serializeMessageEvent,
+  serializeRoomEvent,
+  type EventRoute,
+  type EventSource,
+} from '../../shared/protocol/events';
 import type { Logger } from '../../shared/logger';
 import type { MemberPage } from '../sql/member-page';
 import type { EventCursor, StoredRoomEvent } from '../sql/room-events';
@@ -414,7 +422,8 @@ export class Room {
       if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && !this.eventsPending(joiner)) {
         if (!(await this.port.drained(joiner.ws))) return this.dropJoiner(joiner);
         if (joiner.done || joiner.endAt !== null || this.needsCheck(joiner)) continue;
-        if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && !this.eventsPending(joiner) && this.order.delivered! >= joiner.cursor) return this.goLive(joiner);
+        if (joiner.heldFrom !== null && joiner.heldFrom <= joiner.cursor && !this.eventsPending(joiner) && this.order.delivered! >= joiner.cursor)
+          return this.goLive(joiner);
         continue;
       }
       // The capture does not reach back to what it has (it overflowed, or the room started after its snapshot).
@@ -716,7 +725,14 @@ export class Room {
   private removeAndTell(removal: EndedMembership): void {
     if (this.removalApplied(removal.userId, removal.membershipId)) return;
     const place = removal.removedAfterSeq ?? this.order.delivered;
-    const frame = serializeRoomEvent('member.removed', this.port.roomId, { user_id: removal.userId, membership_id: removal.membershipId }, place, undefined, removal.eventId);
+    const frame = serializeRoomEvent(
+      'member.removed',
+      this.port.roomId,
+      { user_id: removal.userId, membership_id: removal.membershipId },
+      place,
+      undefined,
+      removal.eventId,
+    );
     const route = routeOf(frame)!;
     this.seenBefore(route);
     this.remove(removal.userId, removal.membershipId, frame, removal.removedAfterSeq);
@@ -786,7 +802,8 @@ export class Room {
     try {
       await this.fillLoop((count) => (readBack += count));
     } finally {
-      if (readBack > 0) this.port.logger.info({ roomId: this.port.roomId, messages: readBack, deliveredSeq: this.order.delivered }, 'caught up from PostgreSQL');
+      if (readBack > 0)
+        this.port.logger.info({ roomId: this.port.roomId, messages: readBack, deliveredSeq: this.order.delivered }, 'caught up from PostgreSQL');
     }
   }
 
@@ -816,7 +833,8 @@ export class Room {
         failures++;
         failingSince ??= this.port.now();
         this.giveUpOnGapIfOverdue();
-        if (failures === 1 || failures % 20 === 0) this.port.logger.warn({ roomId: this.port.roomId, err, failures }, 'reading a gap from PostgreSQL failed; retrying');
+        if (failures === 1 || failures % 20 === 0)
+          this.port.logger.warn({ roomId: this.port.roomId, err, failures }, 'reading a gap from PostgreSQL failed; retrying');
         await this.port.sleep(this.retryDelay(this.port.now() - failingSince));
         continue;
       }
@@ -873,7 +891,10 @@ export class Room {
     const gap = this.missing();
     if (!gap || gap.toSeq === null || this.gapSince === null) return false;
     if (this.port.now() - this.gapSince < this.settings.gapTimeoutMs) return false;
-    this.port.logger.error({ roomId: this.port.roomId, fromSeq: gap.fromSeq, toSeq: gap.toSeq }, 'could not read a gap from PostgreSQL in time; clients are told');
+    this.port.logger.error(
+      { roomId: this.port.roomId, fromSeq: gap.fromSeq, toSeq: gap.toSeq },
+      'could not read a gap from PostgreSQL in time; clients are told',
+    );
     this.handOn(this.order.skipGap(gap.toSeq, serializeGapEvent(this.port.roomId, gap.fromSeq, gap.toSeq)));
     this.gapSince = null;
     return true;
@@ -897,8 +918,16 @@ export class Room {
 
   private eventOf(place: StoredPlace): RoomEvent {
     if (!place.message) return { kind: 'skip', seq: place.seq };
-    const route: EventRoute = { roomId: this.port.roomId, type: 'message.created', messageId: place.message.id, seq: place.seq, publishedAtMs: null, userId: null, membershipId: null, eventId: null };
+    const route: EventRoute = {
+      roomId: this.port.roomId,
+      type: 'message.created',
+      messageId: place.message.id,
+      seq: place.seq,
+      publishedAtMs: null,
+      userId: null,
+      membershipId: null,
+      eventId: null,
+    };
     return { kind: 'message', seq: place.seq, frame: serializeMessageEvent(this.port.roomId, place.message, 'live'), route };
   }
-
 }

@@ -6,8 +6,20 @@ import { createChatClient } from '/demo/arcyou-chat.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  user: $('user'), token: $('token'), room: $('room'), connect: $('connect'), disconnect: $('disconnect'), autoAck: $('auto-ack'),
-  rooms: $('rooms'), log: $('log'), status: $('status'), messages: $('messages'), older: $('older'), typing: $('typing'), message: $('message'), send: $('send'),
+  user: $('user'),
+  token: $('token'),
+  room: $('room'),
+  connect: $('connect'),
+  disconnect: $('disconnect'),
+  autoAck: $('auto-ack'),
+  rooms: $('rooms'),
+  log: $('log'),
+  status: $('status'),
+  messages: $('messages'),
+  older: $('older'),
+  typing: $('typing'),
+  message: $('message'),
+  send: $('send'),
 };
 
 const ACK_DELAY_MS = 1500; // acks are ops, and ops are rate limited: batch them
@@ -166,10 +178,13 @@ function showRead({ user_id, last_read_message_id }) {
 function showTyping({ user_id }) {
   if (user_id === me) return;
   clearTimeout(typingTimers.get(user_id));
-  typingTimers.set(user_id, setTimeout(() => {
-    typingTimers.delete(user_id);
-    renderTyping();
-  }, TYPING_SHOWN_MS));
+  typingTimers.set(
+    user_id,
+    setTimeout(() => {
+      typingTimers.delete(user_id);
+      renderTyping();
+    }, TYPING_SHOWN_MS),
+  );
   renderTyping();
 }
 
@@ -288,8 +303,7 @@ function connectAndJoin() {
     if (state === 'connected') {
       me = chat.userId ?? me;
       document.title = `${nameOf(me)} · ArcYou chat demo`;
-    }
-    else if (state !== 'closed') setState('connecting', state === 'disconnected' ? 'reconnecting…' : 'connecting…');
+    } else if (state !== 'closed') setState('connecting', state === 'disconnected' ? 'reconnecting…' : 'connecting…');
   });
   chat.on('error', (err) => log(`${err.code}${err.detail ? `: ${err.detail}` : ''}`, 'error'));
   openRoom(roomId);

@@ -3,7 +3,11 @@ import type { Session } from '../session';
 import { deleteMessage, editMessage, type ChangeRefusal } from '../sql/change-message';
 import type { OpContext, Reply } from './context';
 
-const REFUSAL: Record<ChangeRefusal, ProtocolError> = { not_member: ProtocolError.notAMember, not_found: ProtocolError.notFound, not_allowed: ProtocolError.notAllowed };
+const REFUSAL: Record<ChangeRefusal, ProtocolError> = {
+  not_member: ProtocolError.notAMember,
+  not_found: ProtocolError.notFound,
+  not_allowed: ProtocolError.notAllowed,
+};
 
 /** `edit`: the author replaces its message's content. */
 export async function edit(ctx: OpContext, session: Session, roomId: string, messageId: number, content: Record<string, unknown>): Promise<Reply> {

@@ -36,7 +36,15 @@ export async function join(ctx: OpContext, ws: Socket, session: Session, roomId:
   const backfillEnd = Math.min(snapshot.lastSeq, snapshot.startAfter + ctx.backfillLimit);
   const reply = JSON.stringify(
     withIds(
-      { op: 'join', success: true, room_id: roomId, after_seq: snapshot.startAfter, last_seq: snapshot.lastSeq, has_more: backfillEnd < snapshot.lastSeq, membership_id: snapshot.membershipId },
+      {
+        op: 'join',
+        success: true,
+        room_id: roomId,
+        after_seq: snapshot.startAfter,
+        last_seq: snapshot.lastSeq,
+        has_more: backfillEnd < snapshot.lastSeq,
+        membership_id: snapshot.membershipId,
+      },
       ids,
     ),
   );

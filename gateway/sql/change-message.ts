@@ -18,7 +18,9 @@ interface Target {
 
 /** Locks the room, then the message; a deleted message is not found. */
 async function lockTarget(tx: Tx, roomId: string, userId: string, messageId: number): Promise<Target | 'not_member' | 'not_found'> {
-  const [member] = await tx<{ role: Target['role'] }[]>`SELECT role FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL`;
+  const [member] = await tx<
+    { role: Target['role'] }[]
+  >`SELECT role FROM arcyou_chat_members WHERE room_id = ${roomId} AND user_id = ${userId} AND deleted_at IS NULL`;
   if (!member) return 'not_member';
   await tx`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
   // Read after the room lock: the statement's snapshot sees every change committed before it.
@@ -29,7 +31,13 @@ async function lockTarget(tx: Tx, roomId: string, userId: string, messageId: num
 }
 
 /** The author edits its message's content; members get `message.updated` with the new message. */
-export async function editMessage(sql: Sql, roomId: string, userId: string, messageId: number, content: Record<string, unknown>): Promise<{ message: Record<string, unknown> } | ChangeRefusal> {
+export async function editMessage(
+  sql: Sql,
+  roomId: string,
+  userId: string,
+  messageId: number,
+  content: Record<string, unknown>,
+): Promise<{ message: Record<string, unknown> } | ChangeRefusal> {
   return sql.begin(async (tx) => {
     const target = await lockTarget(tx, roomId, userId, messageId);
     if (typeof target === 'string') return target;

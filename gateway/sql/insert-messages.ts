@@ -105,7 +105,22 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
     firstWithKey.set(key, n);
     return n;
   });
-  const input = messages.flatMap((m, n) => (sameAs[n] === n ? [{ n, room_id: m.roomId, user_id: m.userId, type: m.type ?? 'text', reply_to: m.replyToMessageId ?? null, content: m.content, extra: m.extra, client_key: m.clientKey ?? null }] : []));
+  const input = messages.flatMap((m, n) =>
+    sameAs[n] === n
+      ? [
+          {
+            n,
+            room_id: m.roomId,
+            user_id: m.userId,
+            type: m.type ?? 'text',
+            reply_to: m.replyToMessageId ?? null,
+            content: m.content,
+            extra: m.extra,
+            client_key: m.clientKey ?? null,
+          },
+        ]
+      : [],
+  );
   let written: Written;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -124,7 +139,8 @@ export async function insertMessages(sql: Sql, messages: readonly NewMessage[], 
     const row = rows.get(id)!;
     results[n] = { id, seq, message: row.payload, fastRowId: row.fast ? row.id : null, earlier: false, eventSeq: event_seq };
   }
-  for (const { n, message } of written.earlier ?? []) results[n] = { id: message.id, seq: message.seq, message, fastRowId: null, earlier: true, eventSeq: message.seq };
+  for (const { n, message } of written.earlier ?? [])
+    results[n] = { id: message.id, seq: message.seq, message, fastRowId: null, earlier: true, eventSeq: message.seq };
   return messages.map((_, n) => {
     const first = results[sameAs[n]!] ?? null;
     return first && sameAs[n] !== n ? { ...first, fastRowId: null, earlier: true } : first;

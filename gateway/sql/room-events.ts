@@ -28,7 +28,14 @@ const place = (sql: Sql) => sql`(o.payload->>'seq')::bigint`;
  * own from its membership, and an earlier membership's is not news to it. The type filter
  * repeats the index's predicate literally so that it is used.
  */
-export function roomEventsJson(sql: Sql, roomId: string, after: { seq: Bound; id: number }, upToSeq: Bound | null, limit: number | null, exceptRemovalsOf: string | null = null) {
+export function roomEventsJson(
+  sql: Sql,
+  roomId: string,
+  after: { seq: Bound; id: number },
+  upToSeq: Bound | null,
+  limit: number | null,
+  exceptRemovalsOf: string | null = null,
+) {
   return sql`(
     SELECT coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'type', e.type, 'payload', e.payload) ORDER BY e.place, e.id), '[]'::jsonb)
     FROM (

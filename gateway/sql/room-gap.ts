@@ -47,10 +47,23 @@ export interface RoomGap {
  * events placed from `afterSeq` on: a bus drop may have lost them, and those the bus has not
  * brought yet would otherwise come after messages placed behind them.
  */
-export async function loadRoomGap(sql: Sql, roomId: string, afterSeq: number, upToSeq: number | null, memberships: readonly Membership[], pageSize: number): Promise<RoomGap> {
+export async function loadRoomGap(
+  sql: Sql,
+  roomId: string,
+  afterSeq: number,
+  upToSeq: number | null,
+  memberships: readonly Membership[],
+  pageSize: number,
+): Promise<RoomGap> {
   const users = memberships.map((m) => m.userId);
   const ids = memberships.map((m) => m.membershipId);
-  const [row] = await sql<{ page: StoredPage; ended: { user_id: string; membership_id: number; removed_after_seq: number | null; event_id: number | null }[]; events: StoredRoomEvent[] }[]>`
+  const [row] = await sql<
+    {
+      page: StoredPage;
+      ended: { user_id: string; membership_id: number; removed_after_seq: number | null; event_id: number | null }[];
+      events: StoredRoomEvent[];
+    }[]
+  >`
     SELECT
       ${storedPageJson(sql, roomId, afterSeq, upToSeq, pageSize)} AS page,
       ${roomEventsJson(sql, roomId, { seq: afterSeq, id: 0 }, upToSeq, null)} AS events,

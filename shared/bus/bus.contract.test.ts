@@ -36,7 +36,10 @@ const clusterBus = (name: string) => {
 };
 
 const implementations: Array<[string, Implementation]> = [
-  ['redis', { pair: () => ({ publisher: createRedisBus(redisUrl(), logger, 'contract-pub'), subscriber: createRedisBus(redisUrl(), logger, 'contract-sub') }) }],
+  [
+    'redis',
+    { pair: () => ({ publisher: createRedisBus(redisUrl(), logger, 'contract-pub'), subscriber: createRedisBus(redisUrl(), logger, 'contract-sub') }) },
+  ],
   [
     'redis cluster (sharded)',
     {
@@ -170,7 +173,10 @@ describe.each(implementations)('bus contract: %s', (_name, implementation) => {
     await subscriber.subscribe(room);
     await subscriber.subscribe(room);
 
-    await publisher.publish([{ channel: room, message: 'once' }, { channel: room, message: 'end' }]);
+    await publisher.publish([
+      { channel: room, message: 'once' },
+      { channel: room, message: 'end' },
+    ]);
     await inbox.waitFor('end');
 
     expect(inbox.received.map(([, m]) => m)).toEqual(['once', 'end']);
@@ -239,57 +245,56 @@ describe.each(implementations)('bus contract: %s', (_name, implementation) => {
 });
 
 // The bus addressed by room (room-bus.ts), over every implementation, in both modes.
-describe.each(implementations.flatMap(([name, implementation]) => (['global', 'perconv'] as const).map((mode) => [`${name}, ${mode}`, implementation, mode] as const)))(
-  'room bus contract: %s',
-  (_name, implementation, mode) => {
-    const open: RoomBus[] = [];
-    beforeAll(async () => implementation.start?.(), 60_000);
-    afterAll(async () => implementation.stop?.());
-    afterEach(async () => {
-      await Promise.all([...new Set(open.splice(0))].map((bus) => bus.close()));
+describe.each(
+  implementations.flatMap(([name, implementation]) => (['global', 'perconv'] as const).map((mode) => [`${name}, ${mode}`, implementation, mode] as const)),
+)('room bus contract: %s', (_name, implementation, mode) => {
+  const open: RoomBus[] = [];
+  beforeAll(async () => implementation.start?.(), 60_000);
+  afterAll(async () => implementation.stop?.());
+  afterEach(async () => {
+    await Promise.all([...new Set(open.splice(0))].map((bus) => bus.close()));
+  });
+  const setup = async () => {
+    const pair = implementation.pair();
+    const publisher = createRoomBus(pair.publisher, mode);
+    const subscriber = createRoomBus(pair.subscriber, mode);
+    open.push(publisher, subscriber);
+    const prefix = uniquePrefix('room');
+    const heard: string[] = [];
+    subscriber.onEvent((frame) => {
+      if (frame.startsWith(prefix)) heard.push(frame.slice(prefix.length));
     });
-    const setup = async () => {
-      const pair = implementation.pair();
-      const publisher = createRoomBus(pair.publisher, mode);
-      const subscriber = createRoomBus(pair.subscriber, mode);
-      open.push(publisher, subscriber);
-      const prefix = uniquePrefix('room');
-      const heard: string[] = [];
-      subscriber.onEvent((frame) => {
-        if (frame.startsWith(prefix)) heard.push(frame.slice(prefix.length));
-      });
-      await subscriber.start();
-      const event = (roomId: string, text: string) => ({ roomId, frame: `${prefix}${roomId}:${text}` });
-      const waitFor = async (text: string) => {
-        const deadline = Date.now() + 3000;
-        while (!heard.includes(text)) {
-          if (Date.now() > deadline) throw new Error(`"${text}" was not heard; got ${JSON.stringify(heard.slice(-5))}`);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      };
-      return { publisher, subscriber, heard, event, waitFor, mode };
+    await subscriber.start();
+    const event = (roomId: string, text: string) => ({ roomId, frame: `${prefix}${roomId}:${text}` });
+    const waitFor = async (text: string) => {
+      const deadline = Date.now() + 3000;
+      while (!heard.includes(text)) {
+        if (Date.now() > deadline) throw new Error(`"${text}" was not heard; got ${JSON.stringify(heard.slice(-5))}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
     };
+    return { publisher, subscriber, heard, event, waitFor, mode };
+  };
 
-    it('delivers a subscribed room\u2019s events in order; other rooms\u2019 only in global mode, where every room travels together', async () => {
-      const { publisher, subscriber, heard, event, waitFor } = await setup();
-      await subscriber.subscribeRoom('a');
-      const results = await publisher.publish([event('a', '1'), event('b', '1'), event('a', '2'), event('b', '2'), event('a', 'end')]);
-      expect(results).toEqual([null, null, null, null, null]);
-      await waitFor('a:end');
-      if (mode === 'global') await waitFor('b:2');
-      expect(heard.filter((h) => h.startsWith('a:'))).toEqual(['a:1', 'a:2', 'a:end']);
-      expect(heard.filter((h) => h.startsWith('b:'))).toEqual(mode === 'global' ? ['b:1', 'b:2'] : []);
-    });
+  it('delivers a subscribed room\u2019s events in order; other rooms\u2019 only in global mode, where every room travels together', async () => {
+    const { publisher, subscriber, heard, event, waitFor } = await setup();
+    await subscriber.subscribeRoom('a');
+    const results = await publisher.publish([event('a', '1'), event('b', '1'), event('a', '2'), event('b', '2'), event('a', 'end')]);
+    expect(results).toEqual([null, null, null, null, null]);
+    await waitFor('a:end');
+    if (mode === 'global') await waitFor('b:2');
+    expect(heard.filter((h) => h.startsWith('a:'))).toEqual(['a:1', 'a:2', 'a:end']);
+    expect(heard.filter((h) => h.startsWith('b:'))).toEqual(mode === 'global' ? ['b:1', 'b:2'] : []);
+  });
 
-    it('after unsubscribeRoom: perconv stops the room\u2019s events, global goes on hearing them (one channel for all)', async () => {
-      const { publisher, subscriber, heard, event, waitFor } = await setup();
-      await subscriber.subscribeRoom('a');
-      await subscriber.subscribeRoom('c');
-      await subscriber.unsubscribeRoom('a');
-      await publisher.publish([event('a', 'after'), event('c', 'marker')]);
-      await waitFor('c:marker');
-      if (mode === 'global') await waitFor('a:after');
-      expect(heard.includes('a:after')).toBe(mode === 'global');
-    });
-  },
-);
+  it('after unsubscribeRoom: perconv stops the room\u2019s events, global goes on hearing them (one channel for all)', async () => {
+    const { publisher, subscriber, heard, event, waitFor } = await setup();
+    await subscriber.subscribeRoom('a');
+    await subscriber.subscribeRoom('c');
+    await subscriber.unsubscribeRoom('a');
+    await publisher.publish([event('a', 'after'), event('c', 'marker')]);
+    await waitFor('c:marker');
+    if (mode === 'global') await waitFor('a:after');
+    expect(heard.includes('a:after')).toBe(mode === 'global');
+  });
+});

@@ -15,7 +15,11 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
 }
 
 /** A bus that reaches a private Redis through a TCP proxy the test controls, and a publisher straight to it. */
-async function withProxiedBus(name: string, heartbeatMs: number, run: (ctx: { bus: Bus; publisher: Bus; proxy: TcpProxy; redisUrl: string }) => Promise<void>): Promise<void> {
+async function withProxiedBus(
+  name: string,
+  heartbeatMs: number,
+  run: (ctx: { bus: Bus; publisher: Bus; proxy: TcpProxy; redisUrl: string }) => Promise<void>,
+): Promise<void> {
   const logger = createLogger('test', 'silent');
   const redis = await startPrivateRedis();
   const proxy = await startTcpProxy(redis.port);

@@ -60,7 +60,20 @@ describe('redis cluster bus', () => {
   };
 
   it('computes the slot Redis computes for a key or channel (hash tags included)', async () => {
-    const keys = ['a', 'chat:message', roomChannel(randomUUID()), '{user1000}.following', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', '{', 'x{y', '방:{한국어}', 'emoji😀', '{embedding}:queue'];
+    const keys = [
+      'a',
+      'chat:message',
+      roomChannel(randomUUID()),
+      '{user1000}.following',
+      'foo{}{bar}',
+      'foo{{bar}}zap',
+      'foo{bar}{zap}',
+      '{',
+      'x{y',
+      '방:{한국어}',
+      'emoji😀',
+      '{embedding}:queue',
+    ];
     for (let i = 0; i < 200; i++) keys.push(`arcyou:bus-heartbeat:{${i.toString(36)}-${i * 7919}}`);
     const admin = node(cluster.nodes[0]!.port);
     const slots = await Promise.all(keys.map((key) => admin.cluster('KEYSLOT', key) as Promise<number>));
@@ -100,14 +113,26 @@ describe('redis cluster bus', () => {
     await until('a reconnect reported', () => reconnects() > 0, 10_000);
     // Past the time a shard without its heartbeat is found deaf (5 beats of 200 ms).
     await sleep(2000);
-    await until('ping answering', async () => subscriber.ping().then(() => true, () => false), 15_000);
-    await until('the moved room and the rooms left behind heard', async () => {
-      const missing = [moved, ...stayed].filter((c) => !got.get(c)?.includes('after'));
-      if (missing.length === 0) return true;
-      await publisher.publish(missing.map((channel) => ({ channel, message: 'after' })));
-      await sleep(100);
-      return false;
-    }, 10_000);
+    await until(
+      'ping answering',
+      async () =>
+        subscriber.ping().then(
+          () => true,
+          () => false,
+        ),
+      15_000,
+    );
+    await until(
+      'the moved room and the rooms left behind heard',
+      async () => {
+        const missing = [moved, ...stayed].filter((c) => !got.get(c)?.includes('after'));
+        if (missing.length === 0) return true;
+        await publisher.publish(missing.map((channel) => ({ channel, message: 'after' })));
+        await sleep(100);
+        return false;
+      },
+      10_000,
+    );
   }, 60_000);
 
   it('after a master is killed and its replica promoted: readiness fails meanwhile, a reconnect is reported, and every room is heard again', async () => {
@@ -117,19 +142,40 @@ describe('redis cluster bus', () => {
 
     const victim = channels[0]!;
     const killing = cluster.killMasterOf(keySlot(victim));
-    await until('ping failing while the killed master\u2019s rooms are unheard', async () => subscriber.ping().then(() => false, () => true), 10_000, 20);
+    await until(
+      'ping failing while the killed master\u2019s rooms are unheard',
+      async () =>
+        subscriber.ping().then(
+          () => false,
+          () => true,
+        ),
+      10_000,
+      20,
+    );
     const killed = await killing;
     await until('a reconnect reported', () => reconnects() > 0, 20_000);
-    await until('ping answering again', async () => subscriber.ping().then(() => true, () => false), 20_000);
+    await until(
+      'ping answering again',
+      async () =>
+        subscriber.ping().then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+    );
     expect(cluster.masterOf(keySlot(victim))).not.toBe(killed);
 
     // The publisher finds the new master too (ioredis refreshes its slot map on the error).
-    await until('every room heard after the failover', async () => {
-      const missing = channels.filter((c) => !got.get(c)?.includes('after'));
-      if (missing.length === 0) return true;
-      await publisher.publish(missing.map((channel) => ({ channel, message: 'after' })));
-      await sleep(100);
-      return false;
-    }, 20_000);
+    await until(
+      'every room heard after the failover',
+      async () => {
+        const missing = channels.filter((c) => !got.get(c)?.includes('after'));
+        if (missing.length === 0) return true;
+        await publisher.publish(missing.map((channel) => ({ channel, message: 'after' })));
+        await sleep(100);
+        return false;
+      },
+      20_000,
+    );
   }, 60_000);
 });

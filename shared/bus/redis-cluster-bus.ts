@@ -21,7 +21,13 @@ import { createRedisSubscriber, type RedisSubscriber } from './redis-subscriber'
 /** Slot ranges and the master (`host:port`) serving each. */
 type SlotMap = Array<{ start: number; end: number; master: string }>;
 
-export function createRedisClusterBus(seeds: readonly ClusterNode[], password: string | undefined, logger: Logger, name = 'arcyou', options: RedisBusOptions = {}): Bus {
+export function createRedisClusterBus(
+  seeds: readonly ClusterNode[],
+  password: string | undefined,
+  logger: Logger,
+  name = 'arcyou',
+  options: RedisBusOptions = {},
+): Bus {
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const subscribeTimeoutMs = options.subscribeTimeoutMs ?? 10_000;
   const publisher = createRedisCluster(seeds, password, `${name}-pub`);
@@ -150,7 +156,11 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
   const move = async (map: SlotMap, channel: string, from: string, to: string): Promise<string | null> => {
     moving.add(channel);
     placed.set(channel, to);
-    if (from !== to) await shards.get(from)?.unsubscribe(channel).catch(() => {}); // its node may be gone
+    if (from !== to)
+      await shards
+        .get(from)
+        ?.unsubscribe(channel)
+        .catch(() => {}); // its node may be gone
     try {
       const shard = shardFor(map, to);
       await shard.subscribe(channel);
@@ -160,7 +170,10 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
       return null;
     } catch (err) {
       logger.warn({ err, channel, master: to }, 'could not subscribe a moved channel on its new master; trying again');
-      await shards.get(to)?.unsubscribe(channel).catch(() => {});
+      await shards
+        .get(to)
+        ?.unsubscribe(channel)
+        .catch(() => {});
       if (placed.get(channel) === to) placed.set(channel, from);
       return null;
     }
@@ -181,7 +194,14 @@ export function createRedisClusterBus(seeds: readonly ClusterNode[], password: s
     async publish(messages: readonly BusMessage[]) {
       // One call per message: a cluster pipeline may only hold one slot's keys. ioredis
       // writes them in call order on each master's connection, so a channel keeps its order.
-      return Promise.all(messages.map(({ channel, message }) => publisher.spublish(channel, message).then(() => null, (err: Error) => err)));
+      return Promise.all(
+        messages.map(({ channel, message }) =>
+          publisher.spublish(channel, message).then(
+            () => null,
+            (err: Error) => err,
+          ),
+        ),
+      );
     },
     async subscribe(channel) {
       if (closed) throw new Error('bus is closed');

@@ -154,7 +154,10 @@ export function createRedisSubscriber(options: RedisSubscriberOptions): RedisSub
       // connection (or not retrying at all): start a fresh one.
       unsyncedSince ??= now;
       if (!late && now - unsyncedSince > DEAF_AFTER_BEATS * heartbeatMs) {
-        logger.warn({ silentMs: now - unsyncedSince, status: subscriber.status, connection: options.name }, 'redis subscriber has not resubscribed; replacing its connection');
+        logger.warn(
+          { silentMs: now - unsyncedSince, status: subscriber.status, connection: options.name },
+          'redis subscriber has not resubscribed; replacing its connection',
+        );
         unsyncedSince = now;
         replaceConnection();
       }
@@ -167,7 +170,10 @@ export function createRedisSubscriber(options: RedisSubscriberOptions): RedisSub
     }
     const deafAfterMs = DEAF_AFTER_BEATS * heartbeatMs;
     if (heartbeat && now - heartbeat.sentAt > deafAfterMs && now - lastMessageAt > deafAfterMs) {
-      logger.warn({ silentMs: now - heartbeat.sentAt, connection: options.name }, 'redis subscription is deaf (heartbeat did not come back); replacing its connection');
+      logger.warn(
+        { silentMs: now - heartbeat.sentAt, connection: options.name },
+        'redis subscription is deaf (heartbeat did not come back); replacing its connection',
+      );
       deaf = true;
       unsyncedSince = now;
       heartbeat = null;

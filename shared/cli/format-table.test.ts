@@ -14,7 +14,15 @@ describe('formatAge', () => {
 
 describe('formatTable / formatStats', () => {
   it('aligns columns: names left, numbers right', () => {
-    expect(formatTable(['TYPE', 'N'], [['a', '1'], ['longer', '100']])).toBe('TYPE      N\na         1\nlonger  100');
+    expect(
+      formatTable(
+        ['TYPE', 'N'],
+        [
+          ['a', '1'],
+          ['longer', '100'],
+        ],
+      ),
+    ).toBe('TYPE      N\na         1\nlonger  100');
   });
 
   it('prints a row per type and a total with the oldest pending age', () => {

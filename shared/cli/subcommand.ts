@@ -6,7 +6,10 @@ import { UsageError } from './usage-error';
 type Options = NonNullable<ParseArgsConfig['options']>;
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
-export function parseSubcommand<C extends string>(argv: readonly string[], options: Record<C, Options>): { command: 'help' } | { command: C; values: OptionValues } {
+export function parseSubcommand<C extends string>(
+  argv: readonly string[],
+  options: Record<C, Options>,
+): { command: 'help' } | { command: C; values: OptionValues } {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') return { command: 'help' };
   const names = Object.keys(options) as C[];

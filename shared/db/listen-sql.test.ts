@@ -11,7 +11,9 @@ describe('listenDatabaseUrl', () => {
 
   it('takes LISTEN_DATABASE_URL over DATABASE_URL', () => {
     expect(listenDatabaseUrl({ DATABASE_URL: bouncer, DATABASE_POOL_MODE: 'transaction', LISTEN_DATABASE_URL: direct })).toBe(direct);
-    expect(listenDatabaseUrl({ DATABASE_URL: direct, DATABASE_POOL_MODE: 'direct', LISTEN_DATABASE_URL: 'postgres://other/arcyou' })).toBe('postgres://other/arcyou');
+    expect(listenDatabaseUrl({ DATABASE_URL: direct, DATABASE_POOL_MODE: 'direct', LISTEN_DATABASE_URL: 'postgres://other/arcyou' })).toBe(
+      'postgres://other/arcyou',
+    );
   });
 
   it('does not listen through PgBouncer in transaction pooling without a direct URL', () => {

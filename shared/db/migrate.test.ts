@@ -29,7 +29,10 @@ describe('migrate', () => {
     await db.sql`INSERT INTO live_table SELECT g, md5(g::text) FROM generate_series(1, 20000) g`;
     const online = [
       { name: '9990_before.sql', sql: 'CREATE TABLE IF NOT EXISTS before_online (id int)' },
-      { name: '9991_online.sql', sql: '-- migrate: no transaction\n-- comment\nCREATE INDEX CONCURRENTLY IF NOT EXISTS live_table_body_idx\n  ON live_table (body);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS live_table_id_idx ON live_table (id);\n' },
+      {
+        name: '9991_online.sql',
+        sql: '-- migrate: no transaction\n-- comment\nCREATE INDEX CONCURRENTLY IF NOT EXISTS live_table_body_idx\n  ON live_table (body);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS live_table_id_idx ON live_table (id);\n',
+      },
     ];
     const pools = Array.from({ length: 3 }, () => createSql(db.url, { max: 1 }));
     const results = await Promise.all(pools.map((sql) => migrate(sql, online)));
@@ -38,14 +41,19 @@ describe('migrate', () => {
     const indexes = await db.sql<{ name: string; valid: boolean }[]>`
       SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
       WHERE i.indrelid = 'live_table'::regclass ORDER BY 1`;
-    expect(indexes).toEqual([{ name: 'live_table_body_idx', valid: true }, { name: 'live_table_id_idx', valid: true }]);
+    expect(indexes).toEqual([
+      { name: 'live_table_body_idx', valid: true },
+      { name: 'live_table_id_idx', valid: true },
+    ]);
     expect(await migrate(db.sql, online)).toEqual([]);
   });
 
   it('refuses to record an online migration whose index build failed, and builds it again once the cause is fixed', async () => {
     await db.sql`CREATE TABLE dup_table (v int)`;
     await db.sql`INSERT INTO dup_table VALUES (1), (1)`;
-    const broken = [{ name: '9992_unique.sql', sql: '-- migrate: no transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS dup_table_v_idx ON dup_table (v);\n' }];
+    const broken = [
+      { name: '9992_unique.sql', sql: '-- migrate: no transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS dup_table_v_idx ON dup_table (v);\n' },
+    ];
     await expect(migrate(db.sql, broken)).rejects.toThrow(/dup_table_v_idx is invalid.*could not create unique index/);
     // The failed build left an invalid index behind: a second run must not take it for done.
     await expect(migrate(db.sql, broken)).rejects.toThrow(/dup_table_v_idx is invalid.*could not create unique index/);
@@ -58,7 +66,10 @@ describe('migrate', () => {
   });
 
   it('applies nothing of a migration that fails', async () => {
-    const bad = [{ name: '9998_ok.sql', sql: 'CREATE TABLE will_roll_back (id int)' }, { name: '9999_bad.sql', sql: 'CREATE TABLE oops (' }];
+    const bad = [
+      { name: '9998_ok.sql', sql: 'CREATE TABLE will_roll_back (id int)' },
+      { name: '9999_bad.sql', sql: 'CREATE TABLE oops (' },
+    ];
     await expect(migrate(db.sql, bad)).rejects.toThrow();
     const [row] = await db.sql`SELECT to_regclass('will_roll_back') AS t`;
     expect(row!.t).toBeNull();

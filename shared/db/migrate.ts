@@ -37,7 +37,7 @@ const outsideTransaction = (migration: Migration) => NO_TRANSACTION.test(migrati
 export async function migrate(sql: Sql, migrations?: Migration[]): Promise<string[]> {
   const all = migrations ?? (await readMigrations());
   const applied: string[] = [];
-  for (let start = 0; start < all.length; ) {
+  for (let start = 0; start < all.length;) {
     if (outsideTransaction(all[start]!)) {
       if (await applyOutsideTransaction(sql, all[start]!)) applied.push(all[start]!.name);
       start++;
@@ -101,7 +101,9 @@ async function runIdempotent(sql: Sql, statement: string): Promise<void> {
     if (attempt === STATEMENT_ATTEMPTS) {
       if (invalid.length === 0) throw failed;
       const cause = failures.length ? ` (${failures.join('; ')})` : '';
-      throw new Error(`migration: index ${invalid.join(', ')} is invalid: its build failed${cause}. Fix the cause and migrate again (an invalid index is dropped and built again)`);
+      throw new Error(
+        `migration: index ${invalid.join(', ')} is invalid: its build failed${cause}. Fix the cause and migrate again (an invalid index is dropped and built again)`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
   }

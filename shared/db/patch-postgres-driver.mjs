@@ -25,7 +25,10 @@ const replacements = [
     `function nextWrite(fn) {\n    ${MARKER}\n    if (!socket) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n    const x = socket.write(chunk, fn)`,
   ],
   ['    clearImmediate(nextWriteTimer)\n    if (socket) {', '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    if (socket) {'],
-  ['    clearImmediate(nextWriteTimer)\n    socket.removeListener', '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    socket.removeListener'],
+  [
+    '    clearImmediate(nextWriteTimer)\n    socket.removeListener',
+    '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    socket.removeListener',
+  ],
   ['        return fetchArrayTypes()\n', `        return fetchArrayTypes().catch(() => {}) ${TYPES_MARKER}\n`],
 ];
 
@@ -35,7 +38,8 @@ for (const file of ['src/connection.js', 'cjs/src/connection.js']) {
   // Each replacement once: an install patched by an earlier version of this script gets the rest.
   const pending = replacements.filter(([, after]) => !source.includes(after));
   if (pending.length === 0) continue;
-  if (version !== '3.4.9') throw new Error(`patch-postgres-driver: expected postgres@3.4.9, found ${version}; check whether the fixes are released and update or drop this patch`);
+  if (version !== '3.4.9')
+    throw new Error(`patch-postgres-driver: expected postgres@3.4.9, found ${version}; check whether the fixes are released and update or drop this patch`);
   for (const [before, after] of pending) {
     if (!source.includes(before)) throw new Error(`patch-postgres-driver: ${file} does not contain the expected code; review the patch`);
     source = source.replace(before, after);

@@ -21,10 +21,7 @@ export const defaultPreprocessDedupeKey = (documentId: string) => `${DOCUMENT_PR
  * twice; pass another `dedupeKey` (e.g. per upload) to allow a new run, or null for none.
  * Returns the outbox row id, or null when the job was already queued.
  */
-export function enqueueDocumentPreprocess(
-  sql: Queryable,
-  job: DocumentPreprocessPayload & { dedupeKey?: string | null },
-): Promise<number | null> {
+export function enqueueDocumentPreprocess(sql: Queryable, job: DocumentPreprocessPayload & { dedupeKey?: string | null }): Promise<number | null> {
   const payload = v.parse(DocumentPreprocessPayload, { documentId: job.documentId, userId: job.userId });
   return enqueueOutbox(sql, {
     type: DOCUMENT_PREPROCESS_TYPE,

@@ -41,7 +41,7 @@ describe('enqueueOutbox', () => {
     expect(await enqueueOutbox(db.sql, { type: 't', payload: {}, dedupeKey: 'reuse' })).toEqual(expect.any(Number));
   });
 
-  it('is part of the caller\'s transaction: nothing is added if it rolls back', async () => {
+  it("is part of the caller's transaction: nothing is added if it rolls back", async () => {
     await db.sql
       .begin(async (tx) => {
         await enqueueOutbox(tx, { type: 't', payload: {}, dedupeKey: 'rolled-back' });

@@ -17,7 +17,11 @@ describe('statements that settle outbox rows by id', () => {
   let roomId: string;
   let userId: string;
   const store = async (count: number) => {
-    const stored = await insertMessages(db.sql, Array.from({ length: count }, (_, i) => ({ roomId, userId, content: { text: `m${i}` }, extra: {} })), { fastPathOwner: OWNER, fastLockSeconds: 60, notify: false });
+    const stored = await insertMessages(
+      db.sql,
+      Array.from({ length: count }, (_, i) => ({ roomId, userId, content: { text: `m${i}` }, extra: {} })),
+      { fastPathOwner: OWNER, fastLockSeconds: 60, notify: false },
+    );
     return stored.map((s) => s!.fastRowId!);
   };
 

@@ -6,9 +6,25 @@ const message = { id: 42, seq: 7, user_id: '9a6f2c2e-8a8d-4c1e-b1a8-2f0f7a9d6b10
 
 describe('event serialisation', () => {
   it('writes other room events with their place in the room, and gap notices', () => {
-    expect(JSON.parse(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1' }, 5, 'T'))).toEqual({ op: 'event', type: 'member.removed', roomId: ROOM, seq: 5, data: { user_id: 'u1' }, timestamp: 'T', source: 'live' });
+    expect(JSON.parse(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1' }, 5, 'T'))).toEqual({
+      op: 'event',
+      type: 'member.removed',
+      roomId: ROOM,
+      seq: 5,
+      data: { user_id: 'u1' },
+      timestamp: 'T',
+      source: 'live',
+    });
     expect(JSON.parse(serializeRoomEvent('room.updated', ROOM, {}, null, 'T'))).not.toHaveProperty('seq');
-    expect(JSON.parse(serializeGapEvent(ROOM, 4, 9, 'T'))).toEqual({ op: 'event', type: 'gap', roomId: ROOM, from_seq: 4, to_seq: 9, timestamp: 'T', source: 'live' });
+    expect(JSON.parse(serializeGapEvent(ROOM, 4, 9, 'T'))).toEqual({
+      op: 'event',
+      type: 'gap',
+      roomId: ROOM,
+      from_seq: 4,
+      to_seq: 9,
+      timestamp: 'T',
+      source: 'live',
+    });
   });
 
   it('writes message.created exactly in the wire shape of the protocol', () => {
@@ -34,8 +50,16 @@ describe('event serialisation', () => {
       eventId: null,
     });
     // A room event written through the outbox names its row: a copy read back is told apart.
-    expect(routeOf(roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }))).toMatchObject({ type: 'message.updated', seq: 8, eventId: 77 });
-    expect(JSON.parse(roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }))).toMatchObject({ seq: 8, event_id: 77, data: { message: { id: 42 } } });
+    expect(routeOf(roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }))).toMatchObject({
+      type: 'message.updated',
+      seq: 8,
+      eventId: 77,
+    });
+    expect(JSON.parse(roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }))).toMatchObject({
+      seq: 8,
+      event_id: 77,
+      data: { message: { id: 42 } },
+    });
     expect(routeOf(serializeRoomEvent('member.removed', ROOM, { user_id: 'u1', membership_id: 9 }, 12))).toMatchObject({
       type: 'member.removed',
       messageId: null,

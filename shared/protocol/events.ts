@@ -30,8 +30,24 @@ export function serializeMessageEvent(roomId: string, message: ChatMessage, sour
  * A room event. `eventId`: the outbox row it was written as, when it was (the same event
  * read back from PostgreSQL after a bus drop carries it too, so a copy is told apart).
  */
-export function serializeRoomEvent(type: string, roomId: string, data: unknown, seq: number | null, timestamp = new Date().toISOString(), eventId: number | null = null): string {
-  return JSON.stringify({ op: 'event', type, roomId, ...(seq === null ? {} : { seq }), ...(eventId === null ? {} : { event_id: eventId }), data, timestamp, source: 'live' });
+export function serializeRoomEvent(
+  type: string,
+  roomId: string,
+  data: unknown,
+  seq: number | null,
+  timestamp = new Date().toISOString(),
+  eventId: number | null = null,
+): string {
+  return JSON.stringify({
+    op: 'event',
+    type,
+    roomId,
+    ...(seq === null ? {} : { seq }),
+    ...(eventId === null ? {} : { event_id: eventId }),
+    data,
+    timestamp,
+    source: 'live',
+  });
 }
 
 /** A room event from its outbox row (its payload: the event's data, and its place `seq` when it has one). */

@@ -118,7 +118,14 @@ function writeRecording(options: ChaosOptions, recording: Record<string, unknown
 }
 
 /** Waits, bounded, until the outbox is empty and every client holds its room up to the last stored seq. */
-async function drainRun(sql: Sql, members: Member[], clients: ResilientClient[], sdkMembers: Array<{ member: SdkMember; roomId: string }>, hasSeq: boolean, drainSeconds: number): Promise<{ ms: number; failure: RunFailure | null }> {
+async function drainRun(
+  sql: Sql,
+  members: Member[],
+  clients: ResilientClient[],
+  sdkMembers: Array<{ member: SdkMember; roomId: string }>,
+  hasSeq: boolean,
+  drainSeconds: number,
+): Promise<{ ms: number; failure: RunFailure | null }> {
   const start = Date.now();
   for (;;) {
     const [left, lastSeqs] = await patiently(() => Promise.all([outboxLeft(sql), lastSeqByRoom(sql, hasSeq)]));
@@ -182,7 +189,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
     members.forEach((member, i) => {
       const r = random.client(i);
-      clients.push(new ResilientClient({ member, pickGateway: pickGateway(r), random: r, sendIntervalMs: options.sendIntervalMs, onAck: (a) => acked.push(a) }));
+      clients.push(
+        new ResilientClient({ member, pickGateway: pickGateway(r), random: r, sendIntervalMs: options.sendIntervalMs, onAck: (a) => acked.push(a) }),
+      );
     });
     (await addSdkMembers(sql, [...new Set(members.map((m) => m.roomId))])).forEach((m, i) => {
       const r = random.sdk(i);
@@ -192,13 +201,34 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const client of clients) client.start();
     const allJoinedBy = Date.now() + 20_000;
     while (!clients.every((c) => c.caughtUp(0))) {
-      if (Date.now() > allJoinedBy) throw new Error(`clients did not all join within 20 s: ${clients.filter((c) => !c.caughtUp(0)).map((c) => c.label).join(', ')}`);
+      if (Date.now() > allJoinedBy)
+        throw new Error(
+          `clients did not all join within 20 s: ${clients
+            .filter((c) => !c.caughtUp(0))
+            .map((c) => c.label)
+            .join(', ')}`,
+        );
       await sleep(50);
     }
-    log(`  ${members.length} clients joined; gateways ${cluster.runningGateways().map((g) => `${g.name} :${g.port}`).join(', ')}`);
+    log(
+      `  ${members.length} clients joined; gateways ${cluster
+        .runningGateways()
+        .map((g) => `${g.name} :${g.port}`)
+        .join(', ')}`,
+    );
 
     // Traffic, faults and churn.
-    churn = new MembershipChurn({ sql, members, clients: byUser, random: random.churn, intervalMs: options.churnIntervalMs, flipShare: 0.25, postgresGate, hasSeq, hasMembershipId });
+    churn = new MembershipChurn({
+      sql,
+      members,
+      clients: byUser,
+      random: random.churn,
+      intervalMs: options.churnIntervalMs,
+      flipShare: 0.25,
+      postgresGate,
+      hasSeq,
+      hasMembershipId,
+    });
     const trafficStart = Date.now();
     faults.start();
     churn.start();
@@ -240,8 +270,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const { member } of sdkMembers) failures.push(...member.check(stored));
     const logs = checkLogs(cluster.logs(), [...faults.records, shutdown], shutdown.endedAt);
     for (const line of logs.unexplained) failures.push({ kind: 'log', detail: `${line.process} (pid ${line.pid}): ${line.text.slice(0, 400)}` });
-    for (const exit of cluster.unexpectedExits) failures.push({ kind: 'process', detail: `${exit.process} (pid ${exit.pid}) exited on its own with code ${exit.code} at +${((exit.at - trafficStart) / 1000).toFixed(1)}s${exit.reason ? `: ${exit.reason}` : ''}` });
-    for (const [name, code] of Object.entries(exitCodes)) if (code !== 0) failures.push({ kind: 'process', detail: `${name} did not stop cleanly on SIGTERM (exit ${code})` });
+    for (const exit of cluster.unexpectedExits)
+      failures.push({
+        kind: 'process',
+        detail: `${exit.process} (pid ${exit.pid}) exited on its own with code ${exit.code} at +${((exit.at - trafficStart) / 1000).toFixed(1)}s${exit.reason ? `: ${exit.reason}` : ''}`,
+      });
+    for (const [name, code] of Object.entries(exitCodes))
+      if (code !== 0) failures.push({ kind: 'process', detail: `${name} did not stop cleanly on SIGTERM (exit ${code})` });
     // A run with many worker faults that never caught a worker holding rows did not test the reaper's hand-over.
     const held = faults.heldByFaultedWorkers;
     if (held.length >= MIN_WORKER_FAULTS_FOR_COVERAGE && held.every((n) => n === 0)) {
@@ -266,7 +301,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       rooms: options.rooms,
       membersPerRoom: options.membersPerRoom,
       hasSeq,
-      messages: { acked: acked.length, stored: stored.length, unknown: unknown.length, unknownStored: unknown.filter((c) => storedContent.has(JSON.stringify([c.by, c.chaos]))).length, refused },
+      messages: {
+        acked: acked.length,
+        stored: stored.length,
+        unknown: unknown.length,
+        unknownStored: unknown.filter((c) => storedContent.has(JSON.stringify([c.by, c.chaos]))).length,
+        refused,
+      },
       deliveries: { expected: result.stats.deliveriesExpected, received: result.stats.deliveriesReceived },
       sdk: {
         members: sdkMembers.length,
@@ -274,7 +315,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         resolved: sdkMembers.reduce((sum, { member }) => sum + member.sends.resolved, 0),
         messagesSeen: sdkMembers.reduce((sum, { member }) => sum + member.seen.length, 0),
       },
-      connections: { total: connects, reconnects: connects - clients.length, connectFailures: clients.reduce((sum, c) => sum + c.counters.connectFailures, 0), joinErrors },
+      connections: {
+        total: connects,
+        reconnects: connects - clients.length,
+        connectFailures: clients.reduce((sum, c) => sum + c.counters.connectFailures, 0),
+        joinErrors,
+      },
       faults: faults.records,
       faultCounts: faults.countsByKind(),
       heldByFaultedWorkers: faults.heldByFaultedWorkers,
@@ -289,7 +335,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       exitCodes,
       drainMs,
       failures,
-      traceFile: failures.length && options.traceDir ? writeRecording(options, { members, connections: clients.flatMap((c) => c.connections), changes: churn.changes, faults: faults.records, acked, stored, outbox, failures, trafficStartedAt: trafficStart, logs: cluster.logs() }) : null,
+      traceFile:
+        failures.length && options.traceDir
+          ? writeRecording(options, {
+              members,
+              connections: clients.flatMap((c) => c.connections),
+              changes: churn.changes,
+              faults: faults.records,
+              acked,
+              stored,
+              outbox,
+              failures,
+              trafficStartedAt: trafficStart,
+              logs: cluster.logs(),
+            })
+          : null,
     };
   } finally {
     await Promise.allSettled([faults.close(), churn?.stop()]);
@@ -300,7 +360,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 const ms = (n: number) => `${Math.round(n)} ms`;
-const counts = (record: Record<string, number>) => (Object.keys(record).length ? Object.entries(record).map(([k, n]) => `${k} ${n}`).join(', ') : 'none');
+const counts = (record: Record<string, number>) =>
+  Object.keys(record).length
+    ? Object.entries(record)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')
+    : 'none';
 
 /** The printed report: figures, the fault timeline, then each failure (at most `perKind` of each kind). */
 export function formatReport(report: ChaosReport, perKind = 8): string {
@@ -312,7 +377,10 @@ export function formatReport(report: ChaosReport, perKind = 8): string {
     `  deliveries: ${report.deliveries.received} of ${report.deliveries.expected} held at the end; drain ${ms(report.drainMs)}`,
     `  SDK members (${report.sdk.members}, one per room): ${report.sdk.sends} sends, ${report.sdk.resolved} answered with the stored message; ${report.sdk.messagesSeen} messages given to the application`,
     `  latency send → other members: first arrival ${lat(report.latencyMs.all)}; live only ${lat(report.latencyMs.live)}; send replies over 5 s: ${report.slowReplies}`,
-    ...report.slowest.map((d) => `    slow: room ${d.roomId.slice(0, 8)} seq ${d.seq} at ${d.member} (${d.source}): sent +${((d.sentAt - t0) / 1000).toFixed(1)}s, stored ${d.storedAt === null ? '?' : `+${ms(d.storedAt - d.sentAt)}`}, arrived +${ms(d.arrivedAt - d.sentAt)}`),
+    ...report.slowest.map(
+      (d) =>
+        `    slow: room ${d.roomId.slice(0, 8)} seq ${d.seq} at ${d.member} (${d.source}): sent +${((d.sentAt - t0) / 1000).toFixed(1)}s, stored ${d.storedAt === null ? '?' : `+${ms(d.storedAt - d.sentAt)}`}, arrived +${ms(d.arrivedAt - d.sentAt)}`,
+    ),
     `  connections: ${report.connections.total} (${report.connections.reconnects} reconnects, ${report.connections.connectFailures} failed connects); join errors: ${counts(report.connections.joinErrors)}`,
     `  faults: ${report.faults.length} (${counts(report.faultCounts)}); process start retries: ${report.failedStarts.length}`,
     `  worker faults: ${report.heldByFaultedWorkers.length}, ${report.heldByFaultedWorkers.filter((n) => n > 0).length} of them hit a worker holding claimed rows (${report.heldByFaultedWorkers.reduce((a, b) => a + b, 0)} rows in all)`,
@@ -320,7 +388,10 @@ export function formatReport(report: ChaosReport, perKind = 8): string {
     `  gap notices: ${report.gapNotices}; member.removed before the removal's place (allowed, the gateway could not know it): ${report.earlyEvictions}`,
     `  logs: ${report.logs.unexplained.length} unexplained error/crash lines, ${report.logs.explained.length} error lines explained by a fault`,
     `  fault timeline:`,
-    ...report.faults.map((f) => `    +${((f.startedAt - t0) / 1000).toFixed(1)}s ${f.kind} ${f.target} (${f.endedAt === null ? 'unfinished' : `${ms(f.endedAt - f.startedAt)}`}): ${f.detail}`),
+    ...report.faults.map(
+      (f) =>
+        `    +${((f.startedAt - t0) / 1000).toFixed(1)}s ${f.kind} ${f.target} (${f.endedAt === null ? 'unfinished' : `${ms(f.endedAt - f.startedAt)}`}): ${f.detail}`,
+    ),
   ];
   for (const line of report.logs.explained.slice(0, 5)) lines.push(`  explained (${line.fault}): ${line.process}: ${line.text.slice(0, 240)}`);
   if (!report.failures.length) {
@@ -329,15 +400,19 @@ export function formatReport(report: ChaosReport, perKind = 8): string {
   }
   const byKind = new Map<string, RunFailure[]>();
   for (const f of report.failures) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f]);
-  if (report.traceFile) lines.push(`  recording (traces, changes, faults, stored messages, logs): ${report.traceFile} — read one connection with: node --import tsx test/chaos/inspect.ts ${report.traceFile} <connection>`);
+  if (report.traceFile)
+    lines.push(
+      `  recording (traces, changes, faults, stored messages, logs): ${report.traceFile} — read one connection with: node --import tsx test/chaos/inspect.ts ${report.traceFile} <connection>`,
+    );
   lines.push(`  FAILED: ${report.failures.length} failures (${[...byKind].map(([k, fs]) => `${k} ${fs.length}`).join(', ')})`);
   for (const [kind, found] of byKind) {
     for (const f of found.slice(0, perKind)) {
-      const where = [f.roomId && `room ${f.roomId.slice(0, 8)}`, f.member, f.connection && `conn ${f.connection}`, f.seq !== undefined && `seq ${f.seq}`].filter(Boolean).join(' ');
+      const where = [f.roomId && `room ${f.roomId.slice(0, 8)}`, f.member, f.connection && `conn ${f.connection}`, f.seq !== undefined && `seq ${f.seq}`]
+        .filter(Boolean)
+        .join(' ');
       lines.push(`    ${kind}${where ? ` [${where}]` : ''}: ${f.detail}`);
     }
     if (found.length > perKind) lines.push(`    … ${found.length - perKind} more ${kind}`);
   }
   return lines.join('\n');
 }
-

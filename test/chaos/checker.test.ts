@@ -22,10 +22,33 @@ function stored(n: number): StoredMessage[] {
 }
 
 const joinSent = (at: number, afterSeq: number, epoch = 0): TraceEntry => ({ kind: 'join-sent', at, roomId: ROOM, afterSeq, epoch });
-const joinOk = (at: number, lastSeq: number | null = null, hasMore: boolean | null = false, membershipId: number | null = null): TraceEntry => ({ kind: 'join-ok', at, roomId: ROOM, lastSeq, hasMore, membershipId });
-const message = (seq: number, at = 2000, roomId = ROOM, source = 'live'): TraceEntry => ({ kind: 'message', at, roomId, id: idOf(seq), seq, userId: BOB, source, sentAt: 1000 });
+const joinOk = (at: number, lastSeq: number | null = null, hasMore: boolean | null = false, membershipId: number | null = null): TraceEntry => ({
+  kind: 'join-ok',
+  at,
+  roomId: ROOM,
+  lastSeq,
+  hasMore,
+  membershipId,
+});
+const message = (seq: number, at = 2000, roomId = ROOM, source = 'live'): TraceEntry => ({
+  kind: 'message',
+  at,
+  roomId,
+  id: idOf(seq),
+  seq,
+  userId: BOB,
+  source,
+  sentAt: 1000,
+});
 const messages = (from: number, to: number, at = 2000): TraceEntry[] => Array.from({ length: to - from + 1 }, (_, i) => message(from + i, at + i));
-const removedEvent = (at: number, seq: number | null, userId = ALICE, membershipId: number | null = null): TraceEntry => ({ kind: 'member-removed', at, roomId: ROOM, userId, seq, membershipId });
+const removedEvent = (at: number, seq: number | null, userId = ALICE, membershipId: number | null = null): TraceEntry => ({
+  kind: 'member-removed',
+  at,
+  roomId: ROOM,
+  userId,
+  seq,
+  membershipId,
+});
 
 let connections = 0;
 function conn(userId: string, entries: TraceEntry[], endedAt: number | null = null): ConnectionTrace {
@@ -35,8 +58,24 @@ function conn(userId: string, entries: TraceEntry[], endedAt: number | null = nu
 /** Bob on one connection from seq 1 to n: keeps him out of the way of the case under test. */
 const bobHoldsAll = (n: number) => conn(BOB, [joinSent(10, 0), joinOk(11), ...messages(1, n)]);
 
-const removal = (position: number | null, startedAt = 2500, committedAt = 2510, membershipId: number | null = null): MembershipChange => ({ kind: 'removed', roomId: ROOM, userId: ALICE, startedAt, committedAt, position, membershipId });
-const readd = (position: number, at = 4000, membershipId: number | null = null): MembershipChange => ({ kind: 'readded', roomId: ROOM, userId: ALICE, startedAt: at, committedAt: at + 5, position, membershipId });
+const removal = (position: number | null, startedAt = 2500, committedAt = 2510, membershipId: number | null = null): MembershipChange => ({
+  kind: 'removed',
+  roomId: ROOM,
+  userId: ALICE,
+  startedAt,
+  committedAt,
+  position,
+  membershipId,
+});
+const readd = (position: number, at = 4000, membershipId: number | null = null): MembershipChange => ({
+  kind: 'readded',
+  roomId: ROOM,
+  userId: ALICE,
+  startedAt: at,
+  committedAt: at + 5,
+  position,
+  membershipId,
+});
 
 function check(parts: Partial<CheckInput> & { n: number }) {
   return checkRun({
@@ -68,7 +107,17 @@ describe('chaos checker: legitimate runs pass', () => {
   });
 
   it('a removal (member.removed right after its position), then a re-add and a join after that seq', () => {
-    const alice = conn(ALICE, [joinSent(10, 0), joinOk(11), ...messages(1, 3), removedEvent(2600, 3), joinSent(4100, 3, 1), joinOk(4101, 5), message(4, 4102, ROOM, 'backfill'), message(5, 4103, ROOM, 'backfill'), message(6, 4200)]);
+    const alice = conn(ALICE, [
+      joinSent(10, 0),
+      joinOk(11),
+      ...messages(1, 3),
+      removedEvent(2600, 3),
+      joinSent(4100, 3, 1),
+      joinOk(4101, 5),
+      message(4, 4102, ROOM, 'backfill'),
+      message(5, 4103, ROOM, 'backfill'),
+      message(6, 4200),
+    ]);
     const result = check({ n: 6, connections: [alice, bobHoldsAll(6)], changes: [removal(3), readd(5)] });
     expect(result.failures).toEqual([]);
   });
@@ -99,12 +148,27 @@ describe('chaos checker: legitimate runs pass', () => {
   });
 
   it('a join refused as unavailable (a fault) is not a failure; the retry resumes', () => {
-    const alice = conn(ALICE, [joinSent(10, 0), { kind: 'join-failed', at: 11, roomId: ROOM, error: 'unavailable' }, joinSent(300, 0), joinOk(301), ...messages(1, 3)]);
+    const alice = conn(ALICE, [
+      joinSent(10, 0),
+      { kind: 'join-failed', at: 11, roomId: ROOM, error: 'unavailable' },
+      joinSent(300, 0),
+      joinOk(301),
+      ...messages(1, 3),
+    ]);
     expect(check({ n: 3, connections: [alice, bobHoldsAll(3)] }).failures).toEqual([]);
   });
 
   it('a correct acknowledgement', () => {
-    const ack: AckedSend = { connection: 'r1m2#1', roomId: ROOM, userId: BOB, messageId: idOf(2), seq: 2, content: { chaos: 2, by: 'r1m2', sentAt: 1000 }, sentAt: 1000, ackedAt: 1005 };
+    const ack: AckedSend = {
+      connection: 'r1m2#1',
+      roomId: ROOM,
+      userId: BOB,
+      messageId: idOf(2),
+      seq: 2,
+      content: { chaos: 2, by: 'r1m2', sentAt: 1000 },
+      sentAt: 1000,
+      ackedAt: 1005,
+    };
     expect(check({ n: 2, connections: [conn(ALICE, [joinSent(10, 0), joinOk(11), ...messages(1, 2)]), bobHoldsAll(2)], acked: [ack] }).failures).toEqual([]);
   });
 });
@@ -141,12 +205,28 @@ describe('chaos checker: each broken promise is found', () => {
   });
 
   it('an event of a room the member is not in', () => {
-    const result = check({ n: 1, connections: [conn(ALICE, [joinSent(10, 0), joinOk(11), message(1), { kind: 'room-event', at: 3000, roomId: OTHER_ROOM, type: 'room.updated', seq: 7 }]), bobHoldsAll(1)] });
+    const result = check({
+      n: 1,
+      connections: [
+        conn(ALICE, [joinSent(10, 0), joinOk(11), message(1), { kind: 'room-event', at: 3000, roomId: OTHER_ROOM, type: 'room.updated', seq: 7 }]),
+        bobHoldsAll(1),
+      ],
+    });
     expect(kinds(result)).toEqual(['foreign-room']);
   });
 
   it('a message past the removal position before member.removed is a leak; anything after member.removed too', () => {
-    const alice = conn(ALICE, [joinSent(10, 0), joinOk(11), ...messages(1, 3), message(4, 2600), removedEvent(2700, 3), message(5, 2800), joinSent(4100, 5, 1), joinOk(4101), message(6, 4200)]);
+    const alice = conn(ALICE, [
+      joinSent(10, 0),
+      joinOk(11),
+      ...messages(1, 3),
+      message(4, 2600),
+      removedEvent(2700, 3),
+      message(5, 2800),
+      joinSent(4100, 5, 1),
+      joinOk(4101),
+      message(6, 4200),
+    ]);
     const result = check({ n: 6, connections: [alice, bobHoldsAll(6)], changes: [removal(3), readd(5)] });
     expect(kinds(result)).toEqual(['leak', 'removal-position', 'after-removal']);
     expect(result.failures[0]).toMatchObject({ seq: 4 });
@@ -160,7 +240,15 @@ describe('chaos checker: each broken promise is found', () => {
 
   it('member.removed for a remove + re-add in one transaction', () => {
     const flip: MembershipChange = { kind: 'flipped', roomId: ROOM, userId: ALICE, startedAt: 2500, committedAt: 2505, position: 2, membershipId: null };
-    const alice = conn(ALICE, [joinSent(10, 0), joinOk(11), ...messages(1, 2), removedEvent(2600, 2), joinSent(2610, 2), joinOk(2611), ...messages(3, 4, 2700)]);
+    const alice = conn(ALICE, [
+      joinSent(10, 0),
+      joinOk(11),
+      ...messages(1, 2),
+      removedEvent(2600, 2),
+      joinSent(2610, 2),
+      joinOk(2611),
+      ...messages(3, 4, 2700),
+    ]);
     expect(kinds(check({ n: 4, connections: [alice, bobHoldsAll(4)], changes: [flip] }))).toEqual(['spurious-removal']);
   });
 
@@ -192,14 +280,27 @@ describe('chaos checker: each broken promise is found', () => {
 
   it('a removal of an earlier membership, told to the room, is not about a connection that joined under another', () => {
     // The join reply names membership 2; the room is then told that membership 1 ended: the connection goes on.
-    const alice = conn(ALICE, [joinSent(4100, 3, 1), joinOk(4101, null, false, 2), message(4, 4102), removedEvent(4200, 4, ALICE, 1), ...messages(5, 6, 4300)], 7100);
+    const alice = conn(
+      ALICE,
+      [joinSent(4100, 3, 1), joinOk(4101, null, false, 2), message(4, 4102), removedEvent(4200, 4, ALICE, 1), ...messages(5, 6, 4300)],
+      7100,
+    );
     const earlier = conn(ALICE, [joinSent(10, 0), joinOk(11, null, false, 1), ...messages(1, 3)], 2520);
     const changes = [removal(3, 2500, 2510, 1), readd(3, 4000, 2)];
     expect(check({ n: 6, connections: [earlier, alice, bobHoldsAll(6)], changes }).failures).toEqual([]);
   });
 
   it('a gap notice', () => {
-    const alice = conn(ALICE, [joinSent(10, 0), joinOk(11), message(1), { kind: 'gap', at: 2100, roomId: ROOM, fromSeq: 2, toSeq: 3 }, message(4, 2200), joinSent(2300, 1), joinOk(2301), ...messages(2, 4, 2302)]);
+    const alice = conn(ALICE, [
+      joinSent(10, 0),
+      joinOk(11),
+      message(1),
+      { kind: 'gap', at: 2100, roomId: ROOM, fromSeq: 2, toSeq: 3 },
+      message(4, 2200),
+      joinSent(2300, 1),
+      joinOk(2301),
+      ...messages(2, 4, 2302),
+    ]);
     const result = check({ n: 4, connections: [alice, bobHoldsAll(4)] });
     expect(kinds(result)).toEqual(['gap-notice']);
     expect(result.stats.gapNotices).toBe(1);
@@ -212,7 +313,16 @@ describe('chaos checker: each broken promise is found', () => {
   });
 
   it('acknowledged sends that are not stored, or stored otherwise', () => {
-    const ack = (messageId: number, seq: number | null, content: Record<string, unknown>): AckedSend => ({ connection: 'r1m2#1', roomId: ROOM, userId: BOB, messageId, seq, content, sentAt: 1000, ackedAt: 1001 });
+    const ack = (messageId: number, seq: number | null, content: Record<string, unknown>): AckedSend => ({
+      connection: 'r1m2#1',
+      roomId: ROOM,
+      userId: BOB,
+      messageId,
+      seq,
+      content,
+      sentAt: 1000,
+      ackedAt: 1001,
+    });
     const result = check({
       n: 2,
       connections: [conn(ALICE, [joinSent(10, 0), joinOk(11), ...messages(1, 2)]), bobHoldsAll(2)],
@@ -223,7 +333,16 @@ describe('chaos checker: each broken promise is found', () => {
 
   it('an outbox that is not drained, and stored seqs with a hole', () => {
     const holey = stored(3).map((m) => (m.seq === 3 ? { ...m, seq: 4 } : m));
-    const result = checkRun({ members: [], connections: [], changes: [], stored: holey, acked: [], outbox: { pending: 1, inProgress: 0, dead: 2 }, endedAt: 1, removalNoticeGraceMs: 1 });
+    const result = checkRun({
+      members: [],
+      connections: [],
+      changes: [],
+      stored: holey,
+      acked: [],
+      outbox: { pending: 1, inProgress: 0, dead: 2 },
+      endedAt: 1,
+      removalNoticeGraceMs: 1,
+    });
     expect(kinds(result).sort()).toEqual(['outbox', 'stored-seq']);
   });
 
@@ -299,7 +418,11 @@ describe('chaos log check', () => {
     const workerKill: FaultRecord = { kind: 'worker-kill', target: 'worker-1', startedAt: 10_500, endedAt: 11_800, detail: '' };
     const verdict = checkLogs([{ name: 'gateway-1#1', pid: 7, output }], [fault, workerKill], 40_000);
     expect(verdict.explained.map((l) => JSON.parse(l.text).time)).toEqual([11_000, 16_000, 25_000]);
-    expect(verdict.explained.map((l) => l.fault)).toEqual(['postgres-restart postgres', 'postgres-restart postgres, 4.0 s after it ended', 'postgres-restart postgres, 13.0 s after it ended']);
+    expect(verdict.explained.map((l) => l.fault)).toEqual([
+      'postgres-restart postgres',
+      'postgres-restart postgres, 4.0 s after it ended',
+      'postgres-restart postgres, 13.0 s after it ended',
+    ]);
     expect(verdict.unexplained.map((l) => l.text.slice(0, 40))).toEqual([
       'FATAL ERROR: Reached heap limit',
       line(50, 30_000, 'op failed', 'connect ECONNREFUSED 127.0.0.1:5432').slice(0, 40),

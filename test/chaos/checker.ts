@@ -131,7 +131,7 @@ export function summarize(values: number[]): LatencySummary {
 export function ranges(values: number[]): string {
   const sorted = [...new Set(values)].sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
     parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}–${sorted[j]}`);
@@ -168,7 +168,18 @@ export function checkRun(input: CheckInput): CheckResult {
     const streamOf = (roomId: string): Stream => {
       let stream = streams.get(roomId);
       if (!stream) {
-        stream = { joined: false, evicted: false, pendingJoin: null, afterSeq: 0, expected: 1, seen: new Set(), removal: null, earlier: [], removalNoticed: false, membershipId: null };
+        stream = {
+          joined: false,
+          evicted: false,
+          pendingJoin: null,
+          afterSeq: 0,
+          expected: 1,
+          seen: new Set(),
+          removal: null,
+          earlier: [],
+          removalNoticed: false,
+          membershipId: null,
+        };
         streams.set(roomId, stream);
       }
       return stream;
@@ -194,7 +205,8 @@ export function checkRun(input: CheckInput): CheckResult {
       }
       const stream = streamOf(entry.roomId);
       if (stream.joined) return true;
-      if (stream.evicted) fail({ kind: 'after-removal', detail: `${what} after this connection's member.removed, before it joined again`, ...where(entry.roomId, seq) });
+      if (stream.evicted)
+        fail({ kind: 'after-removal', detail: `${what} after this connection's member.removed, before it joined again`, ...where(entry.roomId, seq) });
       else fail({ kind: 'before-join', detail: `${what} before a successful join reply`, ...where(entry.roomId, seq) });
       return false;
     };
@@ -230,7 +242,8 @@ export function checkRun(input: CheckInput): CheckResult {
         case 'join-failed': {
           streamOf(entry.roomId).pendingJoin = null;
           // The run never joins while it is removing the member, so the member is active here.
-          if (entry.error === NOT_A_MEMBER) fail({ kind: 'join-refused', detail: `join refused (${entry.error}) while the member was active`, ...where(entry.roomId) });
+          if (entry.error === NOT_A_MEMBER)
+            fail({ kind: 'join-refused', detail: `join refused (${entry.error}) while the member was active`, ...where(entry.roomId) });
           break;
         }
         case 'message': {
@@ -240,7 +253,11 @@ export function checkRun(input: CheckInput): CheckResult {
           const matches = stored !== undefined && stored.roomId === entry.roomId && stored.seq === seq;
           if (!matches) {
             const found = stored ? `stored in room ${stored.roomId} as seq ${stored.seq}` : 'not stored';
-            fail({ kind: 'unknown-message', detail: `message id ${entry.id} seq ${entry.seq ?? '?'}: ${found}`, ...where(entry.roomId, entry.seq ?? undefined) });
+            fail({
+              kind: 'unknown-message',
+              detail: `message id ${entry.id} seq ${entry.seq ?? '?'}: ${found}`,
+              ...where(entry.roomId, entry.seq ?? undefined),
+            });
           }
           if (seq === null) break;
           const arrivals = held.get(conn.userId)!;
@@ -255,8 +272,17 @@ export function checkRun(input: CheckInput): CheckResult {
             const missing = seq - 1 === stream.expected ? `${stream.expected}` : `${stream.expected}–${seq - 1}`;
             fail({ kind: 'gap', detail: `seq ${seq} arrived, missing ${missing} (joined after_seq ${stream.afterSeq})`, ...where(entry.roomId, seq) });
           } else if (seq < stream.expected) {
-            const why = seq <= stream.afterSeq ? `at or before the join's after_seq ${stream.afterSeq}` : stream.seen.has(seq) ? 'already delivered on this connection' : 'after a later seq';
-            fail({ kind: seq <= stream.afterSeq || stream.seen.has(seq) ? 'duplicate' : 'reorder', detail: `seq ${seq} ${why} (expected ${stream.expected})`, ...where(entry.roomId, seq) });
+            const why =
+              seq <= stream.afterSeq
+                ? `at or before the join's after_seq ${stream.afterSeq}`
+                : stream.seen.has(seq)
+                  ? 'already delivered on this connection'
+                  : 'after a later seq';
+            fail({
+              kind: seq <= stream.afterSeq || stream.seen.has(seq) ? 'duplicate' : 'reorder',
+              detail: `seq ${seq} ${why} (expected ${stream.expected})`,
+              ...where(entry.roomId, seq),
+            });
           }
           stream.seen.add(seq);
           stream.expected = Math.max(stream.expected, seq + 1);
@@ -271,13 +297,18 @@ export function checkRun(input: CheckInput): CheckResult {
           if (entry.membershipId !== null && stream.membershipId !== null && entry.membershipId !== stream.membershipId) break;
           const removal = stream.removal;
           const named = entry.membershipId;
-          const notThisRemoval = !removal || entry.at < removal.startedAt || (named !== null && removal.membershipId !== null && named !== removal.membershipId);
+          const notThisRemoval =
+            !removal || entry.at < removal.startedAt || (named !== null && removal.membershipId !== null && named !== removal.membershipId);
           if (notThisRemoval) {
             const stale = named === null ? undefined : stream.earlier.find((c) => c.membershipId === named);
             const why = stale
               ? `it names membership ${named}, which a ${stale.kind === 'flipped' ? 'remove + re-add in one transaction' : 'removal'} at seq ${stale.position ?? '?'} ended before this connection joined`
               : `no removal of this member ended the membership it joined under${named === null ? '' : ` (it names membership ${named})`}; a remove + re-add in one transaction must not evict`;
-            fail({ kind: 'spurious-removal', detail: `member.removed (seq ${entry.seq ?? '?'}) evicted this connection: ${why}`, ...where(entry.roomId, entry.seq ?? undefined) });
+            fail({
+              kind: 'spurious-removal',
+              detail: `member.removed (seq ${entry.seq ?? '?'}) evicted this connection: ${why}`,
+              ...where(entry.roomId, entry.seq ?? undefined),
+            });
           } else {
             stream.removalNoticed = true;
             // It comes right after the message it names, and never names a place past the
@@ -285,9 +316,17 @@ export function checkRun(input: CheckInput): CheckResult {
             // only after a re-add (which clears removed_after_seq) evicts where it is.
             const delivered = stream.expected - 1;
             if (entry.seq !== null && entry.seq !== delivered) {
-              fail({ kind: 'removal-position', detail: `member.removed carries seq ${entry.seq} but arrived after seq ${delivered} (removal at seq ${removal.position ?? '?'})`, ...where(entry.roomId, entry.seq) });
+              fail({
+                kind: 'removal-position',
+                detail: `member.removed carries seq ${entry.seq} but arrived after seq ${delivered} (removal at seq ${removal.position ?? '?'})`,
+                ...where(entry.roomId, entry.seq),
+              });
             } else if (entry.seq !== null && removal.position !== null && entry.seq > removal.position) {
-              fail({ kind: 'removal-position', detail: `member.removed carries seq ${entry.seq}, past the removal's place ${removal.position}`, ...where(entry.roomId, entry.seq) });
+              fail({
+                kind: 'removal-position',
+                detail: `member.removed carries seq ${entry.seq}, past the removal's place ${removal.position}`,
+                ...where(entry.roomId, entry.seq),
+              });
             } else if (removal.position !== null && delivered < removal.position) {
               earlyEvictions++;
             }
@@ -323,7 +362,14 @@ export function checkRun(input: CheckInput): CheckResult {
     const missing = roomMessages.filter((m) => !arrivals.has(m.seq)).map((m) => m.seq);
     deliveriesExpected += roomMessages.length;
     deliveriesReceived += roomMessages.length - missing.length;
-    if (missing.length) fail({ kind: 'incomplete', detail: `at the end it lacks ${missing.length} of the room's ${roomMessages.length} messages: seq ${ranges(missing)}`, roomId: member.roomId, member: member.label, seq: missing[0] });
+    if (missing.length)
+      fail({
+        kind: 'incomplete',
+        detail: `at the end it lacks ${missing.length} of the room's ${roomMessages.length} messages: seq ${ranges(missing)}`,
+        roomId: member.roomId,
+        member: member.label,
+        seq: missing[0],
+      });
   }
   for (const [roomId, messages] of storedByRoom) {
     const seqs = messages.map((m) => m.seq).sort((a, b) => a - b);
@@ -337,13 +383,18 @@ export function checkRun(input: CheckInput): CheckResult {
     const where = { roomId: ack.roomId, member: memberLabel, connection: ack.connection, ...(ack.seq === null ? {} : { seq: ack.seq }) };
     if (!stored) fail({ kind: 'false-ack', detail: `send acknowledged as message ${ack.messageId} seq ${ack.seq ?? '?'}, not stored`, ...where });
     else if (stored.roomId !== ack.roomId || (ack.seq !== null && stored.seq !== ack.seq) || !isDeepStrictEqual(stored.content, ack.content)) {
-      fail({ kind: 'false-ack', detail: `send acknowledged as message ${ack.messageId} seq ${ack.seq ?? '?'}, stored as seq ${stored.seq} in room ${stored.roomId} with content ${JSON.stringify(stored.content)}`, ...where });
+      fail({
+        kind: 'false-ack',
+        detail: `send acknowledged as message ${ack.messageId} seq ${ack.seq ?? '?'}, stored as seq ${stored.seq} in room ${stored.roomId} with content ${JSON.stringify(stored.content)}`,
+        ...where,
+      });
     }
   }
 
   const { pending, inProgress, dead } = input.outbox;
   if (pending + inProgress + dead > 0) fail({ kind: 'outbox', detail: `outbox not drained: ${pending} pending, ${inProgress} in_progress, ${dead} dead` });
-  if (messagesWithoutSeq > 0) fail({ kind: 'missing-seq', detail: `${messagesWithoutSeq} message.created events without message.seq (the checker used the stored seq)` });
+  if (messagesWithoutSeq > 0)
+    fail({ kind: 'missing-seq', detail: `${messagesWithoutSeq} message.created events without message.seq (the checker used the stored seq)` });
 
   // Latency: send → first arrival at each other member of the room.
   const all: number[] = [];
@@ -359,7 +410,15 @@ export function checkRun(input: CheckInput): CheckResult {
       all.push(arrival.at - sentAt);
       if (arrival.source === 'live') live.push(arrival.at - sentAt);
       if (slowest.length < SLOWEST_KEPT || arrival.at - sentAt > slowest.at(-1)!.arrivedAt - slowest.at(-1)!.sentAt) {
-        const slow = { roomId: message.roomId, seq: message.seq, member: member.label, sentAt, storedAt: message.createdAt ?? null, arrivedAt: arrival.at, source: arrival.source };
+        const slow = {
+          roomId: message.roomId,
+          seq: message.seq,
+          member: member.label,
+          sentAt,
+          storedAt: message.createdAt ?? null,
+          arrivedAt: arrival.at,
+          source: arrival.source,
+        };
         slowest = [...slowest, slow].sort((a, b) => b.arrivedAt - b.sentAt - (a.arrivedAt - a.sentAt)).slice(0, SLOWEST_KEPT);
       }
     }
@@ -367,6 +426,14 @@ export function checkRun(input: CheckInput): CheckResult {
 
   return {
     failures,
-    stats: { deliveriesExpected, deliveriesReceived, gapNotices, messagesWithoutSeq, earlyEvictions, latency: { all: summarize(all), live: summarize(live) }, slowest },
+    stats: {
+      deliveriesExpected,
+      deliveriesReceived,
+      gapNotices,
+      messagesWithoutSeq,
+      earlyEvictions,
+      latency: { all: summarize(all), live: summarize(live) },
+      slowest,
+    },
   };
 }

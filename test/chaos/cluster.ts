@@ -68,7 +68,7 @@ export class ProcessSlot {
         this.failedStarts.push(reason.split('\n').find((line) => /error|refused|ECONN/i.test(line)) ?? reason.split('\n')[0]!);
         if (Date.now() >= deadline) {
           this.state = 'down';
-          throw new Error(`${this.name} did not start within ${patienceMs} ms: ${reason}`);
+          throw new Error(`${this.name} did not start within ${patienceMs} ms: ${reason}`, { cause: err });
         }
         await sleep(500);
       }

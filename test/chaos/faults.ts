@@ -31,7 +31,15 @@ interface Fault {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long a worker fault waits for its worker to hold claimed rows. */
 const WAIT_FOR_CLAIM_MS = 3000;
-export const FAULT_KINDS: readonly FaultKind[] = ['worker-kill', 'worker-stop', 'gateway-kill', 'redis-restart', 'redis-kill-pubsub', 'postgres-restart', 'postgres-terminate'];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'worker-kill',
+  'worker-stop',
+  'gateway-kill',
+  'redis-restart',
+  'redis-kill-pubsub',
+  'postgres-restart',
+  'postgres-terminate',
+];
 
 export class FaultInjector {
   readonly records: FaultRecord[] = [];
@@ -133,8 +141,16 @@ export class FaultInjector {
     const gateways = running(cluster.gateways);
     if (workers.length >= 2) {
       const worker = random.pick(workers);
-      faults.push({ kind: 'worker-kill', target: worker.name, run: () => this.whileHolding(worker, () => this.killAndRestart(worker, random.between(500, 2000))) });
-      faults.push({ kind: 'worker-stop', target: worker.name, run: () => this.whileHolding(worker, () => this.pauseAndResume(worker, random.between(2500, 4000))) });
+      faults.push({
+        kind: 'worker-kill',
+        target: worker.name,
+        run: () => this.whileHolding(worker, () => this.killAndRestart(worker, random.between(500, 2000))),
+      });
+      faults.push({
+        kind: 'worker-stop',
+        target: worker.name,
+        run: () => this.whileHolding(worker, () => this.pauseAndResume(worker, random.between(2500, 4000))),
+      });
     }
     if (gateways.length >= 2) {
       const gateway = random.pick(gateways);
@@ -171,7 +187,8 @@ export class FaultInjector {
 
   private async hitWhileHolding(slot: ProcessSlot, pid: number, fault: () => Promise<string>): Promise<string> {
     const workerId = `${hostname()}-${pid}`; // the worker's default WORKER_ID
-    const held = async () => (await this.chat<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status = 'in_progress' AND locked_by = ${workerId}`)[0]!.n;
+    const held = async () =>
+      (await this.chat<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status = 'in_progress' AND locked_by = ${workerId}`)[0]!.n;
     const deadline = Date.now() + WAIT_FOR_CLAIM_MS;
     let heldAtFault = 0;
     while (Date.now() < deadline && slot.proc?.pid === pid) {

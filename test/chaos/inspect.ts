@@ -73,7 +73,8 @@ const end = conn.endedAt ?? Infinity;
 for (const c of recording.changes.filter((c) => c.roomId === member.roomId)) {
   timeline.push({ t: c.startedAt, text: `    [change] ${c.kind} ${labelOf(c.userId)} at seq ${c.position} (committed ${at(c.committedAt)})` });
 }
-for (const f of recording.faults) timeline.push({ t: f.startedAt, text: `    [fault] ${f.kind} ${f.target} until ${f.endedAt === null ? '?' : at(f.endedAt)}: ${f.detail}` });
+for (const f of recording.faults)
+  timeline.push({ t: f.startedAt, text: `    [fault] ${f.kind} ${f.target} until ${f.endedAt === null ? '?' : at(f.endedAt)}: ${f.detail}` });
 const gateway = conn.gateway.split(' ')[0];
 for (const log of recording.logs.filter((l) => l.name.startsWith(`${gateway}#`))) {
   for (const line of log.output.split('\n')) {
@@ -87,5 +88,7 @@ for (const log of recording.logs.filter((l) => l.name.startsWith(`${gateway}#`))
     }
   }
 }
-console.log(`${conn.id} (${member.label}, room ${member.roomId}) on ${conn.gateway}, open ${at(conn.openedAt)} – ${conn.endedAt === null ? 'end' : at(conn.endedAt)}`);
+console.log(
+  `${conn.id} (${member.label}, room ${member.roomId}) on ${conn.gateway}, open ${at(conn.openedAt)} – ${conn.endedAt === null ? 'end' : at(conn.endedAt)}`,
+);
 for (const { t, text } of timeline.sort((a, b) => a.t - b.t)) console.log(`${at(t)} ${text}`);

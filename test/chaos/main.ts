@@ -11,7 +11,12 @@ import { formatReport, runChaos, type PubsubMode } from './chaos';
 const MODES = ['global', 'perconv'] as const;
 const modes = v.pipe(
   v.optional(v.string(), MODES.join(',')),
-  v.transform((s) => s.split(',').map((m) => m.trim()).filter(Boolean)),
+  v.transform((s) =>
+    s
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
+  ),
   v.check((list) => list.length > 0 && list.every((m) => (MODES as readonly string[]).includes(m)), `a comma-separated list of ${MODES.join(', ')}`),
   v.transform((list) => list as PubsubMode[]),
 );

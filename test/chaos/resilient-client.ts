@@ -52,7 +52,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ResilientClient {
   readonly connections: ConnectionTrace[] = [];
-  readonly counters: ClientCounters = { connects: 0, connectFailures: 0, sendsAcked: 0, sendsUnknown: 0, sendsRefused: {}, joinErrors: {}, gapNotices: 0, slowReplies: 0 };
+  readonly counters: ClientCounters = {
+    connects: 0,
+    connectFailures: 0,
+    sendsAcked: 0,
+    sendsUnknown: 0,
+    sendsRefused: {},
+    joinErrors: {},
+    gapNotices: 0,
+    slowReplies: 0,
+  };
   /** Contents of sends whose outcome is unknown, to look them up at the end. */
   readonly unknownSends: Array<Record<string, unknown>> = [];
   /** Set by the membership churn. */
@@ -171,7 +180,15 @@ export class ResilientClient {
     }
     this.counters.connects++;
     const { member } = this.options;
-    const trace: ConnectionTrace = { id: `${member.label}#${this.connections.length + 1}`, member: member.label, userId: member.userId, gateway: `${target.name} :${target.port}`, openedAt: Date.now(), endedAt: null, entries: [] };
+    const trace: ConnectionTrace = {
+      id: `${member.label}#${this.connections.length + 1}`,
+      member: member.label,
+      userId: member.userId,
+      gateway: `${target.name} :${target.port}`,
+      openedAt: Date.now(),
+      endedAt: null,
+      entries: [],
+    };
     this.connections.push(trace);
     const conn: Connection = { ws, trace, pending: new Map(), authed: false, room: 'none', joinInFlight: false, membershipId: null };
     this.conn = conn;
@@ -220,7 +237,14 @@ export class ResilientClient {
       if (!reply) return;
       if (reply.success) {
         const membershipId = typeof reply.membership_id === 'number' ? reply.membership_id : null;
-        this.record(conn, { kind: 'join-ok', at: Date.now(), roomId, lastSeq: typeof reply.last_seq === 'number' ? reply.last_seq : null, hasMore: typeof reply.has_more === 'boolean' ? reply.has_more : null, membershipId });
+        this.record(conn, {
+          kind: 'join-ok',
+          at: Date.now(),
+          roomId,
+          lastSeq: typeof reply.last_seq === 'number' ? reply.last_seq : null,
+          hasMore: typeof reply.has_more === 'boolean' ? reply.has_more : null,
+          membershipId,
+        });
         conn.room = 'joined';
         conn.membershipId = membershipId;
         this.failedAttempts = 0;
@@ -306,6 +330,7 @@ export class ResilientClient {
     const { member, onAck } = this.options;
     const content = { chaos: this.nextContent++, by: member.label, sentAt: Date.now() };
     let counted = true;
+    // eslint-disable-next-line prefer-const -- declared before the reply callback that clears it, set once the request is out
     let patience: NodeJS.Timeout | undefined;
     const sent = this.request(conn, { op: 'send', room_id: member.roomId, content }, (reply) => {
       clearTimeout(patience);
@@ -316,7 +341,16 @@ export class ResilientClient {
         this.unknownSends.push(content);
       } else if (reply.success) {
         this.counters.sendsAcked++;
-        onAck({ connection: conn.trace.id, roomId: member.roomId, userId: member.userId, messageId: Number(reply.message_id), seq: typeof reply.seq === 'number' ? reply.seq : null, content, sentAt: content.sentAt, ackedAt: Date.now() });
+        onAck({
+          connection: conn.trace.id,
+          roomId: member.roomId,
+          userId: member.userId,
+          messageId: Number(reply.message_id),
+          seq: typeof reply.seq === 'number' ? reply.seq : null,
+          content,
+          sentAt: content.sentAt,
+          ackedAt: Date.now(),
+        });
       } else {
         const error = String(reply.error);
         this.counters.sendsRefused[error] = (this.counters.sendsRefused[error] ?? 0) + 1;

@@ -88,12 +88,18 @@ export class SdkMember {
   check(stored: readonly StoredMessage[]): SdkFailure[] {
     const failures: SdkFailure[] = [];
     const fail = (detail: string) => failures.push({ kind: 'sdk', detail, roomId: this.options.roomId, member: this.options.label });
-    const roomSeqs = stored.filter((m) => m.roomId === this.options.roomId).map((m) => m.seq).sort((a, b) => a - b);
+    const roomSeqs = stored
+      .filter((m) => m.roomId === this.options.roomId)
+      .map((m) => m.seq)
+      .sort((a, b) => a - b);
     const out = this.seen.findIndex((seq, i) => i > 0 && seq <= this.seen[i - 1]!);
     if (out >= 0) fail(`the application got seq ${this.seen[out]} after seq ${this.seen[out - 1]} (a duplicate or out of order)`);
     const seen = new Set(this.seen);
     const missing = roomSeqs.filter((seq) => !seen.has(seq));
-    if (missing.length) fail(`the application never got ${missing.length} of the room's ${roomSeqs.length} messages (seq ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''})`);
+    if (missing.length)
+      fail(
+        `the application never got ${missing.length} of the room's ${roomSeqs.length} messages (seq ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''})`,
+      );
     const extra = this.seen.filter((seq) => !roomSeqs.includes(seq));
     if (extra.length) fail(`the application got seqs that are not stored: ${extra.slice(0, 10).join(', ')}`);
     const copies = new Map<number, number>();
@@ -103,7 +109,8 @@ export class SdkMember {
     }
     const twice = [...copies].filter(([, count]) => count > 1).map(([n]) => n);
     if (twice.length) fail(`sends stored more than once: ${twice.slice(0, 10).join(', ')}`);
-    if (this.sends.resolved + Object.values(this.sends.rejected).reduce((a, b) => a + b, 0) < this.sends.made) fail(`${this.sends.made - this.sends.resolved} sends never answered after the drain`);
+    if (this.sends.resolved + Object.values(this.sends.rejected).reduce((a, b) => a + b, 0) < this.sends.made)
+      fail(`${this.sends.made - this.sends.resolved} sends never answered after the drain`);
     if (Object.keys(this.sends.rejected).length) fail(`sends rejected: ${JSON.stringify(this.sends.rejected)}`);
     if (copies.size !== this.sends.resolved) fail(`${this.sends.resolved} sends resolved, ${copies.size} stored`);
     return failures;

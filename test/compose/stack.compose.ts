@@ -22,7 +22,8 @@ function compose(...args: string[]): string {
 
 function composeWithInput(input: string | undefined, ...args: string[]): string {
   const result = spawnSync('docker-compose', ['-p', PROJECT, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, input });
-  if (result.status !== 0) throw new Error(`docker-compose ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
+  if (result.status !== 0)
+    throw new Error(`docker-compose ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
   return result.stdout;
 }
 
@@ -31,14 +32,32 @@ function composeWithInput(input: string | undefined, ...args: string[]): string 
  * host). Values go in as psql variables (`:'name'` in the statement, quoted by psql).
  */
 const psql = (statement: string, vars: Record<string, string> = {}) =>
-  composeWithInput(statement, 'exec', '-T', 'postgres', 'psql', '-U', 'arcyou', '-d', 'arcyou', '-tA', '-v', 'ON_ERROR_STOP=1', ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`])).trim();
+  composeWithInput(
+    statement,
+    'exec',
+    '-T',
+    'postgres',
+    'psql',
+    '-U',
+    'arcyou',
+    '-d',
+    'arcyou',
+    '-tA',
+    '-v',
+    'ON_ERROR_STOP=1',
+    ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]),
+  ).trim();
 
 const healthOf = (service: string) => {
   const id = compose('ps', '-q', service).trim();
   return id ? spawnSync('docker', ['inspect', '-f', '{{.State.Health.Status}}', id], { encoding: 'utf8' }).stdout.trim() : 'absent';
 };
 
-const ready = async () => fetch(`http://127.0.0.1:${GATEWAY_PORT}/ready`).then((r) => r.ok, () => false);
+const ready = async () =>
+  fetch(`http://127.0.0.1:${GATEWAY_PORT}/ready`).then(
+    (r) => r.ok,
+    () => false,
+  );
 
 describe('docker compose, for real', () => {
   const clients: TestClient[] = [];
@@ -61,7 +80,10 @@ describe('docker compose, for real', () => {
 
   const newRoom = (members: string[]) => {
     const roomId = psql("INSERT INTO arcyou_chat_rooms (name) VALUES ('compose test') RETURNING id").split('\n')[0]!;
-    psql("INSERT INTO arcyou_chat_members (room_id, user_id) SELECT :'room', unnest(string_to_array(:'users', ','))::uuid", { room: roomId, users: members.join(',') });
+    psql("INSERT INTO arcyou_chat_members (room_id, user_id) SELECT :'room', unnest(string_to_array(:'users', ','))::uuid", {
+      room: roomId,
+      users: members.join(','),
+    });
     return roomId;
   };
   const member = async (userId: string, roomId: string) => {
@@ -99,7 +121,11 @@ describe('docker compose, for real', () => {
     await until('the gateway ready again', ready, 60_000, 500);
     const [a, b] = [await member(alice, roomId), await member(bob, roomId)];
     // The rejoin's backfill holds what came before.
-    await b.waitFor((f: Frame) => f.op === 'event' && f.message?.content?.text === 'before the restart', 10_000, 'the message from before the restart, in the backfill');
+    await b.waitFor(
+      (f: Frame) => f.op === 'event' && f.message?.content?.text === 'before the restart',
+      10_000,
+      'the message from before the restart, in the backfill',
+    );
     await sendAndSee(a, b, roomId, 'after the gateway restart');
 
     compose('restart', '-t', '20', 'redis');

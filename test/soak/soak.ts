@@ -222,7 +222,6 @@ function freePort(): Promise<number> {
   });
 }
 
-
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { log } = options;
   const db = await createFreshDatabase(options.databaseUrl, 'arcyou_soak', { max: 4 });
@@ -234,7 +233,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const workerMetricsPort = await freePort();
     const worker = await startWorkerProcess({ ...env, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(workerMetricsPort) });
     processes.push(gateway, worker);
-    log(`gateway pid ${gateway.pid} on port ${gateway.port}, worker pid ${worker.pid}; ${options.rooms} rooms × ${options.membersPerRoom} members, one message per member every ~${options.sendIntervalMs} ms, one leave every ~${options.leaveIntervalMs} ms`);
+    log(
+      `gateway pid ${gateway.pid} on port ${gateway.port}, worker pid ${worker.pid}; ${options.rooms} rooms × ${options.membersPerRoom} members, one message per member every ~${options.sendIntervalMs} ms, one leave every ~${options.leaveIntervalMs} ms`,
+    );
 
     const clientErrors: string[] = [];
     let reconnects = 0;
@@ -320,7 +321,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (!gateway.alive() || !worker.alive()) break;
       if (Date.now() - lastProgress >= 30_000) {
         lastProgress = Date.now();
-        log(`  ${Math.round((lastProgress - started) / 1000)} s: ${accepted.size} messages accepted, ${reconnects} reconnects, gateway RSS ${mb(residentBytes(gateway.pid))}, worker RSS ${mb(residentBytes(worker.pid))}`);
+        log(
+          `  ${Math.round((lastProgress - started) / 1000)} s: ${accepted.size} messages accepted, ${reconnects} reconnects, gateway RSS ${mb(residentBytes(gateway.pid))}, worker RSS ${mb(residentBytes(worker.pid))}`,
+        );
       }
     }
     clearInterval(sampler);
@@ -352,7 +355,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       const found = logProblems(p.output());
       return [...found.crashes, ...found.errors];
     });
-    const warnings = processes.reduce((sum, p) => sum + p.output().split('\n').filter((line) => line.includes('"level":40')).length, 0);
+    const warnings = processes.reduce(
+      (sum, p) =>
+        sum +
+        p
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('"level":40')).length,
+      0,
+    );
     const memory = { gateway: memoryOf(rss.gateway, heap.gateway), worker: memoryOf(rss.worker, heap.worker) };
 
     const report: SoakReport = {
@@ -367,7 +378,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       acceptedButNotStored: [...accepted].filter((id) => !storedIds.has(id)).length,
       clientErrors,
       reconnects,
-      unexpectedCloses: members.flatMap((m) => m.unexpectedCloses).reduce<Record<string, number>>((acc, code) => ({ ...acc, [code]: (acc[code] ?? 0) + 1 }), {}),
+      unexpectedCloses: members
+        .flatMap((m) => m.unexpectedCloses)
+        .reduce<Record<string, number>>((acc, code) => ({ ...acc, [code]: (acc[code] ?? 0) + 1 }), {}),
       memory,
       logProblems: problems.slice(0, 20),
       warnings,
@@ -375,7 +388,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       failures: [],
     };
     const fail = (condition: boolean, reason: string) => condition && report.failures.push(reason);
-    fail(exitCodes.some((code) => code !== 0), `a process did not stop cleanly (exit codes ${exitCodes.join(', ')})`);
+    fail(
+      exitCodes.some((code) => code !== 0),
+      `a process did not stop cleanly (exit codes ${exitCodes.join(', ')})`,
+    );
     fail(report.messagesAccepted === 0, 'no message was accepted');
     fail(report.missing > 0, `${report.missing} deliveries missing`);
     fail(report.duplicatesWithinConnection > 0, `${report.duplicatesWithinConnection} messages delivered twice on one connection`);
@@ -391,8 +407,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     return report;
   } catch (err) {
     // What the processes said is usually the explanation.
-    const said = processes.map((p) => `${p.child.spawnargs.at(-1)}:\n${p.output().split('\n').filter((l) => /"level":[4-6]\d/.test(l) || !l.startsWith('{')).slice(-20).join('\n')}`);
-    throw new Error(`${(err as Error).message}\n${said.join('\n')}`);
+    const said = processes.map(
+      (p) =>
+        `${p.child.spawnargs.at(-1)}:\n${p
+          .output()
+          .split('\n')
+          .filter((l) => /"level":[4-6]\d/.test(l) || !l.startsWith('{'))
+          .slice(-20)
+          .join('\n')}`,
+    );
+    throw new Error(`${(err as Error).message}\n${said.join('\n')}`, { cause: err });
   } finally {
     for (const m of members) m.close();
     for (const p of processes) if (p.alive()) p.child.kill('SIGKILL');

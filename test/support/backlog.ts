@@ -6,7 +6,12 @@ import type { Sql } from '../../shared/db/client';
  * transaction holding the room lock: a backlog for the workers.
  */
 export function insertBacklog(sql: Sql, roomId: string, userId: string, count: number): Promise<number[]> {
-  return insertMessages(sql, roomId, userId, Array.from({ length: count }, (_, i) => ({ n: i + 1 })));
+  return insertMessages(
+    sql,
+    roomId,
+    userId,
+    Array.from({ length: count }, (_, i) => ({ n: i + 1 })),
+  );
 }
 
 /** Like insertBacklog, with the content of each message given, in order. Returns the new message ids. */

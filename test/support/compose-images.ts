@@ -14,7 +14,8 @@ const STANDINS = join(ROOT, 'test/compose/standins');
 
 function run(command: string, args: string[]): string {
   const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.stdout?.slice(-3000)}\n${result.stderr?.slice(-3000)}`);
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.stdout?.slice(-3000)}\n${result.stderr?.slice(-3000)}`);
   return result.stdout;
 }
 
@@ -51,7 +52,10 @@ function buildNode(log: (line: string) => void): void {
 export function buildStandInImages(log: (line: string) => void = () => {}): void {
   if (!hasImage('debian:bookworm-slim')) buildDebian(log);
   if (!hasImage('node:20-bookworm-slim')) buildNode(log);
-  for (const [tag, dir] of [['postgres:16-bookworm', 'postgres'], ['redis:7-bookworm', 'redis']] as const) {
+  for (const [tag, dir] of [
+    ['postgres:16-bookworm', 'postgres'],
+    ['redis:7-bookworm', 'redis'],
+  ] as const) {
     if (hasImage(tag)) continue;
     log(`${tag} from Debian's package`);
     run('docker', ['build', '-q', '-t', tag, join(STANDINS, dir)]);

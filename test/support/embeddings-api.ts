@@ -46,7 +46,11 @@ export async function startEmbeddingsApi(): Promise<EmbeddingsApi> {
         flaky.set(flakyMatch[1]!, seen);
         if (seen <= Number(flakyMatch[2])) return sendJson(res, 503, { error: { message: 'warming up' } });
       }
-      sendJson(res, 200, { object: 'list', model: req.json?.model, data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: fakeVector(input) })) });
+      sendJson(res, 200, {
+        object: 'list',
+        model: req.json?.model,
+        data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: fakeVector(input) })),
+      });
     } finally {
       inFlight--;
     }

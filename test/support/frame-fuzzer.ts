@@ -105,18 +105,95 @@ function record(entries: Array<[string, Tree]>): { [key: string]: Tree } {
 }
 
 const HUGE_NUMBERS = [
-  '1e309', '-1e309', '1e308', '9007199254740993', '18446744073709551616', '123456789012345678901234567890',
-  '1e-400', '-0', '0.0000001', '1.5', '-1', '2147483648', '-9223372036854775809', '1E+2', '0e0', '4.9e-324',
+  '1e309',
+  '-1e309',
+  '1e308',
+  '9007199254740993',
+  '18446744073709551616',
+  '123456789012345678901234567890',
+  '1e-400',
+  '-0',
+  '0.0000001',
+  '1.5',
+  '-1',
+  '2147483648',
+  '-9223372036854775809',
+  '1E+2',
+  '0e0',
+  '4.9e-324',
 ];
 const EDGE_STRINGS = [
-  '', ' ', '\u0000', 'a\u0000b', '\ud800', '\udfff', 'x\ud83d', '\ude00y', '\ud83d\ude00', '\uffff', '\ufffe', '\ufeff',
-  '\u202e', 'e\u0301\u0301\u0301', '\u2028\u2029', '\u0085', '\t\r\n', '"', '\\', '</script>', "'; DROP TABLE arcyou_chat_messages; --",
-  '${7*7}', '{{constructor}}', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '%00', '\u{10ffff}', '\u{1f600}'.repeat(50),
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  'x\ud83d',
+  '\ude00y',
+  '\ud83d\ude00',
+  '\uffff',
+  '\ufffe',
+  '\ufeff',
+  '\u202e',
+  'e\u0301\u0301\u0301',
+  '\u2028\u2029',
+  '\u0085',
+  '\t\r\n',
+  '"',
+  '\\',
+  '</script>',
+  "'; DROP TABLE arcyou_chat_messages; --",
+  '${7*7}',
+  '{{constructor}}',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '%00',
+  '\u{10ffff}',
+  '\u{1f600}'.repeat(50),
 ];
 /** Escapes JSON.stringify writes only for lone surrogates and control characters; here on purpose. */
 const RAW_ESCAPES = ['"\\u0000"', '"\\ud800"', '"\\udc00\\ud800"', '"a\\u0000"', '"\\uD83D"', '"\\u0000\\u0000"', '"\\uffff"', '"\\/"'];
-const KEYS = ['op', 'room_id', 'conversation_id', 'content', 'body', 'token', 'temp_id', 'request_id', 'last_read_message_id', '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', '', 'x'];
-const OPS = ['auth', 'join', 'send', 'ack', 'AUTH', 'Send', 'send ', ' join', 'event', 'barrier', 'leave', 'delete', '__proto__', 'constructor', 'hasOwnProperty', 'toString', ''];
+const KEYS = [
+  'op',
+  'room_id',
+  'conversation_id',
+  'content',
+  'body',
+  'token',
+  'temp_id',
+  'request_id',
+  'last_read_message_id',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  '',
+  'x',
+];
+const OPS = [
+  'auth',
+  'join',
+  'send',
+  'ack',
+  'AUTH',
+  'Send',
+  'send ',
+  ' join',
+  'event',
+  'barrier',
+  'leave',
+  'delete',
+  '__proto__',
+  'constructor',
+  'hasOwnProperty',
+  'toString',
+  '',
+];
 const INVALID_UTF8 = [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80]];
 const MUTATION_CHARS = Array.from('{}[]":,\\0123456789-+.eEtrufalsn \u0000\ud800');
 
@@ -180,7 +257,9 @@ export function createFrameFuzzer(seed: number, targets: FuzzTargets): { next():
         return stringLeaf();
       case 6:
       case 7:
-        return record(Array.from({ length: random.int(5) }, () => [random.chance(0.3) ? random.pick(KEYS) : edgeString(), randomValue(depth - 1)] as [string, Tree]));
+        return record(
+          Array.from({ length: random.int(5) }, () => [random.chance(0.3) ? random.pick(KEYS) : edgeString(), randomValue(depth - 1)] as [string, Tree]),
+        );
       default:
         return Array.from({ length: random.int(5) }, () => randomValue(depth - 1));
     }
@@ -203,7 +282,10 @@ export function createFrameFuzzer(seed: number, targets: FuzzTargets): { next():
       case 0:
         return [['conversation_id', roomRef()]];
       case 1: // both, possibly disagreeing
-        return [['room_id', roomRef()], ['conversation_id', roomRef()]];
+        return [
+          ['room_id', roomRef()],
+          ['conversation_id', roomRef()],
+        ];
       case 2:
         return [];
       default:
@@ -214,7 +296,12 @@ export function createFrameFuzzer(seed: number, targets: FuzzTargets): { next():
   const validTree = (): { [key: string]: Tree } => {
     switch (random.int(4)) {
       case 0:
-        return record(ids([['op', 'auth'], ['token', random.chance(0.5) && targets.tokens.length ? random.pick(targets.tokens) : random.chance(0.5) ? uuid() : edgeString()]]));
+        return record(
+          ids([
+            ['op', 'auth'],
+            ['token', random.chance(0.5) && targets.tokens.length ? random.pick(targets.tokens) : random.chance(0.5) ? uuid() : edgeString()],
+          ]),
+        );
       case 1:
         return record(ids([['op', 'join'], ...roomFields()]));
       case 2:
@@ -310,14 +397,27 @@ export function createFrameFuzzer(seed: number, targets: FuzzTargets): { next():
           const keys = Object.keys(tree);
           const key = random.chance(0.7) && keys.length ? random.pick(keys) : random.pick(KEYS);
           if (random.chance(0.15)) delete tree[key];
-          else Object.defineProperty(tree, key, { value: key === 'op' && random.chance(0.5) ? random.pick(OPS) : randomValue(3), enumerable: true, writable: true, configurable: true });
+          else
+            Object.defineProperty(tree, key, {
+              value: key === 'op' && random.chance(0.5) ? random.pick(OPS) : randomValue(3),
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
           return textFrame(kind, render(tree));
         }
         case 'prototype-keys': {
           const tree = validTree();
-          const hostile: Tree = record([['op', 'send'], ['isAdmin', true], ['room_id', roomRef()], ['polluted', 1]]);
+          const hostile: Tree = record([
+            ['op', 'send'],
+            ['isAdmin', true],
+            ['room_id', roomRef()],
+            ['polluted', 1],
+          ]);
           const where = random.pick(['__proto__', 'constructor', 'prototype']);
-          const wrapped = random.chance(0.5) ? record([[where, hostile], ...Object.entries(tree)]) : record([...Object.entries(tree), [where, record([['prototype', hostile]])]]);
+          const wrapped = random.chance(0.5)
+            ? record([[where, hostile], ...Object.entries(tree)])
+            : record([...Object.entries(tree), [where, record([['prototype', hostile]])]]);
           return textFrame(kind, render(wrapped));
         }
         case 'huge-number': {
@@ -329,7 +429,13 @@ export function createFrameFuzzer(seed: number, targets: FuzzTargets): { next():
         case 'unicode': {
           const tree = validTree();
           const key = random.pick(['op', 'token', 'temp_id', 'request_id', 'room_id', 'content']);
-          const value = key === 'content' ? record([[edgeString(), stringLeaf()], ['text', stringLeaf()]]) : stringLeaf();
+          const value =
+            key === 'content'
+              ? record([
+                  [edgeString(), stringLeaf()],
+                  ['text', stringLeaf()],
+                ])
+              : stringLeaf();
           Object.defineProperty(tree, key, { value, enumerable: true, writable: true, configurable: true });
           return textFrame(kind, render(tree));
         }
@@ -338,7 +444,10 @@ export function createFrameFuzzer(seed: number, targets: FuzzTargets): { next():
         case 'random-json':
           return textFrame(kind, render(randomValue(4)));
         case 'random-text':
-          return textFrame(kind, random.chance(0.5) ? edgeString() : Array.from({ length: random.between(1, 200) }, () => String.fromCharCode(random.between(32, 126))).join(''));
+          return textFrame(
+            kind,
+            random.chance(0.5) ? edgeString() : Array.from({ length: random.between(1, 200) }, () => String.fromCharCode(random.between(32, 126))).join(''),
+          );
         case 'empty':
           return textFrame(kind, random.pick(['', ' ', '\n', '{}', '[]', 'null', '0', '""']));
         case 'binary': {

@@ -12,7 +12,11 @@ export function apiCaller(port: number, token: string | null) {
   return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiReply> => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, {
       method,
-      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();

@@ -37,7 +37,8 @@ const postgresOwned = (dir: string) => {
   const gid = spawnSync('id', ['-g', 'postgres']).stdout.toString().trim();
   chownSync(dir, Number(ids), Number(gid));
 };
-const asPostgres = (command: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args]);
+const asPostgres = (command: string, args: string[]): [string, string[]] =>
+  asRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
 
 function tempDir(label: string): string {
   const dir = mkdtempSync(join(tmpdir(), `arcyou-${label}-`));
@@ -105,7 +106,17 @@ export async function startPrivatePostgres(): Promise<PrivateService> {
   const socketDir = tempDir('pgsock');
   runOrThrow(postgresBin('initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const pgCtl = (action: string, extra: string[] = []) =>
-    runOrThrow(postgresBin('pg_ctl'), ['-D', dataDir, '-w', '-t', '30', '-o', `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off`, ...extra, action]);
+    runOrThrow(postgresBin('pg_ctl'), [
+      '-D',
+      dataDir,
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      ...extra,
+      action,
+    ]);
   const service: PrivateService = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -31,9 +31,7 @@ export async function scrape(url: string): Promise<Sample[]> {
 
 /** The sum of the samples named `name` whose labels include `labels` (0 when none). */
 export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 /** Scrapes until `check` holds for the samples (metrics move asynchronously), or fails with the last values. */

@@ -60,7 +60,7 @@ function slotRanges(port: number): SlotRange[] {
 async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    let ok = false;
+    let ok: boolean;
     try {
       ok = check();
     } catch {
@@ -87,8 +87,26 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
   ports.forEach((port, i) => {
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(busPorts[i]),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        String(NODE_TIMEOUT_MS),
+        '--dir',
+        dir,
+      ],
       { stdio: 'ignore' },
     );
     children.set(port, child);
@@ -151,7 +169,10 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
       // config epoch is the highest claiming those slots. Resharding through MIGRATING/IMPORTING
       // bumps it; this shortcut must, or a move to a master with an older epoch never reaches them.
       cli(toPort, 'cluster', 'bumpepoch');
-      await until('every node sees the slots moved', () => live().every((n) => slots.every((slot) => slotRanges(n.port).some((r) => r.start <= slot && slot <= r.end && r.port === toPort))) && healthy());
+      await until(
+        'every node sees the slots moved',
+        () => live().every((n) => slots.every((slot) => slotRanges(n.port).some((r) => r.start <= slot && slot <= r.end && r.port === toPort))) && healthy(),
+      );
     },
     destroy: killAll,
   };

@@ -16,7 +16,8 @@ export interface SqlFinding {
  */
 const SQL_UPPER =
   /\b(SELECT\b[\s\S]*\bFROM|INSERT\s+INTO|UPDATE\s+\w+(\s+\w+)?\s+SET|DELETE\s+FROM|(CREATE|DROP|ALTER)\s+(OR\s+REPLACE\s+)?(TABLE|DATABASE|INDEX|UNIQUE|SCHEMA|ROLE|USER|FUNCTION|TRIGGER|TYPE|VIEW|EXTENSION|SEQUENCE|MATERIALIZED)|TRUNCATE\s+\w+|GRANT\s+\w+|COPY\s+\w+[\s\S]*\b(FROM|TO)\s+(STDIN|STDOUT|')|(LISTEN|NOTIFY)\s+\w+)/;
-const SQL_ANY_CASE = /\b(insert\s+into|update\s+\w+(\s+\w+)?\s+set\s+\w+\s*=|delete\s+from|create\s+(table|database|index|schema|role)|drop\s+(table|database|index|schema|role)|alter\s+table|select\s+[\w*,.\s]+\s+from\s+\w+\s+where)\b/i;
+const SQL_ANY_CASE =
+  /\b(insert\s+into|update\s+\w+(\s+\w+)?\s+set\s+\w+\s*=|delete\s+from|create\s+(table|database|index|schema|role)|drop\s+(table|database|index|schema|role)|alter\s+table|select\s+[\w*,.\s]+\s+from\s+\w+\s+where)\b/i;
 const looksLikeSql = (text: string) => SQL_UPPER.test(text) || SQL_ANY_CASE.test(text);
 
 function literalText(node: ts.Node): string | null {

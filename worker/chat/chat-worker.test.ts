@@ -17,7 +17,14 @@ import { markPublished } from '../outbox/sql/complete';
 const logger = createLogger('test', 'silent');
 
 function settings(db: TestDatabase, env: Record<string, string> = {}) {
-  return loadConfig(chatWorkerEnv, { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '50', REAP_INTERVAL_MS: '100', ...env });
+  return loadConfig(chatWorkerEnv, {
+    DATABASE_URL: db.url,
+    REDIS_URL: redisUrl(),
+    PUBSUB_MODE: 'perconv',
+    POLL_INTERVAL_MS: '50',
+    REAP_INTERVAL_MS: '100',
+    ...env,
+  });
 }
 
 async function insertMessages(sql: Sql, roomId: string, count: number, type = 'message.created', firstId = 1): Promise<number[]> {
@@ -38,7 +45,9 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 15_000, what
 }
 
 const statusCounts = async (sql: Sql) =>
-  Object.fromEntries((await sql<{ status: string; n: number }[]>`SELECT status::text, count(*)::int AS n FROM outbox GROUP BY status`).map((r) => [r.status, r.n]));
+  Object.fromEntries(
+    (await sql<{ status: string; n: number }[]>`SELECT status::text, count(*)::int AS n FROM outbox GROUP BY status`).map((r) => [r.status, r.n]),
+  );
 
 /** A subscriber on real Redis that records every message of a channel. */
 async function listen(channel: string) {
@@ -114,7 +123,12 @@ describe('chat worker', () => {
       async ping() {},
       async close() {},
     };
-    const worker = await startChatWorker(settings(db, { MAX_ATTEMPTS: '3', BACKOFF_BASE_MS: '400', BACKOFF_CAP_MS: '1000' }), { sql: db.sql, listenSql: null, bus: failingBus, logger });
+    const worker = await startChatWorker(settings(db, { MAX_ATTEMPTS: '3', BACKOFF_BASE_MS: '400', BACKOFF_CAP_MS: '1000' }), {
+      sql: db.sql,
+      listenSql: null,
+      bus: failingBus,
+      logger,
+    });
 
     await waitUntil(async () => attempts.length >= 1, 5000, 'first attempt');
     await waitUntil(async () => (await db.sql`SELECT attempts FROM outbox WHERE id = ${id!}`)[0]!.attempts === 1, 5000, 'first failure recorded');

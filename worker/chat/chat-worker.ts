@@ -32,7 +32,10 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
       },
       ready: async () => {
         if (!busSuspect) return true;
-        busSuspect = !(await deps.bus.ping().then(() => true, () => false));
+        busSuspect = !(await deps.bus.ping().then(
+          () => true,
+          () => false,
+        ));
         return !busSuspect;
       },
     },
@@ -40,7 +43,12 @@ export async function startChatWorker(settings: ChatWorkerSettings, deps: ChatWo
   );
   const stopKeyRetention = startMessageKeyRetention(
     deps.sql,
-    { retentionMs: settings.MESSAGE_KEY_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH, holder: settings.WORKER_ID },
+    {
+      retentionMs: settings.MESSAGE_KEY_RETENTION,
+      intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS,
+      batchSize: settings.OUTBOX_RETENTION_BATCH,
+      holder: settings.WORKER_ID,
+    },
     deps.logger,
   );
   return {

@@ -18,7 +18,9 @@ describe('document worker config', () => {
   });
 
   it('names a bad variable', () => {
-    expect(() => loadDocumentWorkerConfig({ ...base, SIDECAR_BASE_URL: 'sidecar:8000' })).toThrow(/SIDECAR_BASE_URL must be a URL starting with http:\/\/ or https:\/\//);
+    expect(() => loadDocumentWorkerConfig({ ...base, SIDECAR_BASE_URL: 'sidecar:8000' })).toThrow(
+      /SIDECAR_BASE_URL must be a URL starting with http:\/\/ or https:\/\//,
+    );
     expect(() => loadDocumentWorkerConfig({ ...base, DOCUMENT_MAX_ATTEMPTS: '0' })).toThrow(/DOCUMENT_MAX_ATTEMPTS must be an integer from 1/);
   });
 

@@ -48,7 +48,14 @@ async function settled(outboxId: number, documentId?: string, timeout = 10_000):
 }
 
 async function withWorker<T>(env: Record<string, string>, fn: () => Promise<T>, listenSql: Sql | null = null, metrics?: OutboxWorkerMetrics): Promise<T> {
-  const config = loadDocumentWorkerConfig({ DATABASE_URL: db.url, SIDECAR_BASE_URL: sidecar.url, SIDECAR_TIMEOUT_MS: '500', POLL_INTERVAL_MS: '50', LOG_LEVEL: 'silent', ...env });
+  const config = loadDocumentWorkerConfig({
+    DATABASE_URL: db.url,
+    SIDECAR_BASE_URL: sidecar.url,
+    SIDECAR_TIMEOUT_MS: '500',
+    POLL_INTERVAL_MS: '50',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
   const worker = await startDocumentWorker(config, { sql: db.sql, listenSql, logger, metrics });
   try {
     return await fn();
@@ -137,8 +144,13 @@ describe('document worker', () => {
     const garbage = await newDocument('garbage');
     const reported = await newDocument('reported-failure');
     const [garbageId, reportedId] = [await enqueue(garbage), await enqueue(reported)];
-    const [garbageState, reportedState] = await withWorker({}, () => Promise.all([settled(garbageId, garbage.documentId), settled(reportedId, reported.documentId)]));
-    expect(garbageState).toMatchObject({ outbox: { status: 'dead', error: expect.stringContaining('not JSON: <html><body>502 Bad Gateway') }, document: 'failed' });
+    const [garbageState, reportedState] = await withWorker({}, () =>
+      Promise.all([settled(garbageId, garbage.documentId), settled(reportedId, reported.documentId)]),
+    );
+    expect(garbageState).toMatchObject({
+      outbox: { status: 'dead', error: expect.stringContaining('not JSON: <html><body>502 Bad Gateway') },
+      document: 'failed',
+    });
     expect(reportedState).toMatchObject({ outbox: { status: 'dead', error: 'sidecar reported failure: unsupported file format' }, document: 'failed' });
   });
 
@@ -146,7 +158,11 @@ describe('document worker', () => {
     const before = sidecar.requests.length;
     const id = (await enqueueOutbox(db.sql, { type: 'document.summarize.v9', payload: { documentId: randomUUID() } }))!;
     const state = await withWorker({}, () => settled(id));
-    expect(state.outbox).toEqual({ status: 'dead', attempts: 1, error: 'unknown document job type "document.summarize.v9" (this worker handles document.preprocess.v1)' });
+    expect(state.outbox).toEqual({
+      status: 'dead',
+      attempts: 1,
+      error: 'unknown document job type "document.summarize.v9" (this worker handles document.preprocess.v1)',
+    });
     expect(sidecar.requests.length).toBe(before);
   });
 
@@ -162,7 +178,9 @@ describe('document worker', () => {
     const jobs = await Promise.all((['http500', 'ok', 'garbage', 'ok', 'slow', 'ok'] as const).map((mode) => newDocument(mode)));
     const ids: number[] = [];
     for (const job of jobs) ids.push(await enqueue(job));
-    const states = await withWorker({ SIDECAR_TIMEOUT_MS: '300', BATCH_SIZE: '3', DOCUMENT_CONCURRENCY: '3' }, () => Promise.all(ids.map((id, i) => settled(id, jobs[i]!.documentId))));
+    const states = await withWorker({ SIDECAR_TIMEOUT_MS: '300', BATCH_SIZE: '3', DOCUMENT_CONCURRENCY: '3' }, () =>
+      Promise.all(ids.map((id, i) => settled(id, jobs[i]!.documentId))),
+    );
     expect(states.map((s) => s.document)).toEqual(['failed', 'processed', 'failed', 'processed', 'failed', 'processed']);
     expect(states.map((s) => s.outbox.status)).toEqual(['dead', 'published', 'dead', 'published', 'dead', 'published']);
   });
@@ -188,11 +206,14 @@ describe('document worker', () => {
     const seen = new Set<string>();
     const state = await withWorker({ DOCUMENT_MAX_ATTEMPTS: '5', BACKOFF_BASE_MS: '100', BACKOFF_CAP_MS: '200' }, async () => {
       await expect
-        .poll(async () => {
-          const s = await jobState(id, job.documentId);
-          seen.add(`${s.outbox.status}/${s.document}`);
-          return s.outbox.status;
-        }, { timeout: 10_000, interval: 10 })
+        .poll(
+          async () => {
+            const s = await jobState(id, job.documentId);
+            seen.add(`${s.outbox.status}/${s.document}`);
+            return s.outbox.status;
+          },
+          { timeout: 10_000, interval: 10 },
+        )
         .toBe('published');
       return jobState(id, job.documentId);
     });

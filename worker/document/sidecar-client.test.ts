@@ -10,16 +10,27 @@ describe('interpretParseResponse', () => {
   });
 
   it('fails a 2xx whose body says success:false, with the reason given', () => {
-    expect(interpretParseResponse(200, '{"success":false,"error":"pdf is encrypted"}')).toEqual({ ok: false, error: 'sidecar reported failure: pdf is encrypted', retryable: true });
+    expect(interpretParseResponse(200, '{"success":false,"error":"pdf is encrypted"}')).toEqual({
+      ok: false,
+      error: 'sidecar reported failure: pdf is encrypted',
+      retryable: true,
+    });
   });
 
   it('fails a 2xx whose body is not a JSON object', () => {
-    expect(interpretParseResponse(200, '<html>Bad Gateway</html>')).toMatchObject({ ok: false, error: expect.stringContaining('not JSON: <html>Bad Gateway</html>') });
+    expect(interpretParseResponse(200, '<html>Bad Gateway</html>')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('not JSON: <html>Bad Gateway</html>'),
+    });
     expect(interpretParseResponse(200, '[1,2]')).toMatchObject({ ok: false, error: expect.stringContaining('not an object') });
   });
 
   it('fails other statuses; only server errors, 408 and 429 are worth retrying', () => {
-    expect(interpretParseResponse(500, 'Internal Server Error')).toEqual({ ok: false, error: 'sidecar answered HTTP 500: Internal Server Error', retryable: true });
+    expect(interpretParseResponse(500, 'Internal Server Error')).toEqual({
+      ok: false,
+      error: 'sidecar answered HTTP 500: Internal Server Error',
+      retryable: true,
+    });
     expect(interpretParseResponse(503, '')).toEqual({ ok: false, error: 'sidecar answered HTTP 503: (empty body)', retryable: true });
     expect(interpretParseResponse(429, '')).toMatchObject({ retryable: true });
     expect(interpretParseResponse(404, '{"detail":"Not Found"}')).toMatchObject({ ok: false, retryable: false });

@@ -33,6 +33,8 @@ describe('embedding worker config', () => {
     expect(() => loadEmbeddingQueueConfig({ REDIS_URL: cluster, ...keys })).toThrow(message);
     expect(() => loadEmbeddingWorkerConfig({ ...base, REDIS_URL: cluster, ...keys })).toThrow(message);
     expect(loadEmbeddingQueueConfig({ REDIS_URL: 'redis://localhost:6379', ...keys }).EMBEDDING_QUEUE_KEY).toBe('embedding:queue');
-    expect(loadEmbeddingQueueConfig({ REDIS_URL: cluster, EMBEDDING_QUEUE_KEY: '{embedding}:queue', EMBEDDING_FAILED_KEY: '{embedding}:failed' }).REDIS_URL).toBe(cluster);
+    expect(
+      loadEmbeddingQueueConfig({ REDIS_URL: cluster, EMBEDDING_QUEUE_KEY: '{embedding}:queue', EMBEDDING_FAILED_KEY: '{embedding}:failed' }).REDIS_URL,
+    ).toBe(cluster);
   });
 });

@@ -100,7 +100,7 @@ const freshKeys = () => {
 };
 
 describe('embedding consumer', () => {
-  it('embeds a long post chunk by chunk and stores each chunk\'s vector', async () => {
+  it("embeds a long post chunk by chunk and stores each chunk's vector", async () => {
     freshKeys();
     const content = Array.from({ length: 60 }, (_, i) => `Sentence number ${i} of the post.`).join(' ');
     await start();
@@ -123,7 +123,7 @@ describe('embedding consumer', () => {
     expect(await failedEntries()).toEqual([]);
   });
 
-  it('replaces a post\'s vectors when its job runs again: no duplicates, no stale chunks', async () => {
+  it("replaces a post's vectors when its job runs again: no duplicates, no stale chunks", async () => {
     freshKeys();
     await start();
     const long = Array.from({ length: 40 }, (_, i) => `Line ${i} is here.`).join(' ');
@@ -267,7 +267,7 @@ describe('embedding consumer', () => {
     expect(await redis.sismember(keys.consumers, 'ghost')).toBe(0);
   });
 
-  it('leaves a live consumer\'s jobs alone', async () => {
+  it("leaves a live consumer's jobs alone", async () => {
     freshKeys();
     await redis.sadd(keys.consumers, 'busy');
     await redis.set(keys.heartbeat('busy'), 'now', 'PX', 60_000);

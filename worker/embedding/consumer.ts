@@ -70,7 +70,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       await signal.sleep(backoffDelayMs(attempt, 500, 10_000));
     }
   }
-  if (recovered > 0) logger.warn({ jobs: recovered }, 'requeued jobs left in this consumer\'s processing list by an earlier run');
+  if (recovered > 0) logger.warn({ jobs: recovered }, "requeued jobs left in this consumer's processing list by an earlier run");
   const stopRegistry = startRegistry(options.redis, options.keys, queue, consumerId, options.heartbeatTtlMs, logger);
   const stopPromoter = startPeriodic('embedding-retries', options.retryPollMs, () => queue.promoteDue(Date.now(), 1000), logger);
 

@@ -25,7 +25,10 @@ export function createPostEmbedder(options: EmbedPostOptions) {
     const text = [job.title.trim(), job.content.trim()].filter(Boolean).join('\n\n');
     const chunks = chunkText(text, { maxChars: options.chunkChars, overlap: options.chunkOverlap });
     if (chunks.length > options.maxChunks) {
-      throw new JobError(`post too long: ${chunks.length} chunks of ${options.chunkChars} characters, more than EMBEDDING_MAX_CHUNKS=${options.maxChunks}`, false);
+      throw new JobError(
+        `post too long: ${chunks.length} chunks of ${options.chunkChars} characters, more than EMBEDDING_MAX_CHUNKS=${options.maxChunks}`,
+        false,
+      );
     }
     const vectors: number[][] = [];
     for (let i = 0; i < chunks.length; i += options.batchSize) {
@@ -33,9 +36,19 @@ export function createPostEmbedder(options: EmbedPostOptions) {
     }
     const postId = postKey(job);
     const stored = await options.sql.begin(async (tx) => {
-      const current = await claimPostVersion(tx, { postId, enqueuedAt: job.enqueued_at ? new Date(job.enqueued_at) : null, model: options.model, chunks: chunks.length });
+      const current = await claimPostVersion(tx, {
+        postId,
+        enqueuedAt: job.enqueued_at ? new Date(job.enqueued_at) : null,
+        model: options.model,
+        chunks: chunks.length,
+      });
       if (!current) return false;
-      await replacePostEmbeddings(tx, postId, options.model, chunks.map((content, i) => ({ chunk_index: i, content, embedding: vectors[i]! })));
+      await replacePostEmbeddings(
+        tx,
+        postId,
+        options.model,
+        chunks.map((content, i) => ({ chunk_index: i, content, embedding: vectors[i]! })),
+      );
       return true;
     });
     // A job enqueued later already stored its version: ours is stale, and done.

@@ -10,7 +10,8 @@ import { UsageError } from '../../shared/cli/usage-error';
 
 let redis: Redis;
 let keys: QueueKeys;
-const embedding = (...args: string[]) => runCli('worker/embedding/embedding-cli.ts', args, { REDIS_URL: redisUrl(), EMBEDDING_QUEUE_KEY: keys.queue, EMBEDDING_FAILED_KEY: keys.failed });
+const embedding = (...args: string[]) =>
+  runCli('worker/embedding/embedding-cli.ts', args, { REDIS_URL: redisUrl(), EMBEDDING_QUEUE_KEY: keys.queue, EMBEDDING_FAILED_KEY: keys.failed });
 const job = (post_id: string, retryCount: number) => ({ version: 1, post_id, title: '', content: `content of ${post_id}`, retryCount });
 
 beforeAll(() => {
@@ -72,7 +73,9 @@ describe('npm run embedding', () => {
 
   it('enqueue and stats: where the jobs are', async () => {
     await redis.del(keys.queue, keys.failed);
-    expect((await embedding('enqueue', '--post-id', '42', '--title', 'Hi', '--content', 'hello')).stdout).toBe(`Queued post 42 on ${keys.queue} (1 waiting).\n`);
+    expect((await embedding('enqueue', '--post-id', '42', '--title', 'Hi', '--content', 'hello')).stdout).toBe(
+      `Queued post 42 on ${keys.queue} (1 waiting).\n`,
+    );
     const [raw] = await redis.lrange(keys.queue, 0, -1);
     expect(JSON.parse(raw!)).toMatchObject({ version: 1, post_id: '42', title: 'Hi', content: 'hello', retryCount: 0 });
     await redis.lpush(keys.processing('w1'), 'job');
@@ -91,6 +94,10 @@ describe('npm run embedding', () => {
 
   it('exits 2 with a clear message on bad arguments', async () => {
     const result = await embedding('requeue', '--limit', 'many');
-    expect(result).toEqual({ code: 2, stdout: '', stderr: 'embedding: --limit must be a positive integer (got "many")\nRun `npm run embedding -- --help` for usage.\n' });
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'embedding: --limit must be a positive integer (got "many")\nRun `npm run embedding -- --help` for usage.\n',
+    });
   });
 });

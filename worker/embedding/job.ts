@@ -44,7 +44,14 @@ export function parseJob(raw: string): ParsedJob {
 export const serializeJob = (job: EmbeddingJob): string => JSON.stringify(job);
 
 export function newJob(job: NewEmbeddingJob, now = new Date()): EmbeddingJob {
-  return v.parse(EmbeddingJobSchema, { version: EMBEDDING_JOB_VERSION, post_id: job.post_id, title: job.title, content: job.content, enqueued_at: now.toISOString(), retryCount: 0 });
+  return v.parse(EmbeddingJobSchema, {
+    version: EMBEDDING_JOB_VERSION,
+    post_id: job.post_id,
+    title: job.title,
+    content: job.content,
+    enqueued_at: now.toISOString(),
+    retryCount: 0,
+  });
 }
 
 /** The post id as the database keys it. */

@@ -18,7 +18,11 @@ runMain('worker:embedding', async () => {
   let consumer: Consumer | undefined;
   const messages = { stopping: 'embedding worker stopping', stopped: 'embedding worker stopped', stoppingFields: () => ({ inFlight: consumer?.inFlight() }) };
   await runUntilSignal(logger, messages, async (stack) => {
-    const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-embedding-worker' });
+    const sql = createSql(config.DATABASE_URL, {
+      poolMode: config.DATABASE_POOL_MODE,
+      max: config.DATABASE_POOL_MAX,
+      applicationName: 'arcyou-embedding-worker',
+    });
     stack.push('database pool', () => sql.end({ timeout: 5 }));
     const redis = createRedisClient(config.REDIS_URL, 'arcyou-embedding');
     stack.push('Redis connection', () => redis.quit().catch(() => redis.disconnect()));
@@ -30,7 +34,12 @@ runMain('worker:embedding', async () => {
     const registry = createRegistry({ processMetrics: true });
     const { jobs, retries } = jobMetrics(registry);
     const processing = keys.processing(config.EMBEDDING_CONSUMER_ID);
-    registerQueueDepth(registry, redis, { [keys.queue]: keys.queue, [keys.delayed]: { zset: keys.delayed }, [keys.failed]: keys.failed, [processing]: processing });
+    registerQueueDepth(registry, redis, {
+      [keys.queue]: keys.queue,
+      [keys.delayed]: { zset: keys.delayed },
+      [keys.failed]: keys.failed,
+      [processing]: processing,
+    });
     // Up before the consumer and down after it, so a drain shows in the probes and metrics.
     if (config.METRICS_PORT) {
       const checks = { postgres: () => sql`SELECT 1`, redis: () => redis.ping() };
@@ -53,7 +62,12 @@ runMain('worker:embedding', async () => {
       logger,
       process: createPostEmbedder({
         sql,
-        client: createEmbeddingsClient({ url: config.EMBEDDING_API_URL, model: config.EMBEDDING_MODEL, apiKey: config.EMBEDDING_API_KEY, timeoutMs: config.EMBEDDING_API_TIMEOUT_MS }),
+        client: createEmbeddingsClient({
+          url: config.EMBEDDING_API_URL,
+          model: config.EMBEDDING_MODEL,
+          apiKey: config.EMBEDDING_API_KEY,
+          timeoutMs: config.EMBEDDING_API_TIMEOUT_MS,
+        }),
         model: config.EMBEDDING_MODEL,
         chunkChars: config.EMBEDDING_CHUNK_CHARS,
         chunkOverlap: config.EMBEDDING_CHUNK_OVERLAP,
@@ -67,6 +81,9 @@ runMain('worker:embedding', async () => {
     });
     consumer = started;
     stack.push('consumer', () => started.stop());
-    logger.info({ consumerId: config.EMBEDDING_CONSUMER_ID, queue: keys.queue, api: config.EMBEDDING_API_URL, model: config.EMBEDDING_MODEL }, 'embedding worker started');
+    logger.info(
+      { consumerId: config.EMBEDDING_CONSUMER_ID, queue: keys.queue, api: config.EMBEDDING_API_URL, model: config.EMBEDDING_MODEL },
+      'embedding worker started',
+    );
   });
 });

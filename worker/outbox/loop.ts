@@ -58,7 +58,11 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
 
   const settle = async (rows: OutboxRow[], outcomes: RowOutcome[]) => {
     const published = rows.filter((_, i) => !outcomes[i]);
-    await markPublished(sql, options.workerId, published.map((row) => row.id));
+    await markPublished(
+      sql,
+      options.workerId,
+      published.map((row) => row.id),
+    );
     for (const row of published) options.onSettled?.(row, 'published');
     for (const [i, row] of rows.entries()) {
       const outcome = outcomes[i];
@@ -119,7 +123,8 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
       // Busy: go again at once (wake-ups are coalesced, so more rows may be waiting). Idle: sleep.
       if (!stopping && claimed === 0) await signal.sleep(unsettled ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
     }
-    if (unsettled) logger.warn({ ids: unsettled.rows.map((row) => row.id) }, 'stopping with a batch not recorded; its locks will expire and it will be retried');
+    if (unsettled)
+      logger.warn({ ids: unsettled.rows.map((row) => row.id) }, 'stopping with a batch not recorded; its locks will expire and it will be retried');
   };
 
   const runSlots = async (each: ProcessEach) => {
@@ -169,10 +174,12 @@ export function startOutboxLoop(options: OutboxLoopOptions): OutboxLoop {
         }
       }
       // Slots left and rows came: claim again at once. Otherwise wait for a free slot, a NOTIFY or the poll.
-      if (!stopping && (claimed === 0 || inFlight.size >= each.concurrency)) await signal.sleep(toRecord.length ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
+      if (!stopping && (claimed === 0 || inFlight.size >= each.concurrency))
+        await signal.sleep(toRecord.length ? Math.min(options.pollIntervalMs, 500) : options.pollIntervalMs);
     }
     await Promise.all(inFlight);
-    if (toRecord.length) logger.warn({ ids: toRecord.map((r) => r.row.id) }, 'stopping with rows not recorded; their locks will expire and they will be retried');
+    if (toRecord.length)
+      logger.warn({ ids: toRecord.map((r) => r.row.id) }, 'stopping with rows not recorded; their locks will expire and they will be retried');
   };
 
   const process = options.process;

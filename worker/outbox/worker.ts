@@ -74,7 +74,12 @@ export async function startOutboxWorker(settings: OutboxWorkerSettings, job: Out
   const stopReaper = startReaper(sql, settings.REAP_INTERVAL_MS, settings.WORKER_ID, logger, loop.wake);
   const stopRetention = startRetention(
     sql,
-    { retentionMs: settings.OUTBOX_RETENTION, intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS, batchSize: settings.OUTBOX_RETENTION_BATCH, holder: settings.WORKER_ID },
+    {
+      retentionMs: settings.OUTBOX_RETENTION,
+      intervalMs: settings.OUTBOX_RETENTION_INTERVAL_MS,
+      batchSize: settings.OUTBOX_RETENTION_BATCH,
+      holder: settings.WORKER_ID,
+    },
     logger,
   );
   const stopStats = metrics ? startOutboxStats(sql, settings.OUTBOX_STATS_INTERVAL_MS, job.filter, metrics.reportBacklog, logger) : null;

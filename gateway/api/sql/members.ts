@@ -41,7 +41,11 @@ export async function putMember(sql: Sql, roomId: string, userId: string, role: 
       ON CONFLICT (room_id, user_id) DO UPDATE SET role = EXCLUDED.role, deleted_at = NULL
       RETURNING user_id, role, last_read_message_id, created_at, membership_id`;
     if (outcome !== 'unchanged') {
-      await queueRoomEvent(tx, roomId, outcome === 'added' ? 'member.added' : 'member.updated', { user_id: userId, role: wanted, membership_id: member!.membership_id });
+      await queueRoomEvent(tx, roomId, outcome === 'added' ? 'member.added' : 'member.updated', {
+        user_id: userId,
+        role: wanted,
+        membership_id: member!.membership_id,
+      });
     }
     const { membership_id: _, ...row } = member!;
     return { outcome, member: row };
@@ -62,7 +66,11 @@ export interface WrittenEvent {
  * once instead of waiting for the outbox workers. 'no_room' / 'not_member' when there is
  * nothing to remove.
  */
-export async function removeMember(sql: Sql, roomId: string, userId: string): Promise<{ outcome: 'removed'; event: WrittenEvent | null } | { outcome: 'no_room' | 'not_member' }> {
+export async function removeMember(
+  sql: Sql,
+  roomId: string,
+  userId: string,
+): Promise<{ outcome: 'removed'; event: WrittenEvent | null } | { outcome: 'no_room' | 'not_member' }> {
   return sql.begin(async (tx) => {
     const [room] = await tx`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
     if (!room) return { outcome: 'no_room' as const };

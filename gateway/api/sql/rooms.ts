@@ -14,9 +14,11 @@ export interface RoomRow {
 
 export type Role = 'owner' | 'manager' | 'participant';
 
-
 /** A new room with its first members; null if a room with that id exists. No event: nobody is in it yet. */
-export async function createRoom(sql: Sql, room: { id: string | null; name: string; description: string | null; members: Array<{ user_id: string; role: Role }> }): Promise<RoomRow | null> {
+export async function createRoom(
+  sql: Sql,
+  room: { id: string | null; name: string; description: string | null; members: Array<{ user_id: string; role: Role }> },
+): Promise<RoomRow | null> {
   const [row] = await sql<RoomRow[]>`
     WITH room AS (
       INSERT INTO arcyou_chat_rooms (id, name, description)

@@ -20,9 +20,15 @@ afterAll(async () => {
 /** A worker running `task` every 200 ms under the lease (it outlives 600 ms without a renewal); counts its runs. */
 function worker(task: string, holder: string) {
   const runs = { count: 0 };
-  const stop = startMaintenance(task, 200, { sql: db.sql, holder }, async () => {
-    runs.count++;
-  }, logger);
+  const stop = startMaintenance(
+    task,
+    200,
+    { sql: db.sql, holder },
+    async () => {
+      runs.count++;
+    },
+    logger,
+  );
   return { runs, stop };
 }
 

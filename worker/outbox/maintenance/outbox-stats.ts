@@ -6,7 +6,13 @@ import type { Logger } from '../../../shared/logger';
 import { outboxBacklog, type OutboxBacklog, type TypeFilter } from '../sql/outbox-lag';
 import { startPeriodic } from './periodic';
 
-export function startOutboxStats(sql: Sql, intervalMs: number, filter: TypeFilter, report: (backlog: OutboxBacklog) => void, logger: Logger): () => Promise<void> {
+export function startOutboxStats(
+  sql: Sql,
+  intervalMs: number,
+  filter: TypeFilter,
+  report: (backlog: OutboxBacklog) => void,
+  logger: Logger,
+): () => Promise<void> {
   const measure = async () => report(await outboxBacklog(sql, filter));
   const first = measure().catch((err: unknown) => logger.warn({ err }, 'outbox stats failed'));
   const stop = startPeriodic('outbox-stats', intervalMs, measure, logger);

@@ -52,7 +52,8 @@ export function startMaintenance(name: string, intervalMs: number, leadership: L
   let leading = false;
   const run = async () => {
     const leader = await takeLease(leadership.sql, name, leadership.holder, ttlMs);
-    if (leader !== leading) logger.info({ task: name, holder: leadership.holder }, leader ? 'maintenance task taken over' : 'maintenance task left to another worker');
+    if (leader !== leading)
+      logger.info({ task: name, holder: leadership.holder }, leader ? 'maintenance task taken over' : 'maintenance task left to another worker');
     leading = leader;
     if (leader) await task();
   };

@@ -86,9 +86,15 @@ describe('retention', () => {
       INSERT INTO arcyou_chat_message_keys (room_id, user_id, client_key, message_id, created_at)
       SELECT ${room!.id}, ${user}, 'key-' || n, id, now() - make_interval(hours => CASE WHEN n <= 3 THEN 30 ELSE 1 END)
       FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM arcyou_chat_messages WHERE room_id = ${room!.id}) m`;
-    const settings = loadConfig(chatWorkerEnv, { DATABASE_URL: db.url, REDIS_URL: redisUrl(), MESSAGE_KEY_RETENTION: '1d', OUTBOX_RETENTION_INTERVAL_MS: '1000' });
+    const settings = loadConfig(chatWorkerEnv, {
+      DATABASE_URL: db.url,
+      REDIS_URL: redisUrl(),
+      MESSAGE_KEY_RETENTION: '1d',
+      OUTBOX_RETENTION_INTERVAL_MS: '1000',
+    });
     const worker = await startChatWorker(settings, { sql: db.sql, listenSql: null, bus: createMemoryBus(), logger });
-    const keys = async () => (await db.sql<{ client_key: string }[]>`SELECT client_key FROM arcyou_chat_message_keys ORDER BY client_key`).map((r) => r.client_key);
+    const keys = async () =>
+      (await db.sql<{ client_key: string }[]>`SELECT client_key FROM arcyou_chat_message_keys ORDER BY client_key`).map((r) => r.client_key);
     try {
       await expect.poll(keys, { timeout: 5000 }).toEqual(['key-4', 'key-5']);
       const [count] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM arcyou_chat_messages WHERE room_id = ${room!.id}`;

@@ -46,10 +46,16 @@ export function startMessageKeyRetention(sql: Sql, options: SweeperOptions, logg
 
 function startSweeper(sql: Sql, deleteBatch: DeleteBatch, options: SweeperOptions, logger: Logger, name: string, what: string): () => Promise<void> {
   let stopping = false;
-  const stop = startMaintenance(name, options.intervalMs, { sql, holder: options.holder }, async () => {
-    const deleted = await sweep(sql, deleteBatch, options, () => stopping);
-    if (deleted > 0) logger.info({ deleted, retentionMs: options.retentionMs }, `deleted ${what}`);
-  }, logger);
+  const stop = startMaintenance(
+    name,
+    options.intervalMs,
+    { sql, holder: options.holder },
+    async () => {
+      const deleted = await sweep(sql, deleteBatch, options, () => stopping);
+      if (deleted > 0) logger.info({ deleted, retentionMs: options.retentionMs }, `deleted ${what}`);
+    },
+    logger,
+  );
   return async () => {
     stopping = true;
     await stop();

@@ -19,8 +19,14 @@ describe('parseOutboxArgs', () => {
   });
 
   it('reads requeue filters, combined with AND', () => {
-    expect(parseOutboxArgs(['requeue', '--type', 'document.preprocess.v1'])).toEqual({ command: 'requeue', filter: { type: 'document.preprocess.v1', ids: null, olderThanMs: null } });
-    expect(parseOutboxArgs(['requeue', '--id', '3,4', '--id', '9', '--older-than', '1h'])).toEqual({ command: 'requeue', filter: { type: null, ids: [3, 4, 9], olderThanMs: 3_600_000 } });
+    expect(parseOutboxArgs(['requeue', '--type', 'document.preprocess.v1'])).toEqual({
+      command: 'requeue',
+      filter: { type: 'document.preprocess.v1', ids: null, olderThanMs: null },
+    });
+    expect(parseOutboxArgs(['requeue', '--id', '3,4', '--id', '9', '--older-than', '1h'])).toEqual({
+      command: 'requeue',
+      filter: { type: null, ids: [3, 4, 9], olderThanMs: 3_600_000 },
+    });
     expect(parseOutboxArgs(['requeue', '--all'])).toEqual({ command: 'requeue', filter: { type: null, ids: null, olderThanMs: null } });
   });
 
@@ -41,7 +47,9 @@ describe('parseOutboxArgs', () => {
     expect(usageError(['requeue', '--all', '--type', 'x'])).toBe('requeue: --all cannot be combined with --type, --id or --older-than');
     expect(usageError(['requeue', '--id', '12a'])).toBe('--id must be outbox row ids (positive integers), comma-separated (got "12a")');
     expect(usageError(['requeue', '--id', '0'])).toMatch(/^--id must be/);
-    expect(usageError(['requeue', '--older-than', 'yesterday'])).toBe('--older-than must be a duration such as 90s, 15m, 12h, 7d or a number of seconds (got "yesterday")');
+    expect(usageError(['requeue', '--older-than', 'yesterday'])).toBe(
+      '--older-than must be a duration such as 90s, 15m, 12h, 7d or a number of seconds (got "yesterday")',
+    );
     expect(usageError(['requeue', '--type'])).toMatch(/^requeue: Option '--type <value>' argument missing/);
     expect(usageError(['purge'])).toBe('purge: --older-than is required (e.g. --older-than 7d; 0 purges every published row)');
     expect(usageError(['purge', '--older-than', '1d', '--batch', '0'])).toBe('--batch must be an integer from 1 to 100000 (got "0")');

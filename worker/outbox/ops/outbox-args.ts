@@ -75,9 +75,11 @@ export function parseOutboxArgs(argv: readonly string[]): OutboxCommand {
       return { command: 'requeue', filter };
     }
     case 'purge': {
-      if (typeof values['older-than'] !== 'string') throw new UsageError('purge: --older-than is required (e.g. --older-than 7d; 0 purges every published row)');
+      if (typeof values['older-than'] !== 'string')
+        throw new UsageError('purge: --older-than is required (e.g. --older-than 7d; 0 purges every published row)');
       const batch = typeof values.batch === 'string' ? values.batch : '1000';
-      if (!/^\d+$/.test(batch) || Number(batch) < 1 || Number(batch) > 100_000) throw new UsageError(`--batch must be an integer from 1 to 100000 (got "${batch}")`);
+      if (!/^\d+$/.test(batch) || Number(batch) < 1 || Number(batch) > 100_000)
+        throw new UsageError(`--batch must be an integer from 1 to 100000 (got "${batch}")`);
       return { command: 'purge', olderThanMs: durationOption('older-than', values['older-than']), batchSize: Number(batch) };
     }
   }

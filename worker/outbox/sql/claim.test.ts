@@ -93,7 +93,10 @@ describe('claimBatch: order within a room', () => {
 
     const claimed = await claimBatch(db.sql, { workerId: 'w2', batchSize, lockSeconds: 30, excludeTypePrefix: 'document.' });
     // The first batchSize pending rows are all the stuck room's: candidates must skip them.
-    expect(claimed.map((r) => r.id), 'claimed (the other room\u2019s row only)').toEqual([otherRow]);
+    expect(
+      claimed.map((r) => r.id),
+      'claimed (the other room\u2019s row only)',
+    ).toEqual([otherRow]);
   });
 
   it('a reap that commits while a claim is open (with a later now()) does not let the freed row\u2019s room overtake it', async () => {
@@ -105,7 +108,10 @@ describe('claimBatch: order within a room', () => {
 
     let reap: { freed: number; now: Date } | undefined;
     const claimed = await claimBatch(db.sql, {
-      workerId: 'w2', batchSize: 100, lockSeconds: 30, excludeTypePrefix: 'document.',
+      workerId: 'w2',
+      batchSize: 100,
+      lockSeconds: 30,
+      excludeTypePrefix: 'document.',
       // Another connection of the pool: it commits while the claim's transaction is open.
       onBegun: async () => {
         await sleep(20); // the reap's now() is later than the claim's
@@ -118,7 +124,10 @@ describe('claimBatch: order within a room', () => {
 
     // The interleaving did happen: the reap freed the row during the claim, with a later clock.
     expect(reap?.freed, 'rows the reap freed during the claim').toBe(1);
-    expect(claimed.map((r) => r.id), 'the probe row is claimed').toContain(probeRow);
+    expect(
+      claimed.map((r) => r.id),
+      'the probe row is claimed',
+    ).toContain(probeRow);
     const [probed] = await db.sql<{ claim_now: Date }[]>`SELECT locked_until - interval '30 seconds' AS claim_now FROM outbox WHERE id = ${probeRow}`;
     expect(reap!.now.getTime(), 'the reap\u2019s now() is later than the claim\u2019s').toBeGreaterThan(probed!.claim_now.getTime());
 
