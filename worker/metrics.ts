@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } fro
 import type { RedisClient } from '../shared/redis';
 import { withTimeout } from '../shared/timeout';
 import type { OutboxLoopOptions } from './outbox/loop';
-import type { OutboxBacklog } from './outbox/sql/outbox-lag';
+import type { OutboxBacklog } from './outbox/sql/outbox-backlog';
 
 type Metric = Counter<string> | Gauge<string> | Histogram<string>;
 

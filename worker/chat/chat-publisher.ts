@@ -1,11 +1,13 @@
 // The chat worker's processor: every claimed row becomes one serialised room event on
 // the bus, published in id order in one call.
 import type { RoomBus, RoomEvent } from '../../shared/bus/room-bus';
+import { DOCUMENT_JOB_PREFIX } from '../../shared/outbox/document-preprocess';
 import { roomEventFrame, serializeMessageEvent, type ChatMessage } from '../../shared/protocol/events';
 import type { RowOutcome } from '../outbox/loop';
 import type { OutboxRow } from '../outbox/sql/claim';
 
-export const CHAT_EXCLUDED_PREFIX = 'document.';
+/** The chat worker leaves document jobs to the document worker. */
+export const CHAT_EXCLUDED_PREFIX = DOCUMENT_JOB_PREFIX;
 
 /** The live event a row becomes, or why it cannot become one. */
 export function eventForRow(row: OutboxRow): { frame: string } | { invalid: string } {

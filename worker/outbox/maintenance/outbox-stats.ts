@@ -3,7 +3,8 @@
 // the worker is too busy or too stuck to move them itself.
 import type { Sql } from '../../../shared/db/client';
 import type { Logger } from '../../../shared/logger';
-import { outboxBacklog, type OutboxBacklog, type TypeFilter } from '../sql/outbox-lag';
+import { outboxBacklog, type OutboxBacklog } from '../sql/outbox-backlog';
+import type { TypeFilter } from '../sql/type-filter';
 import { startPeriodic } from './periodic';
 
 export function startOutboxStats(

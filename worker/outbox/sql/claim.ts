@@ -1,4 +1,5 @@
 import type { Sql } from '../../../shared/db/client';
+import { typeMatches, type TypeFilter } from './type-filter';
 
 export interface OutboxRow {
   id: number;
@@ -9,14 +10,10 @@ export interface OutboxRow {
   created_at: Date;
 }
 
-export interface ClaimOptions {
+export interface ClaimOptions extends TypeFilter {
   workerId: string;
   batchSize: number;
   lockSeconds: number;
-  /** Only rows whose type starts with this (e.g. `document.`). */
-  includeTypePrefix?: string;
-  /** Only rows whose type does not start with this. */
-  excludeTypePrefix?: string;
   /**
    * Called inside the claim transaction before its first statement, so after its `now()`
    * is fixed (tests: a commit that races the claim, such as a reap).
@@ -47,11 +44,7 @@ const ROOM_CLAIM_LOCK = 7_411_204;
  * transaction that wrote it.
  */
 export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<OutboxRow[]> {
-  const include = options.includeTypePrefix ?? null;
-  const exclude = options.excludeTypePrefix ?? null;
-  const typeFilter = sql`
-    (${include}::text IS NULL OR left(o.type, length(${include}::text)) = ${include}::text)
-    AND (${exclude}::text IS NULL OR left(o.type, length(${exclude}::text)) <> ${exclude}::text)`;
+  const typeFilter = typeMatches(sql, options);
   // Uses outbox_room_blockers_idx, which holds exactly the rows that can block (the
   // condition repeats its predicate, literally, so the planner can use it).
   const heldBack = sql`EXISTS (
