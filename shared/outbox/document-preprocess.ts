@@ -25,7 +25,7 @@ export function enqueueDocumentPreprocess(sql: Queryable, job: DocumentPreproces
   const payload = v.parse(DocumentPreprocessPayload, { documentId: job.documentId, userId: job.userId });
   return enqueueOutbox(sql, {
     type: DOCUMENT_PREPROCESS_TYPE,
-    roomId: payload.documentId,
+    orderingKey: payload.documentId,
     payload,
     dedupeKey: job.dedupeKey === undefined ? defaultPreprocessDedupeKey(payload.documentId) : job.dedupeKey,
   });

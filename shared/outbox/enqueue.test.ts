@@ -24,6 +24,17 @@ describe('enqueueOutbox', () => {
     expect(row!.payload).toEqual({ a: 1 });
   });
 
+  it('stores the ordering key in outbox.room_id, whose column comment says what it is', async () => {
+    const key = '3f0c2a52-8a11-4d7e-9a41-2f9a1c7e5b10';
+    const id = await enqueueOutbox(db.sql, { type: 'document.preprocess.v1', orderingKey: key, payload: {} });
+    const [row] = await db.sql<{ room_id: string }[]>`SELECT room_id FROM outbox WHERE id = ${id!}`;
+    expect(row!.room_id).toBe(key);
+    const [column] = await db.sql<
+      { comment: string | null }[]
+    >`SELECT col_description('outbox'::regclass, attnum) AS comment FROM pg_attribute WHERE attrelid = 'outbox'::regclass AND attname = 'room_id'`;
+    expect(column!.comment).toMatch(/^Ordering key/);
+  });
+
   it('dedupes concurrent enqueues of one key too', async () => {
     const ids = await Promise.all(Array.from({ length: 8 }, () => enqueueOutbox(db.sql, { type: 't', payload: {}, dedupeKey: 'race' })));
     expect(ids.filter((id) => id !== null)).toHaveLength(1);

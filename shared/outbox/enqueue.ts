@@ -4,8 +4,11 @@ import type { Queryable } from '../db/queryable';
 
 export interface OutboxJob {
   type: string;
-  /** The room of a chat event; a job key for other domains (the document id for document jobs). */
-  roomId?: string | null;
+  /**
+   * Rows with the same key are handed out one at a time, in id order (stored in
+   * `outbox.room_id`): the room of a chat event, the document of a document job.
+   */
+  orderingKey?: string | null;
   payload: Record<string, unknown>;
   /** While a row with this key exists, enqueueing the key again adds nothing. */
   dedupeKey?: string | null;
@@ -15,7 +18,7 @@ export interface OutboxJob {
 export async function enqueueOutbox(sql: Queryable, job: OutboxJob): Promise<number | null> {
   const [row] = await sql<{ id: number }[]>`
     INSERT INTO outbox (type, room_id, payload, dedupe_key)
-    VALUES (${job.type}, ${job.roomId ?? null}, ${sql.json(job.payload as never)}, ${job.dedupeKey ?? null})
+    VALUES (${job.type}, ${job.orderingKey ?? null}, ${sql.json(job.payload as never)}, ${job.dedupeKey ?? null})
     ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING id`;
   return row?.id ?? null;

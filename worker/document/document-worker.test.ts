@@ -262,7 +262,7 @@ describe('document worker', () => {
   });
 
   it('leaves chat rows alone', async () => {
-    const id = (await enqueueOutbox(db.sql, { type: 'message.created', roomId: randomUUID(), payload: { id: 1 } }))!;
+    const id = (await enqueueOutbox(db.sql, { type: 'message.created', orderingKey: randomUUID(), payload: { id: 1 } }))!;
     const job = await newDocument('ok');
     const docId = await enqueue(job);
     await withWorker({}, () => settled(docId, job.documentId));
