@@ -24,6 +24,7 @@ const UNIT = [
   'shared/stop-stack.test.ts',
   'shared/db/listen-sql.test.ts',
   'test/chaos/sdk-member.test.ts',
+  'test/deploy/*.test.ts',
   'worker/document/sidecar-client.test.ts',
   'worker/embedding/chunk-text.test.ts',
   'worker/embedding/embeddings-client.test.ts',
