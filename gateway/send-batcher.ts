@@ -5,6 +5,7 @@
 // may publish itself (the fast path) and deletes their outbox rows; what it could not publish
 // goes to the outbox workers, and the reaper hands them whatever a crashed gateway held.
 // Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RoomBus } from '../shared/bus/room-bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
@@ -195,7 +196,7 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
     async drain() {
       while (running.size > 0 || queue.length > 0 || publishing.size > 0) {
         pump();
-        await Promise.race([Promise.all([...running, ...publishing]), new Promise((r) => setTimeout(r, 10))]);
+        await Promise.race([Promise.all([...running, ...publishing]), sleep(10)]);
       }
       retire();
       await retiring;

@@ -1,5 +1,6 @@
 // The gateway: a uWS app with the WebSocket endpoint and HTTP probes, wired to the
 // database, the bus and the fan-out. Created and drained by gateway/main.ts (and tests).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '../shared/bus/bus';
 import { createRoomBus } from '../shared/bus/room-bus';
 import type { Sql } from '../shared/db/client';
@@ -71,7 +72,7 @@ async function listen(app: UWS.TemplatedApp, host: string, port: number, logger:
     if (token) return token;
     if (port === 0 || Date.now() >= deadline) throw new Error(`cannot listen on ${host}:${port}`);
     if (attempt === 1) logger.warn({ host, port }, 'port is taken; trying again (after a restart, the old connections hold it for up to a minute)');
-    await new Promise((resolve) => setTimeout(resolve, LISTEN_RETRY_EVERY_MS));
+    await sleep(LISTEN_RETRY_EVERY_MS);
   }
 }
 
@@ -139,7 +140,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         const timer = setTimeout(fn, ms);
         return { cancel: () => clearTimeout(timer) };
       },
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      sleep,
       now: () => Date.now(),
       logger,
     },

@@ -2,6 +2,7 @@
 // socket in program order whether they were published to its topic or sent to it
 // directly; a socket gets exactly the topic frames published while it was subscribed.
 // If a uWS upgrade changes any of this, seq delivery breaks: this test says so first.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadNativeUws, type UWS } from './uws';
@@ -45,14 +46,14 @@ describe('uWS topic ordering', () => {
     const peer = new WebSocket(`ws://127.0.0.1:${port}/?name=${name}`);
     peer.on('message', (data) => received.push(data.toString()));
     await new Promise((resolve) => peer.once('open', resolve));
-    while (!sockets.has(name)) await new Promise((r) => setTimeout(r, 5));
+    while (!sockets.has(name)) await sleep(5);
     return {
       ws: sockets.get(name)!,
       received,
       async settle(count) {
         const deadline = Date.now() + 3000;
-        while (received.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        await new Promise((r) => setTimeout(r, 50));
+        while (received.length < count && Date.now() < deadline) await sleep(10);
+        await sleep(50);
       },
     };
   }

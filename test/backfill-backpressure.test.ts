@@ -3,6 +3,7 @@
 // gateway must pace the backfill to the socket, not dump it past WS_SEND_HIGH_WATER — and
 // the gateway must not hold every joiner's whole backfill in memory at once.
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../shared/db/client';
@@ -49,8 +50,8 @@ describe('backfill of a large backlog (default WS_SEND_HIGH_WATER and BACKFILL_L
       expect(join).toMatchObject({ op: 'join', success: true, room_id: roomId });
       // Until the whole backfill is in, or the socket closed (no point waiting then).
       const deadline = Date.now() + 30_000;
-      while (client.events(roomId).length < MESSAGES && closedWith === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 300));
+      while (client.events(roomId).length < MESSAGES && closedWith === null && Date.now() < deadline) await sleep(20);
+      await sleep(300);
       expect(closedWith, `the gateway closed the reading client after ${client.events(roomId).length} of ${MESSAGES} backfilled messages`).toBeNull();
       expect(client.events(roomId)).toHaveLength(MESSAGES);
       const ids = client.events(roomId).map((e) => e.message.id as number);
@@ -129,7 +130,7 @@ describe('gateway memory while members join with a large backlog', () => {
     const warm = newUser();
     const warmRoom = await createRoom(db.sql, [warm]);
     await joinAndRead(gateway.port, warm, warmRoom, 0);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
 
     const before = memory(gateway.pid);
     const results = await Promise.all(readers.map((userId) => joinAndRead(gateway.port, userId, roomId)));

@@ -1,6 +1,7 @@
 // The bench load generator's connectors (bench/load/wire.ts) against a real gateway: raw
 // frames and the client SDK (--our-client=sdk) both join, send, and hand the receiver the
 // sender's stamp.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type OurClient, type Stamp } from '../bench/load/wire';
 import { createRoom, newUser } from './support/fixtures';
@@ -24,7 +25,7 @@ describe('bench load-generator connectors', () => {
     const stamp = { t: Date.now() + 0.5, w: 7, s: 0 };
     w.send(roomId, stamp);
     const deadline = Date.now() + 5000;
-    while (got.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (got.length === 0 && Date.now() < deadline) await sleep(20);
     expect(got).toHaveLength(1);
     expect(got[0]!.t).toBe(stamp.t);
     expect(got[0]!.w).toBe(7);

@@ -12,11 +12,12 @@
 // and published by the worker: the gateway stores none of them, and the newest one is read
 // from PostgreSQL only by a catch-up after a reconnect — so each test also asserts that
 // Redis counts a subscriber on the room's channel (PUBSUB NUMSUB) after the blip.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelFor } from '../shared/bus/channels';
 import { insertMessages } from './support/backlog';
-import { sleep, subscriberCount, until } from './support/bus-faults';
+import { subscriberCount, until } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';

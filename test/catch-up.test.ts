@@ -6,13 +6,14 @@
 // publishing. The gateway's PostgreSQL also goes through a proxy, which can hold back
 // the answer of a query that has already run (its snapshot taken) — and PostgreSQL is a
 // private cluster this file may stop.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GLOBAL_CHANNEL } from '../shared/bus/channels';
 import { createFreshDatabase, type FreshDatabase } from '../shared/db/fresh-database';
 import { queueRoomEvent } from '../gateway/sql/room-event';
 import { insertBacklog, insertMessages, receivedIds, waitForOutboxDrained } from './support/backlog';
-import { cutSubscription, restoreSubscription, sleep, until } from './support/bus-faults';
+import { cutSubscription, restoreSubscription, until } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivatePostgres, startPrivateRedis, type PrivateService } from './support/private-services';

@@ -1,5 +1,6 @@
 // Two or more real WebSocket clients chatting through the gateway, PostgreSQL, the
 // chat worker and Redis (README: WebSocket protocol).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, createRoom, newUser } from './support/fixtures';
 import { startSystem, type TestSystem } from './support/system';
@@ -119,8 +120,7 @@ for (const mode of ['global', 'perconv'] as const) {
       await a.waitFor((f) => f.message?.id === reply.message_id);
       // The fast path (docs/delivery.md): published by this gateway, then its row deleted.
       const deadline = Date.now() + 5000;
-      while ((await system.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId}`).length > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 10));
+      while ((await system.sql`SELECT 1 FROM outbox WHERE room_id = ${roomId}`).length > 0 && Date.now() < deadline) await sleep(10);
       expect(await system.sql`SELECT status FROM outbox WHERE room_id = ${roomId}`).toEqual([]);
     });
 
@@ -194,7 +194,7 @@ for (const mode of ['global', 'perconv'] as const) {
 
       const after = await a.request({ op: 'send', room_id: roomId, content: { text: 'after' } });
       await a.waitFor((f) => f.message?.id === after.message_id);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       expect(b.events(roomId).some((e) => e.message?.id === after.message_id)).toBe(false);
       expect(await b.request({ op: 'ack', room_id: roomId, last_read_message_id: after.message_id })).toMatchObject({ success: false });
     });

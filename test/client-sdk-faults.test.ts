@@ -3,10 +3,10 @@
 // front of each gateway). A writer and a reader, each an SDK client that picks a live
 // gateway per connection attempt: the reader sees every message of the room exactly once,
 // in order, and every send — many made while offline — is stored exactly once.
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient, type ChatClient, type Message, type SocketConstructor } from '../client';
-import { sleep } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';

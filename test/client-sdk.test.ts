@@ -4,10 +4,11 @@
 // stored, token refresh, room events, and close() leaving nothing behind. The connection
 // goes through a TCP proxy the test cuts and refuses at will.
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient, type ChatClient, type ChatRoom, type ConnectionState, type Message, type SocketConstructor } from '../client';
-import { sleep, until } from './support/bus-faults';
+import { until } from './support/bus-faults';
 import { createRoom, newUser } from './support/fixtures';
 import { startSystem, type TestSystem } from './support/system';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';

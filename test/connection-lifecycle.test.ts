@@ -1,5 +1,6 @@
 // Connection-level behaviour: per-room Redis subscriptions follow local membership
 // (PUBSUB_MODE=perconv), and idle connections are pinged, then closed if silent.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Prom
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   return check();
 }

@@ -4,13 +4,13 @@
 // and not a stale copy that comes after more than 1,024 newer messages. The republish is
 // simulated by publishing exactly the frame the worker would publish for that outbox row
 // (worker/chat/chat-publisher.ts eventForRow) to the room's channel.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { channelFor } from '../shared/bus/channels';
 import { eventForRow } from '../worker/chat/chat-publisher';
 import type { OutboxRow } from '../worker/outbox/sql/claim';
 import { insertBacklog, insertMessages, receivedIds, waitForOutboxDrained } from './support/backlog';
-import { sleep } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';

@@ -1,6 +1,7 @@
 // Editing and deleting messages over the WebSocket, with members on two gateways: the events
 // reach every member in their place among the messages, the change shows in history and
 // backfill, and only who may change a message can.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
@@ -92,7 +93,7 @@ describe('edit and delete', () => {
     expect(row).toEqual({ content: {}, status: 'deleted' });
     const late = await connect(0, alice, roomId);
     await late.waitFor((f) => f.op === 'join');
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(late.events(roomId).filter((e) => e.type === 'message.created')).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 // The embedding worker as its own process (`npm run worker:embedding`): killed with jobs
 // in flight it loses none, and SIGTERM lets the jobs in flight finish.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type Redis } from '../shared/redis';
 import { queueKeys, type QueueKeys } from '../worker/embedding/keys';
@@ -96,7 +97,7 @@ describe('embedding worker process', () => {
 
     worker.child.kill('SIGTERM');
     await worker.waitForOutput(/embedding worker stopping/);
-    await new Promise((r) => setTimeout(r, 400)); // longer than one blocking pop: it would have taken more by now
+    await sleep(400); // longer than one blocking pop: it would have taken more by now
     expect(worker.alive()).toBe(true);
     expect(await redis.llen(keys.queue)).toBe(3);
     api.release();

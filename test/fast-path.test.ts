@@ -1,6 +1,7 @@
 // Sends are written by group commit and published by the gateway itself (the fast path,
 // gateway/send-batcher.ts), with the outbox workers as the safety net: for rooms with a row
 // in their hands, for publishes that failed, for rows a dead gateway held.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelFor } from '../shared/bus/channels';
@@ -23,7 +24,7 @@ const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 };
 
@@ -83,7 +84,7 @@ describe('fast path and group commit (in-process gateway, no worker)', () => {
     const [row] = await system.sql<{ status: string; locked_by: string | null }[]>`
       SELECT status::text, locked_by FROM outbox WHERE room_id = ${roomId} AND (payload->>'id')::bigint = ${after.message_id}`;
     expect(row).toEqual({ status: 'pending', locked_by: null });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(b.events(roomId).some((e) => e.message?.id === after.message_id)).toBe(false);
     // A worker publishes the room in order: the removal, then the message (which Bob never gets).
     const logger = createLogger('test', 'silent');
@@ -98,7 +99,7 @@ describe('fast path and group commit (in-process gateway, no worker)', () => {
     try {
       await b.waitFor((f) => f.type === 'member.removed' && f.roomId === roomId);
       await a.waitFor((f) => f.message?.id === after.message_id);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(b.events(roomId).some((e) => e.message?.id === after.message_id)).toBe(false);
       const seen = a.events(roomId).map((e) => (e.type === 'member.removed' ? 'removed' : e.message.id));
       expect(seen.slice(-2)).toEqual(['removed', after.message_id]);

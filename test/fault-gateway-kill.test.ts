@@ -1,5 +1,6 @@
 // A gateway killed: its clients reconnect to another gateway and backfill the gap from
 // their last ack — every message once, in order.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { receivedIds } from './support/backlog';
 import { startGatewayProcess, startWorkerProcess } from './support/child-process';
@@ -48,7 +49,7 @@ describe('gateway killed', () => {
     const sent: number[] = [];
     for (let i = 0; i < 10; i++) sent.push((await a.request({ op: 'send', room_id: roomId, content: { i } })).message_id);
     await b1.waitForEvents(10, roomId);
-    await new Promise((r) => setTimeout(r, 200)); // acks land
+    await sleep(200); // acks land
 
     doomed.child.kill('SIGKILL');
     await b1.closed;
@@ -59,7 +60,7 @@ describe('gateway killed', () => {
     expect(b2.events(roomId).every((e) => e.source === 'backfill')).toBe(true);
     for (let i = 25; i < 30; i++) sent.push((await a.request({ op: 'send', room_id: roomId, content: { i } })).message_id);
     await b2.waitForEvents(20, roomId);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
 
     const got = receivedIds(bobSeen.map((id) => ({ message: { id } })));
     console.log(

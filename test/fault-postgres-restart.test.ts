@@ -1,5 +1,6 @@
 // PostgreSQL restarted: sends during the outage get a clear error, never a false success;
 // afterwards gateway and worker recover by themselves, LISTEN included.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSql, type Sql } from '../shared/db/client';
 import { migrate } from '../shared/db/migrate';
@@ -61,7 +62,7 @@ describe('PostgreSQL restart', () => {
       const reply = await a.request({ op: 'send', room_id: roomId, content: { phase: 'after', i } }, 40_000);
       if (reply.success) acked.push(reply.message_id);
       else if (Date.now() > deadline) throw new Error(`sends still failing after the restart: ${JSON.stringify(reply)}`);
-      else await new Promise((r) => setTimeout(r, 200));
+      else await sleep(200);
     }
     await b.waitForEvents(acked.length, roomId, 15_000).catch(async (err) => {
       const rows = await sql`SELECT id, status::text, locked_by, locked_until > now() AS locked, attempts, error FROM outbox ORDER BY id`;

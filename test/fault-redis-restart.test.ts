@@ -2,6 +2,7 @@
 // worker reconnect by themselves, and every member ends up with every message, in order,
 // none twice (Pub/Sub dropped what was published while Redis was down: the gateway
 // catches up from PostgreSQL).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receivedIds } from './support/backlog';
@@ -56,10 +57,10 @@ for (const mode of ['global', 'perconv'] as const) {
         // Every 20 messages, cut the gateways' subscriber connections; their publishers stay up.
         if (i % 20 === 10) await admin.client('KILL', 'TYPE', 'pubsub');
         acked.push((await sender!.request({ op: 'send', room_id: roomId, content: { i } })).message_id);
-        await new Promise((r) => setTimeout(r, 10));
+        await sleep(10);
       }
       await reader!.waitForEvents(acked.length, roomId, 20_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const got = receivedIds(reader!.events(roomId));
       expect(got.duplicates).toBe(0);
       expect(got.outOfOrder).toBe(0);
@@ -70,18 +71,7 @@ for (const mode of ['global', 'perconv'] as const) {
     }, 60_000);
 
     it('delivers every message sent before, during and after the outage to every member', async () => {
-      const env = {
-        DATABASE_URL: db.url,
-        REDIS_URL: redis.url,
-        PUBSUB_MODE: mode,
-        LOG_LEVEL: 'info',
-        POLL_INTERVAL_MS: '200',
-        BACKOFF_BASE_MS: '200',
-        BACKOFF_CAP_MS: '1000',
-        MAX_ATTEMPTS: '50',
-        RL_BUCKET_CAPACITY: '10000',
-        RL_REFILL_MS: '1000',
-      };
+      const env = envFor();
       const gateway = await startGatewayProcess(env);
       const worker = await startWorkerProcess(env);
       procs.push(gateway, worker);
@@ -94,14 +84,14 @@ for (const mode of ['global', 'perconv'] as const) {
         for (let i = 0; sending; i++) {
           const reply = await sender.request({ op: 'send', room_id: roomId, content: { i } }, 10_000);
           if (reply.success) acked.push(reply.message_id);
-          await new Promise((r) => setTimeout(r, 20));
+          await sleep(20);
         }
       })();
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const beforeOutage = acked.length;
       await redis.restart(1500);
       const duringOutage = acked.length - beforeOutage;
-      await new Promise((r) => setTimeout(r, 1500));
+      await sleep(1500);
       sending = false;
       await sendLoop;
 
@@ -109,7 +99,7 @@ for (const mode of ['global', 'perconv'] as const) {
         await client.waitForEvents(acked.length, roomId, 20_000).catch((err) => {
           throw new Error(`member ${i}: ${err.message}\n${gateway.output().slice(-2000)}`);
         });
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
         const got = receivedIds(client.events(roomId));
         expect(got.duplicates).toBe(0);
         expect(got.outOfOrder).toBe(0);

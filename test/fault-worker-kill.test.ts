@@ -1,5 +1,6 @@
 // A worker killed with SIGKILL in the middle of a batch: after its locks expire another
 // worker reclaims the rows; every message reaches the clients, none twice, in order.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { insertBacklog, receivedIds, waitForOutboxDrained } from './support/backlog';
 import { startGatewayProcess, startWorkerProcess } from './support/child-process';
@@ -38,7 +39,7 @@ describe('worker SIGKILL mid-batch', () => {
         held = await holding();
         doomed.child.kill(held > 0 ? 'SIGKILL' : 'SIGCONT');
       } else {
-        await new Promise((r) => setTimeout(r, 2));
+        await sleep(2);
       }
     }
     await doomed.exited;
@@ -52,7 +53,7 @@ describe('worker SIGKILL mid-batch', () => {
       console.log(rescuer.output().slice(-3000));
       throw err;
     });
-    await new Promise((r) => setTimeout(r, 500)); // a late duplicate would show up now
+    await sleep(500); // a late duplicate would show up now
 
     const got = receivedIds(client.events(roomId));
     console.log(`worker kill: sent ${ids.length}, received ${got.ids.length}, rows held by the killed worker ${held}, duplicates ${got.duplicates}`);

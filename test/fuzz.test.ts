@@ -4,6 +4,7 @@
 // of the well-behaved clients chatting beside the fuzzers.
 //
 // Reproduce a run with FUZZ_SEED=<seed printed below>; FUZZ_FRAMES sets the total.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Sql } from '../shared/db/client';
@@ -99,7 +100,7 @@ class FuzzSocket {
       clearTimeout(timer);
       this.syncs.delete(id);
       if (!drain || reply?.error !== 'rate_limited') return this.closeCode === null ? 'answered' : 'closed';
-      await new Promise((r) => setTimeout(r, 400)); // one token refills every RL_REFILL_MS / RL_BUCKET_CAPACITY
+      await sleep(400); // one token refills every RL_REFILL_MS / RL_BUCKET_CAPACITY
     }
   }
 
@@ -238,7 +239,7 @@ describe('protocol fuzzer', () => {
       );
       const seconds = (performance.now() - started) / 1000;
       // Let the chatters send a few messages even when a short run (small FUZZ_FRAMES) ends quickly.
-      await new Promise((r) => setTimeout(r, Math.max(0, 3000 - seconds * 1000)));
+      await sleep(Math.max(0, 3000 - seconds * 1000));
       const chat = await chatters.stop();
 
       const total = results.reduce((sum, r) => sum + r.frames, 0);

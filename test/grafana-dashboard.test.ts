@@ -6,11 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
-import { freePort, waitForPort } from './support/private-services';
+import { waitForPort } from './support/private-services';
 import { membersInRoom } from './support/room-members';
 import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
+import { freePort } from '../shared/net/free-port';
 
 const PROMETHEUS = process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus';
 const DASHBOARD = new URL('../deploy/grafana/arcyou.json', import.meta.url);
@@ -72,7 +74,7 @@ describe('Grafana dashboard', () => {
     for (let i = 0; i < 100; i++) {
       const up = await query('sum(up)');
       if ((up.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] === '2') break;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
 
     // Traffic: sends, a refused frame, a removal for the worker to publish, a closed socket.
@@ -95,7 +97,7 @@ describe('Grafana dashboard', () => {
     };
     let failing = await empty();
     for (let i = 0; i < 60 && failing.length; i++) {
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       failing = await empty();
     }
     expect(failing).toEqual([]);

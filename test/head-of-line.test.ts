@@ -5,9 +5,9 @@
 // The gateway runs without the fast path (OUTBOX_FAST_PATH=false), so the room B message
 // reaches bob only if the free worker claims its row: the test checks the row is still
 // pending when that worker starts, and that the stuck batch was still locked when bob got it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertBacklog } from './support/backlog';
-import { sleep } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';

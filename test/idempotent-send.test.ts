@@ -1,6 +1,7 @@
 // A send retried with the same temp_id is stored once: the retry gets the first message's
 // id and seq back, and nobody receives it twice — whether the retry comes later, in the
 // same batch, or at the same moment over another connection of the same user.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertMessages } from '../gateway/sql/insert-messages';
 import { createSql } from '../shared/db/client';
@@ -35,7 +36,7 @@ describe('idempotent sends (temp_id)', () => {
     const next = await a.request({ op: 'send', room_id: roomId, content: { text: 'next' }, temp_id: 'retry-2' });
     expect(next.seq).toBe(2);
     await b.waitForEvents(2, roomId);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(b.events(roomId).map((e) => e.message.content.text)).toEqual(['once', 'next']);
     expect(await rowsOf(roomId)).toBe(2);
   });
@@ -74,7 +75,7 @@ describe('idempotent sends (temp_id)', () => {
       const [first, second] = await system.sql.begin(async (tx) => {
         await tx`SELECT 1 FROM arcyou_chat_rooms WHERE id = ${roomId} FOR UPDATE`;
         const pending = [send(b), send(c)];
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
         return [pending[0]!, pending[1]!];
       });
       const results = [(await first)[0]!, (await second)[0]!];

@@ -1,5 +1,6 @@
 // Workers wake on NOTIFY (README: How a message travels): a message reaches the other member in milliseconds,
 // not after the poll interval.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membersInRoom } from './support/room-members';
 import { startSystem, type TestSystem } from './support/system';
@@ -15,7 +16,7 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
   it('delivers well before one poll interval, every time', async () => {
     const { roomId, clients } = await membersInRoom(system.sql, system.port, 2);
     const [a, b] = clients as [TestClient, TestClient];
-    await new Promise((r) => setTimeout(r, 200)); // let the worker settle into its 5 s sleep
+    await sleep(200); // let the worker settle into its 5 s sleep
 
     const latencies: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -23,7 +24,7 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
       const reply = await a.request({ op: 'send', room_id: roomId, content: { i } });
       await b.waitFor((f) => f.message?.id === reply.message_id, 5000);
       latencies.push(performance.now() - started);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     // Polling alone would take up to 5000 ms; NOTIFY takes a few. 1 s leaves room for a loaded CI machine.
     expect(Math.max(...latencies)).toBeLessThan(1000);
@@ -34,7 +35,7 @@ describe('send → live event latency with POLL_INTERVAL_MS=5000', () => {
   it('delivers a burst of concurrent sends (wake-ups coalesced) without waiting for a poll', async () => {
     const { roomId, clients } = await membersInRoom(system.sql, system.port, 12);
     const reader = clients[0]!;
-    await new Promise((r) => setTimeout(r, 200)); // the worker is asleep for 5 s
+    await sleep(200); // the worker is asleep for 5 s
 
     const started = performance.now();
     const replies = await Promise.all(
@@ -57,11 +58,11 @@ describe('coalesced wake-ups (OUTBOX_NOTIFY_WINDOW_MS)', () => {
   it('wakes the sleeping worker for a send that skipped its own NOTIFY, within the window, not the poll', async () => {
     const { roomId, clients } = await membersInRoom(system.sql, system.port, 2);
     const [a, b] = clients as [TestClient, TestClient];
-    await new Promise((r) => setTimeout(r, 1100)); // a fresh window
+    await sleep(1100); // a fresh window
 
     const first = await a.request({ op: 'send', room_id: roomId, content: { n: 1 } }); // notifies inline
     await b.waitFor((f) => f.message?.id === first.message_id, 2000);
-    await new Promise((r) => setTimeout(r, 100)); // the worker found nothing more and sleeps (5 s)
+    await sleep(100); // the worker found nothing more and sleeps (5 s)
     const started = performance.now();
     const second = await a.request({ op: 'send', room_id: roomId, content: { n: 2 } }); // inside the window: no inline NOTIFY
     await b.waitFor((f) => f.message?.id === second.message_id, 4000);

@@ -5,11 +5,12 @@
 // Members are removed with deleted_at = now() and re-added with deleted_at = NULL; the
 // outbox trigger emits member.removed. Gateway and worker run as processes; the gateway
 // reaches Redis and PostgreSQL through proxies (test/support/tcp-proxy.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GLOBAL_CHANNEL } from '../shared/bus/channels';
 import { insertMessages, waitForOutboxDrained } from './support/backlog';
-import { cutSubscription, restoreSubscription, sleep, until } from './support/bus-faults';
+import { cutSubscription, restoreSubscription, until } from './support/bus-faults';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { startPrivateRedis, type PrivateService } from './support/private-services';

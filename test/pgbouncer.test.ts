@@ -1,5 +1,6 @@
 // Through real PgBouncer in transaction pooling mode: no named prepared statements, no
 // LISTEN; gateway and worker still work, with polling carrying the wake-up.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receivedIds } from './support/backlog';
 import { startGatewayProcess, startNodeProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
@@ -69,7 +70,7 @@ describe('through PgBouncer (pool_mode=transaction)', () => {
     let unpublished = -1;
     while (unpublished !== 0 && Date.now() < deadline) {
       unpublished = (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status <> 'published'`)[0]!.n;
-      if (unpublished) await new Promise((r) => setTimeout(r, 100));
+      if (unpublished) await sleep(100);
     }
     expect(unpublished).toBe(0);
     for (const p of [gateway, ...workers]) {

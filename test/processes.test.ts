@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoom, newUser } from './support/fixtures';
 import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
@@ -37,7 +38,7 @@ async function waitForOutput(proc: Running, pattern: RegExp, timeoutMs = 20_000)
     const match = proc.output().match(pattern);
     if (match) return match;
     if (Date.now() > deadline) throw new Error(`no ${pattern} in output:\n${proc.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 

@@ -2,6 +2,7 @@
 // Pub/Sub per room) while messages are being sent: the master serving some of the rooms
 // is killed and its replica promoted. Every member ends up with every message, in order,
 // none twice — what the dead master dropped is read back from PostgreSQL.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roomChannel } from '../shared/bus/channels';
 import { keySlot } from '../shared/redis-cluster';
@@ -68,15 +69,15 @@ describe('on a Redis Cluster (PUBSUB_MODE=perconv, sharded Pub/Sub)', () => {
           room.acked.push(reply.message_id);
           if (failingOver) room.duringFailover++;
         }
-        await new Promise((r) => setTimeout(r, 25));
+        await sleep(25);
       }
     });
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const victim = rooms[0]!;
     failingOver = true;
     const killed = await cluster.killMasterOf(keySlot(roomChannel(victim.roomId)));
     failingOver = false;
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     sending = false;
     await Promise.all(loops);
 
@@ -85,7 +86,7 @@ describe('on a Redis Cluster (PUBSUB_MODE=perconv, sharded Pub/Sub)', () => {
         throw new Error(`room ${i}: ${err.message}\nreaders' gateway:\n${readers.output().slice(-2500)}`);
       });
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     for (const room of rooms) {
       const got = receivedIds(room.reader.events(room.roomId));
       expect(got.duplicates).toBe(0);

@@ -1,8 +1,8 @@
 // A member removed through the server API is cut off at once on every gateway — before any
 // outbox worker publishes the removal, here with none running — and typing in the room no
 // longer reaches it. When a worker publishes the removal later, nobody is told twice.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { apiCaller } from './support/http-api';

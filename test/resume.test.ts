@@ -1,7 +1,7 @@
 // The seq side of the protocol over real sockets: sends and events carry seq, the join
 // reply tells where the room stands, and `after_seq` resumes exactly where a client is.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRoom, newUser } from './support/fixtures';
 import { apiCaller } from './support/http-api';
 import { plansOf } from './support/plans';

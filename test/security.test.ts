@@ -3,6 +3,7 @@
 // never reach the logs; SQL only ever with bound parameters.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess, ROOT } from './support/child-process';
@@ -14,7 +15,6 @@ import { TestClient, type Frame } from './support/ws-client';
 
 const NOT_A_MEMBER = 'Forbidden: not a member';
 const NOT_JOINED = 'Forbidden: not joined';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const mode of ['perconv', 'global'] as const) {
   describe(`room access (PUBSUB_MODE=${mode})`, () => {

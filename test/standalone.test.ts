@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READY_LINE } from '../standalone/banner';
@@ -68,7 +69,7 @@ async function npmStart(dataDir: string): Promise<Started> {
   while (!output.includes('Stop with Ctrl-C.')) {
     if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) throw new Error(`npm start was not ready within ${START_TIMEOUT_MS} ms:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   const postgresPid = Number((await readFile(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
   postgresPids.push(postgresPid);

@@ -1,5 +1,6 @@
 // Typing and read receipts: ephemeral events to the room's other sockets on every gateway,
 // never to the sender, never stored; typing is throttled per socket, receipts coalesced.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECEIPT_INTERVAL_MS, TYPING_INTERVAL_MS } from '../gateway/ops/ephemeral';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
@@ -8,8 +9,6 @@ import { processTestBed } from './support/process-bed';
 import { redisUrl } from './support/services';
 import { clientPool } from './support/client-pool';
 import type { TestClient } from './support/ws-client';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const mode of ['global', 'perconv'] as const) {
   describe(`typing and read receipts (PUBSUB_MODE=${mode})`, () => {

@@ -13,6 +13,7 @@
 // counters arcyou.sent, arcyou.delivered (live), arcyou.caught_up (backfill and history:
 // sent before this member came), arcyou.send_error.<error>.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { createChatClient, type DeliveredMessage, type SocketConstructor } from '../../client';
 
@@ -54,7 +55,6 @@ function settingsOf(context: ArtilleryContext): Settings {
 }
 
 const tokenFor = (userId: string) => userId;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function serverApi(settings: Settings, method: string, path: string, body?: unknown): Promise<Record<string, any>> {
   const response = await fetch(`${settings.httpUrl}/v1${path}`, {

@@ -1,6 +1,7 @@
 // One load-generator process (forked by load/pool.ts): opens its share of the sockets,
 // then runs phases on command — writers sending on a timetable or at saturation, every
 // socket recording end-to-end latency into an HdrHistogram — and reports each phase.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Emitter } from '@socket.io/redis-emitter';
 import * as hdr from 'hdr-histogram-js';
 import { Cluster, Redis } from 'ioredis';
@@ -123,7 +124,7 @@ async function runPhase(spec: PhaseSpec) {
     tick();
     for (const writer of writersById.values()) if (writer.spec.rate === null) fillWindow(writer);
   }, startIn);
-  await new Promise((resolve) => setTimeout(resolve, spec.measureEndMs + spec.drainMs - epochNow()));
+  await sleep(spec.measureEndMs + spec.drainMs - epochNow());
   const writers = [...writersById.values()];
   for (const w of writers) w.stopped = true;
   reply({

@@ -6,6 +6,7 @@
 // vs the rest: uWS, buffers), gateway CPU per idle connection per second, and end-to-end
 // p99 of a message delivered to all N.
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../shared/db/client';
 import { LoadPool } from '../load/pool';
 import { CpuMeter, rssBytes } from '../lib/proc';
@@ -65,8 +66,6 @@ async function gatewayMemory(port: number): Promise<{ heapUsed: number; rss: num
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
   return { heapUsed: value('nodejs_heap_size_used_bytes'), rss: value('process_resident_memory_bytes') };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runConnections(options: ConnectionsOptions): Promise<ConnectionsResult> {
   const log = options.log ?? (() => {});

@@ -9,6 +9,7 @@
 //  - load "fixed": a timetable at an offered rate (latency from the intended send time);
 //    load "saturation": each writer keeps a window of messages in flight, paced by its
 //    own socket receiving them (closed loop through the whole path).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../shared/db/client';
 import { LoadPool, type PoolWriter } from '../load/pool';
 import type { SocketSpec } from '../load/messages';
@@ -109,7 +110,6 @@ export function windowFor(rooms: number, fanout: number): number {
 }
 
 const CLIENT_SATURATED = 0.9;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitOutboxDrained(sql: Sql, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

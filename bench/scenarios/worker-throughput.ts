@@ -12,6 +12,7 @@
 //
 // Rows are spread over `rooms` rooms. A room's rows go to one worker at a time (per-room
 // order), so extra workers only help when a batch does not already span every room.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../shared/db/client';
 import { CpuMeter, machineLoad } from '../lib/proc';
 import { startService, TSX, type Service } from '../system/processes';
@@ -35,8 +36,6 @@ export interface WorkerResult extends WorkerConfig {
   drained: boolean;
   load1: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function insertBacklog(sql: Sql, rows: number, rooms: number, status: 'pending' | 'published' = 'pending'): Promise<void> {
   await sql`

@@ -1,85 +1,37 @@
 // Starting and stopping the processes under test (gateway, worker, Socket.IO peer,
 // a private Redis): each a separate OS process so /proc shows its own CPU and RSS.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../shared/net/free-port';
+import { spawnProcess, started, type RunningProcess } from '../../test/support/child-process';
+import { startPrivateRedis as startRedisServer } from '../../test/support/private-services';
 
 export const LOG_DIR = '/tmp/arcyou-bench';
 
-export interface Service {
-  name: string;
-  pid: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A process the bench started; `name` is its log file's (LOG_DIR/<name>.log). */
+export type Service = RunningProcess & { name: string };
 
 export interface StartOptions {
   name: string;
   command: string;
   args: string[];
   env?: Record<string, string>;
-  /** Resolves once a line of the process's stdout matches this. */
+  /** Resolves once a line of the process's output matches this. */
   readyLine: RegExp;
   timeoutMs?: number;
 }
 
-/** Spawns the command directly (no shell, so the pid is the server's own) and waits for its ready line. */
-export function startService(options: StartOptions): Promise<Service> {
+/** Starts the command (no shell, so the pid is the server's own) and waits for its ready line. */
+export async function startService(options: StartOptions): Promise<Service> {
   mkdirSync(LOG_DIR, { recursive: true });
-  const log = createWriteStream(join(LOG_DIR, `${options.name}.log`), { flags: 'a' });
-  const child = spawn(options.command, options.args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const service: Service = {
-    name: options.name,
-    pid: child.pid ?? -1,
-    child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${options.name} did not become ready in time; see ${LOG_DIR}/${options.name}.log`));
-    }, options.timeoutMs ?? 30_000);
-    child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    const watchReady = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      if (options.readyLine.test(buffered)) {
-        clearTimeout(timer);
-        buffered = '';
-        // Only this listener: the pipe into the log file keeps its own.
-        child.stdout!.off('data', watchReady);
-        resolve(service);
-      } else if (buffered.length > 100_000) buffered = buffered.slice(-10_000);
-    };
-    child.stdout!.on('data', watchReady);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${options.name} exited with ${code} before it was ready: ${stderr}`));
-    });
-  });
+  const logFile = join(LOG_DIR, `${options.name}.log`);
+  const proc = spawnProcess({ command: options.command, args: options.args, env: options.env, logFile });
+  try {
+    await started(proc, options.readyLine, options.timeoutMs ?? 30_000);
+  } catch (err) {
+    throw new Error(`${options.name} did not become ready; see ${logFile}`, { cause: err });
+  }
+  return Object.assign(proc, { name: options.name });
 }
 
 /** Node flags for the servers under test only, e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
@@ -142,45 +94,31 @@ export async function startSocketIo(databaseUrl: string, redisUrl: string): Prom
     env: { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, PORT: String(port) },
     readyLine: /socket\.io peer listening/,
   });
-  return { port, server, stop: () => server.stop() };
+  return {
+    port,
+    server,
+    async stop() {
+      await server.stop();
+    },
+  };
 }
 
 export interface PrivateRedis {
   url: string;
-  pid: number | null;
   stop(): Promise<void>;
 }
 
 /**
- * A Redis server of the bench's own (loopback, no persistence), so other people's tests
- * on the shared Redis neither see the bench's Pub/Sub traffic nor add to it. Falls back
- * to `fallbackUrl` when redis-server is not installed.
+ * A Redis server of the bench's own, so other people's tests on the shared Redis neither
+ * see the bench's Pub/Sub traffic nor add to it; its Pub/Sub output buffers are larger than
+ * the default, for fan-out at saturation. Falls back to `fallbackUrl` when redis-server
+ * cannot be started (not installed).
  */
 export async function startPrivateRedis(fallbackUrl: string): Promise<PrivateRedis> {
-  const port = await freePort();
   try {
-    const service = await startService({
-      name: 'redis',
-      command: 'redis-server',
-      args: [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--client-output-buffer-limit',
-        'pubsub',
-        '256mb',
-        '64mb',
-        '60',
-      ],
-      readyLine: /Ready to accept connections/,
-    });
-    return { url: `redis://127.0.0.1:${port}`, pid: service.pid, stop: () => service.stop() };
+    const redis = await startRedisServer(['--client-output-buffer-limit', 'pubsub', '256mb', '64mb', '60']);
+    return { url: redis.url, stop: () => redis.destroy() };
   } catch {
-    return { url: fallbackUrl, pid: null, stop: async () => {} };
+    return { url: fallbackUrl, stop: async () => {} };
   }
 }

@@ -5,6 +5,7 @@
 //
 // A pair is what one message crosses: for Redis, a worker's bus and a gateway's bus
 // (two connections each, as in two processes); in-process, the one bus both share.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
 import { redisUrl, uniquePrefix } from '../../test/support/services';
@@ -71,7 +72,7 @@ function record(bus: Bus) {
       const deadline = Date.now() + timeoutMs;
       while (!received.some(([, m]) => m === message)) {
         if (Date.now() > deadline) throw new Error(`"${message}" was not delivered; got ${JSON.stringify(received.slice(-5))}`);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     },
   };
@@ -239,7 +240,7 @@ describe.each(implementations)('bus contract: %s', (_name, implementation) => {
     await expect(subscriber.subscribe(channel('late'))).rejects.toThrow();
     await expect(publisher.close()).resolves.toBeUndefined();
 
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(inbox.received.map(([, m]) => m)).toEqual(['before close']);
   });
 });
@@ -270,7 +271,7 @@ describe.each(
       const deadline = Date.now() + 3000;
       while (!heard.includes(text)) {
         if (Date.now() > deadline) throw new Error(`"${text}" was not heard; got ${JSON.stringify(heard.slice(-5))}`);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     };
     return { publisher, subscriber, heard, event, waitFor, mode };

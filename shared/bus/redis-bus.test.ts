@@ -1,4 +1,5 @@
 // Redis bus specifics beyond the shared contract (bus.contract.test.ts), against real Redis.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
@@ -11,7 +12,7 @@ import type { Bus } from './bus';
 /** Waits until `condition` holds or `timeoutMs` passed (the test's expect() then says which). */
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (!condition() && Date.now() < deadline) await sleep(10);
 }
 
 /** A bus that reaches a private Redis through a TCP proxy the test controls, and a publisher straight to it. */
@@ -48,7 +49,7 @@ describe('redis bus', () => {
       const bus = createRedisBus(redisUrl(), logger, 'test-burst');
       // The first subscribe starts the connection; the burst hits a random moment of its handshake.
       const first = bus.subscribe(`${prefix}first`);
-      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      await sleep(Math.random() * 3);
       const results = await Promise.allSettled([first, ...Array.from({ length: 10 }, (_, i) => bus.subscribe(`${prefix}${trial}:${i}`))]);
       failures += results.filter((r) => r.status === 'rejected').length;
       await bus.close();
@@ -71,7 +72,7 @@ describe('redis bus', () => {
       expect(proxy.holding()).toBe(true);
       const late = bus.subscribe('room-late');
       await bus.unsubscribe('room-gone');
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       proxy.release();
       await Promise.all([early, gone, late]);
       await publisher.publish([
@@ -105,7 +106,7 @@ describe('redis bus reconnects', () => {
       await waitFor(() => proxy.holding(), 5000);
       expect(proxy.holding()).toBe(true);
       await publisher.publish([{ channel: 'resync-room', message: 'right behind' }]);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       proxy.release();
       await waitFor(() => events.includes('reconnected'), 5000);
       await publisher.publish([{ channel: 'resync-room', message: 'later' }]);

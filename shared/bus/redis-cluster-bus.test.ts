@@ -2,11 +2,12 @@
 // suite cannot show — channels spread over the shards with sharded Pub/Sub, and a master
 // killed and replaced by its replica.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
 import { startRedisCluster, type PrivateRedisCluster } from '../../test/support/redis-cluster';
-import { sleep, until } from '../../test/support/bus-faults';
+import { until } from '../../test/support/bus-faults';
 import type { Bus } from './bus';
 import { roomChannel } from './channels';
 import { keySlot, parseClusterUrl } from '../redis-cluster';

@@ -9,6 +9,7 @@
 // creates must be valid before it is recorded; one left invalid by a failed or interrupted
 // build is dropped and built again.
 import { readdir, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { TransactionSql } from 'postgres';
 import type { Sql } from './client';
@@ -105,7 +106,7 @@ async function runIdempotent(sql: Sql, statement: string): Promise<void> {
         `migration: index ${invalid.join(', ')} is invalid: its build failed${cause}. Fix the cause and migrate again (an invalid index is dropped and built again)`,
       );
     }
-    await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+    await sleep(100 + Math.random() * 400);
   }
 }
 
@@ -158,6 +159,6 @@ async function builtValid(sql: Sql, index: string): Promise<boolean> {
     if (!state) return false;
     if (state.valid) return true;
     if (!state.building || Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }

@@ -5,6 +5,7 @@
 // (checker.ts) judges what each connection saw against docs/delivery.md.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createRandom, type Random } from '../support/frame-fuzzer';
 import { checkRun, type Failure, type LatencySummary, type SlowDelivery } from './checker';
 import { Cluster } from './cluster';
@@ -100,7 +101,6 @@ export interface ChaosReport {
   traceFile: string | null;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const add = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [key, n] of Object.entries(from)) into[key] = (into[key] ?? 0) + n;
 };

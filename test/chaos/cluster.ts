@@ -2,6 +2,7 @@
 // private Redis, so both may be stopped at will, plus gateway and chat worker processes
 // in named slots that faults empty and refill. Every process ever started is kept, for
 // its log.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createFreshDatabase, type FreshDatabase } from '../../shared/db/fresh-database';
 import { startGatewayProcess, startWorkerProcess, type RunningProcess } from '../support/child-process';
 import { startPrivatePostgres, startPrivateRedis, type PrivateService } from '../support/private-services';
@@ -18,7 +19,6 @@ export interface UnexpectedExit {
   reason: string | null;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const START_PATIENCE_MS = 60_000;
 
 /** One gateway or worker position: at most one process at a time, restarted after faults. */

@@ -4,6 +4,7 @@
 // turn. Faults may overlap, but at least one gateway and one worker keep running, and no
 // two faults hit Redis or PostgreSQL at once.
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createSql, type Sql } from '../../shared/db/client';
 import type { Random } from '../support/frame-fuzzer';
@@ -28,7 +29,6 @@ interface Fault {
   run(): Promise<string>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long a worker fault waits for its worker to hold claimed rows. */
 const WAIT_FOR_CLAIM_MS = 3000;
 export const FAULT_KINDS: readonly FaultKind[] = [

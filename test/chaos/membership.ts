@@ -3,6 +3,7 @@
 // it. Each transaction first locks the room row and reads its last seq: that is the
 // change's position in the room. The member's client is told around each real removal
 // so that it has no join in flight across it (see ResilientClient.beginRemoval).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../shared/db/client';
 import type { Queryable } from '../../shared/db/queryable';
 import type { Random } from '../support/frame-fuzzer';
@@ -37,7 +38,6 @@ export interface ChurnCounts {
   readBack: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const READ_BACK_PATIENCE_MS = 30_000;
 
 /** Locks the room row and returns its last seq. */

@@ -5,6 +5,7 @@
 //
 // The membership churn tells it when it is being removed and re-added, so that no join
 // is ever in flight across a removal: each join then belongs to one known membership.
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import type { Random } from '../support/frame-fuzzer';
 import type { AckedSend, ConnectionTrace, Member, TraceEntry } from './trace';
@@ -48,7 +49,6 @@ interface Connection {
 
 const SEND_REPLY_PATIENCE_MS = 10_000;
 const SLOW_REPLY_MS = 5000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ResilientClient {
   readonly connections: ConnectionTrace[] = [];

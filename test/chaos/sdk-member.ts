@@ -3,6 +3,7 @@
 // by itself, and queues sends while offline. It is not removed by the membership churn.
 // What it promises the application is checked at the end: the room's messages, each once,
 // in seq order, none missing; every send it accepted stored exactly once.
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { createChatClient, type ChatClient, type ChatRoom, type SocketConstructor } from '../../client';
 import type { Random } from '../support/frame-fuzzer';
@@ -24,8 +25,6 @@ export interface SdkFailure {
   roomId: string;
   member: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SdkMember {
   /** Seqs of the messages the application was given, in the order it got them. */

@@ -5,11 +5,12 @@
 // and everything is torn down again (volumes too).
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStandInImages } from '../support/compose-images';
 import { ROOT } from '../support/child-process';
 import { TestClient, type Frame } from '../support/ws-client';
-import { sleep, until } from '../support/bus-faults';
+import { until } from '../support/bus-faults';
 
 /** Fixed, so that a run killed before its teardown is cleaned up by the next one. */
 const PROJECT = 'arcyou-compose-test';

@@ -4,11 +4,12 @@
 // after a reconnect), no connection may see a message twice or out of order, the
 // processes' logs must be clean, and their memory must stay flat.
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from 'postgres';
 import WebSocket from 'ws';
 import { createFreshDatabase } from '../../shared/db/fresh-database';
 import { logProblems, residentBytes, startGatewayProcess, startWorkerProcess, type RunningProcess } from '../support/child-process';
+import { freePort } from '../../shared/net/free-port';
 
 export interface SoakOptions {
   /** How long traffic runs, after start-up and before the final drain. */
@@ -65,7 +66,6 @@ export interface SoakReport {
   failures: string[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (ms: number) => ms * (0.75 + Math.random() * 0.5);
 
 type Reply = Record<string, unknown> & { success?: boolean; error?: string; message_id?: number };
@@ -209,17 +209,6 @@ async function heapUsedBytes(metricsUrl: string): Promise<number | null> {
   } catch {
     return null;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../shared/db/client';
 
 /**
@@ -43,7 +44,7 @@ export async function waitForOutboxDrained(sql: Sql, timeoutMs = 20_000): Promis
     const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE status IN ('pending', 'in_progress')`;
     if (row!.n === 0) return;
     if (Date.now() > deadline) throw new Error(`${row!.n} outbox rows still unpublished after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 

@@ -2,10 +2,9 @@
 // a private Redis through a TCP proxy (test/support/tcp-proxy.ts), workers reach it
 // directly. cutSubscription kills the gateway's subscriber connection and refuses its
 // reconnects (its publisher connection stays up); restoreSubscription lets it back in.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { TcpProxy } from './tcp-proxy';
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `condition` until it holds; throws, naming `what`, after `timeoutMs`. */
 export async function until(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<void> {

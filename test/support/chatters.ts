@@ -1,5 +1,6 @@
 // Well-behaved clients chatting in one room at a steady pace, while a test abuses the
 // same gateway: every message must reach every member, and how long it took is measured.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from './ws-client';
 
 export interface ChatReport {
@@ -67,7 +68,7 @@ export async function startChatters(port: number, roomId: string, userIds: reado
       await Promise.all(inFlight);
       const deadline = Date.now() + drainMs;
       const allDelivered = () => receivedAt.every((got) => [...requestedAt.keys()].every((id) => got.has(id)));
-      while (!allDelivered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!allDelivered() && Date.now() < deadline) await sleep(20);
       const missing: ChatReport['missing'] = [];
       const latencies: number[] = [];
       receivedAt.forEach((got, member) => {

@@ -1,9 +1,10 @@
-// The gateway or a worker as its own Node process (`node --import tsx <entry>`), so a
-// crash, its memory and its log are observable from outside. Used by the fuzzer, the
-// soak run and the security tests. No vitest imports: the soak CLI uses it too.
+// A process of its own (the gateway, a worker, redis-server, PgBouncer), so a crash, its
+// memory and its log are observable from outside: its output kept and optionally copied to
+// a log file, waited for by a line it prints, stopped with a grace period. Used by the tests,
+// the soak run and the bench. No vitest imports: the soak and bench CLIs use it too.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -12,13 +13,23 @@ export interface RunningProcess {
   pid: number;
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the exit code (null when killed by a signal). */
+  /** Resolves with the exit code (null when killed by a signal, or when it could not be started). */
   exited: Promise<number | null>;
   /** True until it exits. */
   alive(): boolean;
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
-  stop(graceMs?: number): Promise<number | null>;
+  /** `signal` (SIGTERM), then SIGKILL if it has not exited after `graceMs`. */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface SpawnOptions {
+  command: string;
+  args: string[];
+  /** On top of this process's environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Its output is also appended to this file. */
+  logFile?: string;
 }
 
 // Children still running when this process exits (a test that failed half-way, a timeout)
@@ -28,23 +39,41 @@ process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** Starts `node --import tsx <entry>` in the repo root with the given env on top of this process's. */
-export function startNodeProcess(entry: string, env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns `command` directly (no shell, so the pid is its own). */
+export function spawnProcess(options: SpawnOptions): RunningProcess {
+  const { command, args } = options;
+  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const chunks: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => chunks.push(d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => chunks.push(d));
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : null;
+  const keep = (d: string) => {
+    chunks.push(d);
+    log?.write(d);
+  };
+  child.stdout!.setEncoding('utf8').on('data', keep);
+  child.stderr!.setEncoding('utf8').on('data', keep);
+  // After 'close', not 'exit': output can still arrive between the two.
+  if (log) child.once('close', () => log.end());
   let running = true;
-  const exited = once(child, 'exit').then(([code]) => {
-    running = false;
-    children.delete(child);
-    return code as number | null;
+  const exited = new Promise<number | null>((resolve) => {
+    const ended = (code: number | null) => {
+      if (!running) return;
+      running = false;
+      children.delete(child);
+      resolve(code);
+    };
+    child.once('exit', (code) => ended(code));
+    // 'error' without 'exit': it could not be started (e.g. not installed).
+    child.once('error', (err) => {
+      if (running) keep(`${command}: ${err.message}\n`);
+      ended(null);
+    });
   });
   const output = () => chunks.join('');
+  const name = [command, ...args].join(' ');
   return {
     child,
-    pid: child.pid!,
+    pid: child.pid ?? -1,
     output,
     exited,
     alive: () => running,
@@ -53,14 +82,14 @@ export function startNodeProcess(entry: string, env: Record<string, string>): Ru
       for (;;) {
         const match = output().match(pattern);
         if (match) return match;
-        if (!running) throw new Error(`${entry} exited before printing ${pattern}:\n${output()}`);
-        if (Date.now() > deadline) throw new Error(`no ${pattern} from ${entry} within ${timeoutMs} ms:\n${output()}`);
-        await new Promise((r) => setTimeout(r, 50));
+        if (!running) throw new Error(`${name} exited before printing ${pattern}:\n${output()}`);
+        if (Date.now() > deadline) throw new Error(`no ${pattern} from ${name} within ${timeoutMs} ms:\n${output()}`);
+        await sleep(50);
       }
     },
-    async stop(graceMs = 10_000) {
+    async stop(graceMs = 10_000, signal = 'SIGTERM') {
       if (!running) return exited;
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       const code = await exited;
       clearTimeout(timer);
@@ -69,10 +98,15 @@ export function startNodeProcess(entry: string, env: Record<string, string>): Ru
   };
 }
 
+/** Starts `node --import tsx <entry>` in the repo root with the given env on top of this process's. */
+export function startNodeProcess(entry: string, env: Record<string, string>): RunningProcess {
+  return spawnProcess({ command: process.execPath, args: ['--import', 'tsx', entry], env });
+}
+
 /** Resolves once `proc` printed `pattern`; kills it if it does not (a half-started process helps no one). */
-async function started(proc: RunningProcess, pattern: RegExp): Promise<RegExpMatchArray> {
+export async function started(proc: RunningProcess, pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray> {
   try {
-    return await proc.waitForOutput(pattern);
+    return await proc.waitForOutput(pattern, timeoutMs);
   } catch (err) {
     proc.child.kill('SIGKILL');
     throw err;

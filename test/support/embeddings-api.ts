@@ -5,6 +5,7 @@
 //   SLOW:<ms>                wait that long before answering
 //   HOLD                     wait until release() (or the client gives up)
 import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sendJson, startHttpStub, type HttpStub } from './http-stub';
 
 export interface EmbeddingsApi extends HttpStub {
@@ -36,7 +37,7 @@ export async function startEmbeddingsApi(): Promise<EmbeddingsApi> {
       const inputs: string[] = Array.isArray(req.json?.input) ? req.json.input : [];
       const text = inputs.join('\n');
       const slow = /SLOW:(\d+)/.exec(text);
-      if (slow) await new Promise((r) => setTimeout(r, Number(slow[1])));
+      if (slow) await sleep(Number(slow[1]));
       if (text.includes('HOLD') && !released) await new Promise<void>((r) => held.push(r));
       if (text.includes('FAIL400')) return sendJson(res, 400, { error: { message: 'input is not acceptable' } });
       if (text.includes('FAIL500')) return sendJson(res, 500, { error: { message: 'upstream exploded' } });

@@ -1,20 +1,14 @@
 // Private PostgreSQL, Redis and PgBouncer instances for fault tests: a test may stop and
 // restart these without disturbing the shared services other test files use. They run
 // Debian's binaries; PostgreSQL and PgBouncer refuse root, so they run as `postgres`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../shared/net/free-port';
+import { spawnProcess, started, type RunningProcess } from './child-process';
 
 export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -26,7 +20,7 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
     });
     if (open) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -57,29 +51,28 @@ export interface PrivateService {
   destroy(): Promise<void>;
 }
 
-async function killAndWait(child: ChildProcess | null, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  await exited;
+/** redis-server's arguments for a throwaway server on `port`: loopback only, nothing kept on disk. */
+export function redisServerArgs(port: number, extra: string[] = []): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra];
 }
 
-export async function startPrivateRedis(): Promise<PrivateService> {
+/** A Redis server of its own (Debian's redis-server); `extraArgs` go on its command line. */
+export async function startPrivateRedis(extraArgs: string[] = []): Promise<PrivateService> {
   const port = await freePort();
-  let child: ChildProcess | null = null;
+  let proc: RunningProcess | null = null;
   const service: PrivateService = {
     port,
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      await waitForPort(port);
+      proc = spawnProcess({ command: 'redis-server', args: redisServerArgs(port, extraArgs) });
+      await started(proc, /Ready to accept connections/, 15_000);
     },
     async stop() {
-      await killAndWait(child);
+      await proc?.stop();
     },
     async restart(downMs) {
       await service.stop();
-      await new Promise((r) => setTimeout(r, downMs));
+      await sleep(downMs);
       await service.start();
     },
     destroy: () => service.stop(),
@@ -128,7 +121,7 @@ export async function startPrivatePostgres(): Promise<PrivateService> {
     },
     async restart(downMs) {
       await service.stop();
-      await new Promise((r) => setTimeout(r, downMs));
+      await sleep(downMs);
       await service.start();
     },
     async destroy() {
@@ -171,19 +164,21 @@ export async function startPgBouncer(targetPort: number, database: string): Prom
     ].join('\n'),
   );
   for (const file of ['userlist.txt', 'pgbouncer.ini']) postgresOwned(join(dir, file));
-  let child: ChildProcess | null = null;
+  let proc: RunningProcess | null = null;
   const service: PrivateService = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/${database}`,
     async start() {
       // pgbouncer drops root itself with -u, so signals reach it directly.
-      child = spawn('pgbouncer', asRoot ? ['-u', 'postgres', ini] : [ini], { stdio: 'ignore' });
+      proc = spawnProcess({ command: 'pgbouncer', args: asRoot ? ['-u', 'postgres', ini] : [ini] });
       await waitForPort(port);
     },
-    stop: () => killAndWait(child, 'SIGINT'),
+    async stop() {
+      await proc?.stop(10_000, 'SIGINT');
+    },
     async restart(downMs) {
       await service.stop();
-      await new Promise((r) => setTimeout(r, downMs));
+      await sleep(downMs);
       await service.start();
     },
     async destroy() {

@@ -1,5 +1,6 @@
 // Reads a Prometheus text exposition the way a scraper would, for tests that check
 // that metrics move.
+import { setTimeout as sleep } from 'node:timers/promises';
 export interface Sample {
   name: string;
   labels: Record<string, string>;
@@ -44,6 +45,6 @@ export async function scrapeUntil(url: string, check: (samples: Sample[]) => boo
       const ours = samples.filter((s) => s.name.startsWith('arcyou_')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`);
       throw new Error(`metrics at ${url} did not reach the expected values:\n${ours.join('\n')}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }

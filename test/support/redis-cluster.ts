@@ -1,12 +1,14 @@
 // A private Redis Cluster for tests and the bench: Debian's redis-server in cluster mode,
 // 3 masters with a replica each, made with `redis-cli --cluster create`. A master can be
 // killed; its replica is then promoted (cluster-node-timeout is short, so within seconds).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './private-services';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnProcess, type RunningProcess } from './child-process';
+import { redisServerArgs, waitForPort } from './private-services';
+import { freePort } from '../../shared/net/free-port';
 
 export interface RedisClusterNode {
   port: number;
@@ -68,7 +70,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 30_000): Pr
     }
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -82,45 +84,27 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
   const all = [...picked];
   const ports = all.slice(0, masters * 2);
   const busPorts = all.slice(masters * 2);
-  const children = new Map<number, ChildProcess>();
+  const children = new Map<number, RunningProcess>();
   const nodes: RedisClusterNode[] = ports.map((port) => ({ port, killed: false }));
   ports.forEach((port, i) => {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--cluster-port',
-        String(busPorts[i]),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout',
-        String(NODE_TIMEOUT_MS),
-        '--dir',
-        dir,
-      ],
-      { stdio: 'ignore' },
-    );
-    children.set(port, child);
+    const args = redisServerArgs(port, [
+      '--cluster-port',
+      String(busPorts[i]),
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout',
+      String(NODE_TIMEOUT_MS),
+      '--dir',
+      dir,
+    ]);
+    children.set(port, spawnProcess({ command: 'redis-server', args }));
   });
   const live = () => nodes.filter((n) => !n.killed);
   const healthy = () => live().every((n) => cli(n.port, 'cluster', 'info').includes('cluster_state:ok'));
   const killAll = async () => {
-    for (const child of children.values()) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
+    for (const node of children.values()) await node.stop(0, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -146,10 +130,7 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
     masterOf,
     async killMasterOf(slot) {
       const port = masterOf(slot);
-      const child = children.get(port)!;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
+      await children.get(port)!.stop(0, 'SIGKILL');
       nodes.find((n) => n.port === port)!.killed = true;
       await until(`a replica serves slot ${slot} instead of ${port}`, () => masterOf(slot) !== port && healthy());
       return port;

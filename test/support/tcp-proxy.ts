@@ -9,6 +9,7 @@
 // delivered) from the first chunk that contains a marker, until release(): a query whose
 // answer carries the marker has run in PostgreSQL, but its client does not know yet.
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type ProxyMode = 'forward' | 'accept-then-drop' | 'refuse';
 
@@ -131,7 +132,7 @@ export async function startTcpProxy(initialTargetPort: number, options: { host?:
             break;
           } catch (err) {
             if (attempt > 50) throw err;
-            await new Promise((r) => setTimeout(r, 20));
+            await sleep(20);
           }
         }
       }

@@ -1,4 +1,5 @@
 // A real WebSocket client for tests: collects every frame and waits for the ones asked for.
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 
 export type Frame = Record<string, any>;
@@ -56,7 +57,7 @@ export class TestClient {
     const deadline = Date.now() + timeoutMs;
     while (this.events(roomId).length < count) {
       if (Date.now() > deadline) throw new Error(`expected ${count} events, got ${this.events(roomId).length}`);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     return this.events(roomId);
   }

@@ -1,5 +1,6 @@
 // The chat outbox worker against real PostgreSQL and Redis (README: How a message travels).
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, BusMessage } from '../../shared/bus/bus';
 import { roomChannel } from '../../shared/bus/channels';
@@ -40,7 +41,7 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 15_000, what
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 
@@ -93,7 +94,7 @@ describe('chat worker', () => {
       }),
     );
     await waitUntil(async () => received().length >= ids.length, 30_000, 'all messages');
-    await new Promise((r) => setTimeout(r, 200)); // a duplicate would arrive now
+    await sleep(200); // a duplicate would arrive now
     for (const stop of workers) await stop();
     for (const listener of listeners) await listener.close();
 
@@ -227,7 +228,7 @@ describe('chat worker under infrastructure errors', () => {
       loadConfig(chatWorkerEnv, { DATABASE_URL: url, REDIS_URL: redisUrl(), PUBSUB_MODE: 'perconv', POLL_INTERVAL_MS: '50' }),
       { sql, listenSql: null, bus, logger },
     );
-    await new Promise((r) => setTimeout(r, 300)); // several failed rounds: database does not exist
+    await sleep(300); // several failed rounds: database does not exist
 
     const admin = createSql(databaseUrl(), { max: 1 });
     await admin`CREATE DATABASE ${admin(name)}`;

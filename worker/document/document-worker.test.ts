@@ -2,6 +2,7 @@
 // preprocessing sidecar (README: Document worker): every way the sidecar can fail ends that job cleanly
 // and the worker goes on.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../../shared/db/client';
 import { createSql } from '../../shared/db/client';
@@ -86,7 +87,7 @@ beforeAll(async () => {
         res.writeHead(500, { 'content-type': 'text/plain' });
         return void res.end('Internal Server Error');
       case 'slow':
-        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await sleep(3000);
         return sendJson(res, 200, { success: true });
       case 'garbage':
         res.writeHead(200, { 'content-type': 'text/html' });
@@ -276,7 +277,7 @@ describe('document worker', () => {
       await withWorker(
         { POLL_INTERVAL_MS: '60000' },
         async () => {
-          await new Promise((resolve) => setTimeout(resolve, 200)); // the first round has run and the loop sleeps
+          await sleep(200); // the first round has run and the loop sleeps
           const job = await newDocument('ok');
           const id = await enqueue(job);
           const started = Date.now();

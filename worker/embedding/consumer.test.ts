@@ -1,5 +1,6 @@
 // The embedding consumer in this process against real Redis, real PostgreSQL and a local
 // HTTP server standing in for the embeddings API.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger';
 import { createRedis, type Redis } from '../../shared/redis';
@@ -142,11 +143,11 @@ describe('embedding consumer', () => {
     await start({ concurrency: 4 });
     const slowOld = `SLOW:400 ${Array.from({ length: 30 }, (_, i) => `Old line ${i}.`).join(' ')}`;
     await enqueueEmbeddingJob(redis, keys.queue, { post_id: 'race', title: '', content: slowOld });
-    await new Promise((r) => setTimeout(r, 5)); // a later enqueued_at
+    await sleep(5); // a later enqueued_at
     await enqueueEmbeddingJob(redis, keys.queue, { post_id: 'race', title: '', content: 'The new version.' });
     await expect.poll(queueIsDrained, { timeout: 5000 }).toBe(0);
     await expect.poll(() => api.inFlight()).toBe(0);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect((await stored('race')).map((c) => c.content)).toEqual(['The new version.']);
     const [post] = await db.sql<{ chunks: number }[]>`SELECT chunks FROM embedded_posts WHERE post_id = 'race'`;
     expect(post!.chunks).toBe(1);
@@ -273,7 +274,7 @@ describe('embedding consumer', () => {
     await redis.set(keys.heartbeat('busy'), 'now', 'PX', 60_000);
     await redis.lpush(keys.processing('busy'), 'a job busy is working on');
     await start({ heartbeatTtlMs: 1000 });
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     expect(await redis.lrange(keys.processing('busy'), 0, -1)).toEqual(['a job busy is working on']);
   });
 
@@ -284,7 +285,7 @@ describe('embedding consumer', () => {
     for (let i = 0; i < 4; i++) await enqueueEmbeddingJob(redis, keys.queue, { post_id: `stop-${i}`, title: '', content: `HOLD ${i}` });
     await expect.poll(() => api.inFlight(), { timeout: 5000 }).toBe(2);
     const stopped = consumer.stop();
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(consumer.inFlight()).toBe(2);
     api.release();
     await stopped;

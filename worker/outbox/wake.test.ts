@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createWakeSignal } from './wake';
 
@@ -17,7 +18,7 @@ describe('wake signal', () => {
     await signal.sleep(60_000); // returns at once
     let finished = false;
     void signal.sleep(20).then(() => (finished = true));
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     expect(finished).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 // Maintenance once, not once per worker: against a real database, several workers' sweeps
 // of one task run in one of them at a time, and another takes over when it stops or hangs.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../shared/logger';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/services';
 import { takeLease } from '../sql/lease';
