@@ -14,13 +14,9 @@ export type Authenticate = (token: string) => Promise<Identity | null>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function createAuthenticator(publicKey: string, nodeEnv: string): Promise<Authenticate> {
+/** `publicKey` is JWT_PUBLIC_KEY, which the gateway's config refuses to be dev-placeholder in production (realKeyInProduction). */
+export async function createAuthenticator(publicKey: string): Promise<Authenticate> {
   if (publicKey === DEV_PLACEHOLDER_KEY) {
-    if (nodeEnv === 'production') {
-      throw new ConfigError(
-        'Invalid configuration:\n  JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production (dev-placeholder is for development only)',
-      );
-    }
     return async (token) => (UUID.test(token) ? { userId: token.toLowerCase(), expiresAtMs: null } : null);
   }
   let key: Awaited<ReturnType<typeof importSPKI>>;

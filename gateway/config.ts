@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { commonEnv, databaseEnv, defaultWorkerId, flag, integer, pubsubEnv, text, type ConfigOf } from '../shared/config';
+import { commonEnv, databaseEnv, defaultWorkerId, flag, integer, loadConfig, pubsubEnv, text, type ConfigOf, type ConfigRule } from '../shared/config';
 
 export const DEV_PLACEHOLDER_KEY = 'dev-placeholder';
 
@@ -59,3 +59,15 @@ export const gatewayEnv = {
   /** How often the bus subscription proves it is alive (a heartbeat through Redis); 0 = never. */
   BUS_HEARTBEAT_MS: integer(1000, 0, 60_000),
 };
+
+/** dev-placeholder takes any user id as a token: never in production. */
+export const realKeyInProduction: ConfigRule<Pick<GatewayConfig, 'JWT_PUBLIC_KEY' | 'NODE_ENV'>> = {
+  names: ['JWT_PUBLIC_KEY'],
+  holds: (config) => !(config.JWT_PUBLIC_KEY === DEV_PLACEHOLDER_KEY && config.NODE_ENV === 'production'),
+  must: () => 'be an RS256 PEM public key when NODE_ENV=production (dev-placeholder is for development only)',
+};
+
+/** gatewayEnv, and the rules between its variables. */
+export function loadGatewayConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig(gatewayEnv, env, [realKeyInProduction]);
+}

@@ -1,15 +1,14 @@
 // `npm run gateway`: one WebSocket gateway, from env.
 import { connectRedisBus } from '../shared/bus/connect-redis-bus';
-import { loadConfig } from '../shared/config';
 import { createSql } from '../shared/db/client';
 import { createLogger } from '../shared/logger';
 import { createRegistry } from '../shared/metrics';
 import { runMain, runUntilSignal } from '../shared/process';
-import { gatewayEnv } from './config';
+import { loadGatewayConfig } from './config';
 import { startGateway } from './server';
 
 runMain('gateway', async () => {
-  const config = loadConfig(gatewayEnv);
+  const config = loadGatewayConfig();
   const logger = createLogger('gateway', config.LOG_LEVEL);
   await runUntilSignal(logger, { stopping: 'gateway draining', stopped: 'gateway stopped' }, async (stack) => {
     const sql = createSql(config.DATABASE_URL, { poolMode: config.DATABASE_POOL_MODE, max: config.DATABASE_POOL_MAX, applicationName: 'arcyou-gateway' });

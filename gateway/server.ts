@@ -80,7 +80,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const { sql, logger } = deps;
   const bus = createRoomBus(deps.bus, config.PUBSUB_MODE);
   const uws = loadNativeUws();
-  const authenticate = await createAuthenticator(config.JWT_PUBLIC_KEY, config.NODE_ENV);
+  const authenticate = await createAuthenticator(config.JWT_PUBLIC_KEY);
   const app = uws.App();
   const sockets = new Set<Socket>();
   const stats: GatewayStats = {

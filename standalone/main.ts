@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../shared/logger';
 import { createRegistry } from '../shared/metrics';
 import { runMain, runUntilSignal } from '../shared/process';
 import type { StopStack } from '../shared/stop-stack';
+import { realKeyInProduction } from '../gateway/config';
 import { startGateway } from '../gateway/server';
 import { startChatWorker } from '../worker/chat/chat-worker';
 import { createOutboxWorkerMetrics } from '../worker/metrics';
@@ -78,7 +79,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: StopStack)
 }
 
 runMain('arcyou', async () => {
-  const config = loadConfig(standaloneEnv);
+  const config = loadConfig(standaloneEnv, process.env, [realKeyInProduction]);
   const logger = createLogger('arcyou', config.LOG_LEVEL);
   const banner = await runUntilSignal(logger, { stopping: 'stopping', stopped: 'stopped' }, (stack) => start(config, logger, stack));
   process.stdout.write(`${banner}\n`);

@@ -3,6 +3,7 @@ import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../gateway/auth';
+import { loadGatewayConfig } from '../gateway/config';
 import { ConfigError } from '../shared/config';
 import { startSystem, type TestSystem } from './support/system';
 import { TestClient } from './support/ws-client';
@@ -92,26 +93,28 @@ describe('RS256 JWT auth over a real socket', () => {
 });
 
 describe('authenticator configuration', () => {
-  it('refuses the dev-placeholder mode when NODE_ENV=production', async () => {
-    await expect(createAuthenticator('dev-placeholder', 'production')).rejects.toThrow(ConfigError);
-    await expect(createAuthenticator('dev-placeholder', 'production')).rejects.toThrow(/JWT_PUBLIC_KEY/);
+  it('refuses the dev-placeholder mode when NODE_ENV=production', () => {
+    const env = { DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost', NODE_ENV: 'production' };
+    expect(() => loadGatewayConfig(env)).toThrow(ConfigError);
+    expect(() => loadGatewayConfig(env)).toThrow(/JWT_PUBLIC_KEY must be an RS256 PEM public key when NODE_ENV=production/);
+    expect(loadGatewayConfig({ ...env, NODE_ENV: 'development' }).JWT_PUBLIC_KEY).toBe('dev-placeholder');
   });
 
   it('refuses a key that is not a PEM public key, naming the variable', async () => {
-    await expect(createAuthenticator('not a key', 'development')).rejects.toThrow(/JWT_PUBLIC_KEY must be a PEM-encoded RS256 public key/);
+    await expect(createAuthenticator('not a key')).rejects.toThrow(/JWT_PUBLIC_KEY must be a PEM-encoded RS256 public key/);
   });
 
   it('accepts a PEM whose newlines came through env as \\n', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
     const pem = (await exportSPKI(publicKey)).replace(/\n/g, '\\n');
-    const authenticate = await createAuthenticator(pem, 'production');
+    const authenticate = await createAuthenticator(pem);
     const sub = randomUUID();
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject(sub).setExpirationTime('1m').sign(privateKey);
     expect(await authenticate(token)).toMatchObject({ userId: sub });
   });
 
   it('in development accepts a UUID and refuses anything else', async () => {
-    const authenticate = await createAuthenticator('dev-placeholder', 'development');
+    const authenticate = await createAuthenticator('dev-placeholder');
     const id = randomUUID();
     expect(await authenticate(id)).toEqual({ userId: id, expiresAtMs: null });
     expect(await authenticate('robert; drop table')).toBeNull();

@@ -5,8 +5,6 @@ import { isMessageOf } from '../sql/message-of';
 import type { Session } from '../session';
 import type { OpContext, Reply } from './context';
 
-/** PostgreSQL's sequence_generator_limit_exceeded: message ids reached 2^53 − 1 (see sql/0005_room_seq.sql). */
-
 export async function send(ctx: OpContext, session: Session, request: Extract<Request, { op: 'send' }>, tempId: ClientId | undefined): Promise<Reply> {
   const { roomId, content, type, replyTo } = request;
   if (!session.rooms.has(roomId)) return { op: 'send', success: false, error: ProtocolError.notJoined, room_id: roomId };

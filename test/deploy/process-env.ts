@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ObjectEntries } from 'valibot';
 import { expect } from 'vitest';
-import { gatewayEnv } from '../../gateway/config';
+import { gatewayEnv, loadGatewayConfig } from '../../gateway/config';
 import { commonEnv, databaseEnv, loadConfig } from '../../shared/config';
 import { chatWorkerEnv } from '../../worker/config';
 import { documentWorkerEnv, loadDocumentWorkerConfig } from '../../worker/document/config';
@@ -22,7 +22,7 @@ export const packageJson = JSON.parse(read('package.json')) as { scripts: Record
 
 /** What each npm script a container may run reads from its environment. */
 export const PROCESSES: Record<string, { entries: ObjectEntries; load(env: Env): Obj }> = {
-  gateway: { entries: gatewayEnv, load: (env) => loadConfig(gatewayEnv, env) },
+  gateway: { entries: gatewayEnv, load: (env) => loadGatewayConfig(env) },
   worker: { entries: chatWorkerEnv, load: (env) => loadConfig(chatWorkerEnv, env) },
   'worker:document': { entries: documentWorkerEnv, load: (env) => loadDocumentWorkerConfig(env) },
   'worker:embedding': { entries: embeddingWorkerEnv, load: (env) => loadEmbeddingWorkerConfig(env) },
