@@ -35,6 +35,8 @@ export interface GatewayDeps {
   logger: Logger;
   /** Where the gateway's metrics live and what GET /metrics serves; default: a registry of its own. */
   registry?: Registry;
+  /** Gives up start-up when aborted (the wait for a taken port): startGateway then rejects. */
+  signal?: AbortSignal;
 }
 
 export interface GatewayStats {
@@ -65,14 +67,15 @@ const PAGE_SIZE = 100;
 const LISTEN_RETRY_MS = 90_000;
 const LISTEN_RETRY_EVERY_MS = 1000;
 
-async function listen(app: UWS.TemplatedApp, host: string, port: number, logger: Logger): Promise<UWS.us_listen_socket> {
+async function listen(app: UWS.TemplatedApp, host: string, port: number, logger: Logger, signal?: AbortSignal): Promise<UWS.us_listen_socket> {
   const deadline = Date.now() + LISTEN_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
     const token = await new Promise<UWS.us_listen_socket | false>((resolve) => app.listen(host, port, resolve));
     if (token) return token;
     if (port === 0 || Date.now() >= deadline) throw new Error(`cannot listen on ${host}:${port}`);
     if (attempt === 1) logger.warn({ host, port }, 'port is taken; trying again (after a restart, the old connections hold it for up to a minute)');
-    await sleep(LISTEN_RETRY_EVERY_MS);
+    await sleep(LISTEN_RETRY_EVERY_MS, undefined, { signal });
   }
 }
 
@@ -271,7 +274,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (config.DEMO_UI) await serveDemo(app);
   app.any('/*', (res) => sendJson(res, 404, { error: 'not found' }));
 
-  const listenSocket = await listen(app, config.HOST, config.PORT, logger);
+  const listenSocket = await listen(app, config.HOST, config.PORT, logger, deps.signal);
   const port = uws.us_socket_local_port(listenSocket as unknown as UWS.us_socket);
   logger.info({ port, pubsubMode: config.PUBSUB_MODE }, 'gateway listening');
 

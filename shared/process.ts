@@ -47,25 +47,31 @@ export interface StopMessages {
 /**
  * Starts a long-running process: `start` pushes each thing it starts onto the stack, and
  * runUntilSignal resolves with its result. SIGTERM or SIGINT stops the stack, then the
- * process exits 0 (1 if a stop failed). A start that throws stops what it had started,
- * then rethrows, for runMain's exit codes.
+ * process exits 0 (1 if a stop failed). A signal during start-up aborts `signal`, so that a
+ * start that waits (a taken port) can give up at once; what it had started is stopped the
+ * same way. A start that throws otherwise stops what it had started, then rethrows, for
+ * runMain's exit codes.
  */
-export async function runUntilSignal<T>(logger: Logger, messages: StopMessages, start: (stack: StopStack) => Promise<T>): Promise<T> {
+export async function runUntilSignal<T>(logger: Logger, messages: StopMessages, start: (stack: StopStack, signal: AbortSignal) => Promise<T>): Promise<T> {
   const stack = createStopStack(logger);
+  const aborted = new AbortController();
   // Listening before start, so that a signal during start-up (an embedded initdb takes
   // seconds) waits for it, then stops everything, rather than leaving a half-started child behind.
   let starting: Promise<unknown> = Promise.resolve();
   onShutdownSignal(async (signal) => {
     logger.info({ signal, ...messages.stoppingFields?.() }, messages.stopping);
+    aborted.abort();
     await starting.catch(() => {});
     await stack.stopAll();
     logger.info(messages.stopped);
   });
-  const started = start(stack);
+  const started = start(stack, aborted.signal);
   starting = started;
   try {
     return await started;
   } catch (err) {
+    // Given up for the signal, whose handler stops the stack and exits.
+    if (aborted.signal.aborted) return new Promise<never>(() => {});
     await stack.stopAll().catch(() => {});
     throw err;
   }

@@ -27,7 +27,7 @@ import { startEmbeddedPostgres } from './embedded-postgres';
 
 type StandaloneConfig = ConfigOf<typeof standaloneEnv>;
 
-async function start(config: StandaloneConfig, logger: Logger, stack: StopStack): Promise<string> {
+async function start(config: StandaloneConfig, logger: Logger, stack: StopStack, signal: AbortSignal): Promise<string> {
   const embedded = config.DATABASE_URL
     ? null
     : await startEmbeddedPostgres({ dataDir: join(resolve(config.ARCYOU_DATA_DIR), 'postgres'), port: config.EMBEDDED_PG_PORT, logger });
@@ -60,7 +60,7 @@ async function start(config: StandaloneConfig, logger: Logger, stack: StopStack)
   const devKey = !config.SERVER_API_KEYS && config.NODE_ENV !== 'production' ? devServerKey(resolve(config.ARCYOU_DATA_DIR)) : null;
   const gateway = await startGateway(
     { ...config, SERVER_API_KEYS: config.SERVER_API_KEYS || (devKey ?? '') },
-    { sql, bus, registry, logger: logger.child({ component: 'gateway' }) },
+    { sql, bus, registry, logger: logger.child({ component: 'gateway' }), signal },
   );
   stack.push('gateway', () => gateway.close());
 
@@ -81,6 +81,6 @@ async function start(config: StandaloneConfig, logger: Logger, stack: StopStack)
 runMain('arcyou', async () => {
   const config = loadConfig(standaloneEnv, process.env, [realKeyInProduction]);
   const logger = createLogger('arcyou', config.LOG_LEVEL);
-  const banner = await runUntilSignal(logger, { stopping: 'stopping', stopped: 'stopped' }, (stack) => start(config, logger, stack));
+  const banner = await runUntilSignal(logger, { stopping: 'stopping', stopped: 'stopped' }, (stack, signal) => start(config, logger, stack, signal));
   process.stdout.write(`${banner}\n`);
 });

@@ -136,6 +136,21 @@ describe('npm run migrate / gateway / worker', () => {
     expect(gateway.output()).toMatch(/refusing to run on the (slow )?pure-JS uWebSockets\.js fallback/);
   });
 
+  it('stops at once on SIGTERM while it waits for its taken port, instead of after the retries', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), HOST: '127.0.0.1', PORT: String(port) });
+    procs.push(gateway);
+    await waitForOutput(gateway, /port is taken; trying again/);
+    gateway.child.kill('SIGTERM');
+    // The retries go on for 90 s; a stop waits for at most one of their 1 s pauses.
+    const exit = await Promise.race([gateway.exited, sleep(10_000).then(() => 'still running')]);
+    holder.close();
+    expect(exit).toBe(0);
+    expect(gateway.output()).toContain('gateway stopped');
+  }, 30_000);
+
   it('refuses the development token mode in production', async () => {
     const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), PORT: '0', NODE_ENV: 'production' });
     expect(await gateway.exited).toBe(2);
