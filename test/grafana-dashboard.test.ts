@@ -2,13 +2,12 @@
 // scraping a gateway process and a chat-worker process under traffic: every panel query
 // evaluates without error and returns data. A panel whose metric was renamed, or whose
 // labels never occur, fails here.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
+import { spawnProcess, startGatewayProcess, startWorkerProcess, type RunningProcess } from './support/child-process';
 import { waitForPort } from './support/private-services';
 import { membersInRoom } from './support/room-members';
 import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
@@ -26,7 +25,7 @@ describe('Grafana dashboard', () => {
   let db: TestDatabase;
   let gateway: RunningProcess & { port: number };
   let worker: RunningProcess;
-  let prometheus: ChildProcess | null = null;
+  let prometheus: RunningProcess | null = null;
   let promPort: number;
   let dir: string;
 
@@ -51,16 +50,15 @@ describe('Grafana dashboard', () => {
     ].join('\n');
     writeFileSync(join(dir, 'prometheus.yml'), config);
     promPort = await freePort();
-    prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
-      { stdio: 'ignore' },
-    );
+    prometheus = spawnProcess({
+      command: PROMETHEUS,
+      args: [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+    });
     await waitForPort(promPort, 30_000);
   }, 60_000);
 
   afterAll(async () => {
-    prometheus?.kill('SIGKILL');
+    prometheus?.kill();
     gateway?.child.kill('SIGKILL');
     worker?.child.kill('SIGKILL');
     await db?.drop();

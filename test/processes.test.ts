@@ -1,61 +1,26 @@
 // The npm scripts as a user runs them: real processes, real PostgreSQL and Redis.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnProcess, type RunningProcess } from './support/child-process';
 import { createRoom, newUser } from './support/fixtures';
 import { createTestDatabase, redisUrl, type TestDatabase } from './support/services';
 import { TestClient } from './support/ws-client';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
 /** `npm run <script>`, as a user or a container runs it: signals sent to npm must reach the process. */
-function run(script: string, env: Record<string, string>): Running {
+function run(script: string, env: Record<string, string>): RunningProcess {
   // Its own process group: npm cannot pass a SIGKILL on, so teardown kills the group (npm and the script).
-  const child = spawn('npm', ['run', '-s', script], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, output: () => output, exited };
-}
-
-async function waitForOutput(proc: Running, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = proc.output().match(pattern);
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in output:\n${proc.output()}`);
-    await sleep(50);
-  }
+  return spawnProcess({ command: 'npm', args: ['run', '-s', script], env: { LOG_LEVEL: 'info', ...env }, detached: true });
 }
 
 describe('npm run migrate / gateway / worker', () => {
   let db: TestDatabase;
-  const procs: Running[] = [];
+  const procs: RunningProcess[] = [];
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
   });
   afterAll(async () => {
-    for (const p of procs) {
-      try {
-        process.kill(-p.child.pid!, 'SIGKILL');
-      } catch {
-        // the group is gone already
-      }
-    }
+    for (const p of procs) p.kill();
     await db.drop();
   });
 
@@ -81,8 +46,8 @@ describe('npm run migrate / gateway / worker', () => {
     const gateway = run('gateway', env);
     const worker = run('worker', env);
     procs.push(gateway, worker);
-    const port = Number((await waitForOutput(gateway, /"port":(\d+)/))[1]);
-    await waitForOutput(worker, /chat worker started/);
+    const port = Number((await gateway.waitForOutput(/"port":(\d+)/))[1]);
+    await worker.waitForOutput(/chat worker started/);
 
     const [alice, bob] = [newUser(), newUser()];
     const roomId = await createRoom(db.sql, [alice, bob]);
@@ -122,9 +87,9 @@ describe('npm run migrate / gateway / worker', () => {
     const port = (holder.address() as AddressInfo).port;
     const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), HOST: '127.0.0.1', PORT: String(port) });
     procs.push(gateway);
-    await waitForOutput(gateway, /port is taken; trying again/);
+    await gateway.waitForOutput(/port is taken; trying again/);
     await new Promise((resolve) => holder.close(resolve));
-    const [, listening] = await waitForOutput(gateway, /"port":(\d+)[^\n]*gateway listening/);
+    const [, listening] = await gateway.waitForOutput(/"port":(\d+)[^\n]*gateway listening/);
     expect(Number(listening)).toBe(port);
     gateway.child.kill('SIGTERM');
     expect(await gateway.exited).toBe(0);
@@ -142,7 +107,7 @@ describe('npm run migrate / gateway / worker', () => {
     const port = (holder.address() as AddressInfo).port;
     const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), HOST: '127.0.0.1', PORT: String(port) });
     procs.push(gateway);
-    await waitForOutput(gateway, /port is taken; trying again/);
+    await gateway.waitForOutput(/port is taken; trying again/);
     gateway.child.kill('SIGTERM');
     // The retries go on for 90 s; a stop waits for at most one of their 1 s pauses.
     const exit = await Promise.race([gateway.exited, sleep(10_000).then(() => 'still running')]);

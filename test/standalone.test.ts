@@ -2,38 +2,24 @@
 // embedded PostgreSQL, print where to connect and whom to be, carry a chat between two
 // clients, stop cleanly on SIGTERM (PostgreSQL included), and find its data again on
 // the next start. Data goes to a temporary ARCYOU_DATA_DIR, not the developer's .data/.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READY_LINE } from '../standalone/banner';
+import { isAlive } from '../standalone/embedded-postgres';
+import { spawnProcess, type RunningProcess } from './support/child-process';
 import { TestClient } from './support/ws-client';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const START_TIMEOUT_MS = 90_000;
 
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+interface Started extends RunningProcess {
   port: number;
   roomId: string;
   users: Record<string, string>;
   serverKey: string;
   postgresPid: number;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Reads what the banner promises: the WebSocket port, the demo room, the demo users and the development server API key. */
@@ -47,33 +33,21 @@ function parseBanner(text: string) {
   return { port, roomId, users, serverKey };
 }
 
-const children: ChildProcess[] = [];
+const children: RunningProcess[] = [];
 /** The development server API key of the first start: the second must print the same. */
 let firstServerKey: string | undefined;
 const postgresPids: number[] = [];
 
 async function npmStart(dataDir: string): Promise<Started> {
-  const env: Record<string, string | undefined> = { ...process.env, ARCYOU_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'LISTEN_DATABASE_URL', 'HOST', 'DEMO_UI', 'NODE_ENV', 'JWT_PUBLIC_KEY']) delete env[name];
+  const env: Record<string, string | undefined> = { ARCYOU_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'LISTEN_DATABASE_URL', 'HOST', 'DEMO_UI', 'NODE_ENV', 'JWT_PUBLIC_KEY']) env[name] = undefined;
   // Its own process group, so that cleanup after a failure can reach every process in it.
-  const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!output.includes('Stop with Ctrl-C.')) {
-    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`npm start was not ready within ${START_TIMEOUT_MS} ms:\n${output}`);
-    await sleep(100);
-  }
+  const proc = spawnProcess({ command: 'npm', args: ['start', '--silent'], env, detached: true });
+  children.push(proc);
+  await proc.waitForOutput(/Stop with Ctrl-C\./, START_TIMEOUT_MS);
   const postgresPid = Number((await readFile(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
   postgresPids.push(postgresPid);
-  return { child, output: () => output, exited, postgresPid, ...parseBanner(output) };
+  return Object.assign(proc, { postgresPid, ...parseBanner(proc.output()) });
 }
 
 /** SIGTERM to npm alone, as a supervisor sends it: everything must stop, with exit code 0. */
@@ -96,7 +70,7 @@ describe('npm start (zero set-up)', () => {
   });
 
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
+    for (const child of children) child.kill();
     for (const pid of postgresPids) if (isAlive(pid)) process.kill(pid, 'SIGQUIT');
     await rm(dataDir, { recursive: true, force: true }).catch(() => {});
   });
@@ -134,7 +108,7 @@ describe('npm start (zero set-up)', () => {
     firstServerKey = started.serverKey;
 
     const closed = Promise.all([alice.closed, bob.closed]);
-    expect(await stop(started)).toEqual({ code: 0, signal: null });
+    expect(await stop(started)).toBe(0);
     expect((await closed).map((c) => c.code)).toEqual([1001, 1001]);
     expect(isAlive(started.postgresPid)).toBe(false);
     expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
@@ -152,7 +126,7 @@ describe('npm start (zero set-up)', () => {
     const welcomes = bob.events(started.roomId).filter((f) => /Welcome/.test(f.message?.content?.text ?? ''));
     expect(welcomes).toHaveLength(1);
 
-    expect(await stop(started)).toEqual({ code: 0, signal: null });
+    expect(await stop(started)).toBe(0);
     expect(isAlive(started.postgresPid)).toBe(false);
   });
 });

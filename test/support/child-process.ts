@@ -20,30 +20,41 @@ export interface RunningProcess {
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** `signal` (SIGTERM), then SIGKILL if it has not exited after `graceMs`. */
   stop(graceMs?: number, signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGKILL, to its process group when detached (what it started goes too). */
+  kill(): void;
 }
 
 export interface SpawnOptions {
   command: string;
   args: string[];
-  /** On top of this process's environment. */
-  env?: Record<string, string>;
+  /** On top of this process's environment; undefined unsets a variable. */
+  env?: Record<string, string | undefined>;
   cwd?: string;
+  /**
+   * In a process group of its own (`npm run …`, which starts the real process as its
+   * child): killed as a group when this process exits, and by kill().
+   */
+  detached?: boolean;
   /** Its output is also appended to this file. */
   logFile?: string;
 }
 
 // Children still running when this process exits (a test that failed half-way, a timeout)
 // are killed with it rather than left behind.
-const children = new Set<ChildProcess>();
+const running = new Set<RunningProcess>();
 process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
+  for (const proc of running) proc.kill();
 });
 
 /** Spawns `command` directly (no shell, so the pid is its own). */
 export function spawnProcess(options: SpawnOptions): RunningProcess {
   const { command, args } = options;
-  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+  });
   const chunks: string[] = [];
   const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : null;
   const keep = (d: string) => {
@@ -54,48 +65,58 @@ export function spawnProcess(options: SpawnOptions): RunningProcess {
   child.stderr!.setEncoding('utf8').on('data', keep);
   // After 'close', not 'exit': output can still arrive between the two.
   if (log) child.once('close', () => log.end());
-  let running = true;
+  let alive = true;
   const exited = new Promise<number | null>((resolve) => {
     const ended = (code: number | null) => {
-      if (!running) return;
-      running = false;
-      children.delete(child);
+      if (!alive) return;
+      alive = false;
+      running.delete(proc);
       resolve(code);
     };
     child.once('exit', (code) => ended(code));
     // 'error' without 'exit': it could not be started (e.g. not installed).
     child.once('error', (err) => {
-      if (running) keep(`${command}: ${err.message}\n`);
+      if (alive) keep(`${command}: ${err.message}\n`);
       ended(null);
     });
   });
   const output = () => chunks.join('');
   const name = [command, ...args].join(' ');
-  return {
+  const proc: RunningProcess = {
     child,
     pid: child.pid ?? -1,
     output,
     exited,
-    alive: () => running,
+    alive: () => alive,
     async waitForOutput(pattern, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const match = output().match(pattern);
         if (match) return match;
-        if (!running) throw new Error(`${name} exited before printing ${pattern}:\n${output()}`);
+        if (!alive) throw new Error(`${name} exited before printing ${pattern}:\n${output()}`);
         if (Date.now() > deadline) throw new Error(`no ${pattern} from ${name} within ${timeoutMs} ms:\n${output()}`);
         await sleep(50);
       }
     },
     async stop(graceMs = 10_000, signal = 'SIGTERM') {
-      if (!running) return exited;
+      if (!alive) return exited;
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       const code = await exited;
       clearTimeout(timer);
       return code;
     },
+    kill() {
+      try {
+        if (options.detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    },
   };
+  running.add(proc);
+  return proc;
 }
 
 /** Starts `node --import tsx <entry>` in the repo root with the given env on top of this process's. */
@@ -108,7 +129,7 @@ export async function started(proc: RunningProcess, pattern: RegExp, timeoutMs?:
   try {
     return await proc.waitForOutput(pattern, timeoutMs);
   } catch (err) {
-    proc.child.kill('SIGKILL');
+    proc.kill();
     throw err;
   }
 }
