@@ -81,13 +81,19 @@ describe('npm run migrate / gateway / worker', () => {
 
   // uWS does not set SO_REUSEADDR: a gateway restarted on the port of one that just died
   // could not listen while the old connections were in TIME_WAIT, and exited.
-  it('waits for its port while it is taken (a restart after a crash), then listens on it', async () => {
+  /** A gateway told to listen on a port another server holds, once it says it will try again. */
+  async function gatewayOnATakenPort() {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as AddressInfo).port;
     const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), HOST: '127.0.0.1', PORT: String(port) });
     procs.push(gateway);
     await gateway.waitForOutput(/port is taken; trying again/);
+    return { gateway, port, holder };
+  }
+
+  it('waits for its port while it is taken (a restart after a crash), then listens on it', async () => {
+    const { gateway, port, holder } = await gatewayOnATakenPort();
     await new Promise((resolve) => holder.close(resolve));
     const [, listening] = await gateway.waitForOutput(/"port":(\d+)[^\n]*gateway listening/);
     expect(Number(listening)).toBe(port);
@@ -102,12 +108,7 @@ describe('npm run migrate / gateway / worker', () => {
   });
 
   it('stops at once on SIGTERM while it waits for its taken port, instead of after the retries', async () => {
-    const holder = createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    const port = (holder.address() as AddressInfo).port;
-    const gateway = run('gateway', { DATABASE_URL: db.url, REDIS_URL: redisUrl(), HOST: '127.0.0.1', PORT: String(port) });
-    procs.push(gateway);
-    await gateway.waitForOutput(/port is taken; trying again/);
+    const { gateway, holder } = await gatewayOnATakenPort();
     gateway.child.kill('SIGTERM');
     // The retries go on for 90 s; a stop waits for at most one of their 1 s pauses.
     const exit = await Promise.race([gateway.exited, sleep(10_000).then(() => 'still running')]);
