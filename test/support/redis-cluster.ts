@@ -59,7 +59,7 @@ function slotRanges(port: number): SlotRange[] {
   return entries.map(([start, end, master, ...replicas]) => ({ start, end, port: master[1], replicas: replicas.length }));
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+async function until(what: string, check: () => boolean, timeoutMs = 30_000, state: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let ok: boolean;
@@ -69,9 +69,29 @@ async function until(what: string, check: () => boolean, timeoutMs = 30_000): Pr
       ok = false;
     }
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${timeoutMs} ms${describe(state)}`);
     await sleep(100);
   }
+}
+
+/** What `state` says, for a failure message; never throws. */
+function describe(state: () => string): string {
+  try {
+    const text = state();
+    return text ? `\n${text}` : '';
+  } catch (err) {
+    return `\n(state unknown: ${(err as Error).message})`;
+  }
+}
+
+/** Node `port`'s view, for a failure message: its state, its epochs, and who serves each of `slots`. */
+function view(port: number, slots: readonly number[]): string {
+  const info = cli(port, 'cluster', 'info');
+  const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
+  const ranges = slotRanges(port);
+  const owners = slots.map((slot) => `${slot}→${ranges.find((r) => r.start <= slot && slot <= r.end)?.port ?? 'none'}`);
+  const role = cli(port, 'role').split('\n')[0];
+  return `${role}, ${field('cluster_state')}, my epoch ${field('cluster_my_epoch')}, current epoch ${field('cluster_current_epoch')}, slots ${owners.join(' ')}`;
 }
 
 export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluster> {
@@ -142,17 +162,25 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
       // The new owner first, then the old ones, then the other masters (as Redis's resharding does).
       const masters = [...new Set(slotRanges(toPort).map((r) => r.port)), toPort];
       const order = [toPort, ...owners, ...masters.filter((p) => p !== toPort && !owners.has(p))];
+      // A slot goes to the master with the highest config epoch claiming it: replicas take no
+      // SETSLOT and learn the move by gossip only from such a master, and a new owner whose
+      // epoch is lower gives the slot back when the old owner's gossip claims it before the old
+      // owner's own SETSLOT (seen: the new owner then served it nowhere, and the old owner named
+      // the new one). Resharding through IMPORTING bumps the epoch at the SETSLOT; this shortcut
+      // bumps it first.
+      cli(toPort, 'cluster', 'bumpepoch');
       for (const port of new Set(order)) {
         const result = spawnSync('redis-cli', ['-p', String(port)], { input: commands, encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
         if (result.status !== 0 || /ERR/.test(result.stdout)) throw new Error(`CLUSTER SETSLOT on ${port} failed: ${result.stdout}${result.stderr}`);
       }
-      // Replicas take no SETSLOT: they learn the move by gossip, and only from a master whose
-      // config epoch is the highest claiming those slots. Resharding through MIGRATING/IMPORTING
-      // bumps it; this shortcut must, or a move to a master with an older epoch never reaches them.
-      cli(toPort, 'cluster', 'bumpepoch');
       await until(
         'every node sees the slots moved',
         () => live().every((n) => slots.every((slot) => slotRanges(n.port).some((r) => r.start <= slot && slot <= r.end && r.port === toPort))) && healthy(),
+        30_000,
+        () =>
+          live()
+            .map((n) => `node ${n.port}: ${view(n.port, slots)}`)
+            .join('\n'),
       );
     },
     destroy: killAll,
