@@ -14,7 +14,7 @@ export type Authenticate = (token: string) => Promise<Identity | null>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** `publicKey` is JWT_PUBLIC_KEY, which the gateway's config refuses to be dev-placeholder in production (realKeyInProduction). */
+/** `publicKey` is JWT_PUBLIC_KEY; the gateway's config refuses dev-placeholder in production (realKeyInProduction). */
 export async function createAuthenticator(publicKey: string): Promise<Authenticate> {
   if (publicKey === DEV_PLACEHOLDER_KEY) {
     return async (token) => (UUID.test(token) ? { userId: token.toLowerCase(), expiresAtMs: null } : null);
