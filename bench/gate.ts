@@ -90,6 +90,7 @@ const GROUPS: Array<{ fanout: number; rooms: number; phases: PhaseKind[]; ratios
     ratios: [
       fanoutRatio('F=10 full path delivered msgs/s, ours/Socket.IO', 'higher', 0.4, FULL, (r) => r.deliveredPerSec),
       fanoutRatio('F=10 full path p99 ms at 1,000 sent/s, ours/Socket.IO', 'lower', 0.6, FULL_FIXED, (r) => r.latencyMs.p99),
+      fanoutRatio('F=10 full path PostgreSQL CPU µs per sent msg at 1,000 sent/s, ours/Socket.IO', 'lower', 0.4, FULL_FIXED, (r) => r.dbCpuUsPerSent ?? NaN),
     ],
   },
   {

@@ -1,4 +1,5 @@
 // The group commit (gateway/send-batcher.ts) against a real database and the in-process bus.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBus } from '../shared/bus/memory-bus';
 import { GLOBAL_CHANNEL } from '../shared/bus/channels';
@@ -18,7 +19,7 @@ describe('send batcher', () => {
     await db?.drop();
   });
 
-  const setup = (maxBatch: number) => {
+  const setup = (maxBatch: number, windowMs = 0) => {
     const bus = createMemoryBus();
     const batches: number[] = [];
     const batcher = createSendBatcher({
@@ -30,6 +31,7 @@ describe('send batcher', () => {
       fastLockSeconds: 30,
       maxBatch,
       concurrency: 4,
+      windowMs,
       onBatch: (size) => batches.push(size),
     });
     return { bus, batcher, batches };
@@ -49,6 +51,33 @@ describe('send batcher', () => {
     const second = [send(3), send(4), send(5), send(6), send(7)];
     await Promise.all(second);
     expect(batches.slice(2)).toEqual([1, 3, 1]);
+    await batcher.drain();
+  });
+
+  it('with a window, holds the first send of a batch that long for others to join it', async () => {
+    const users = Array.from({ length: 3 }, newUser);
+    const roomId = await createRoom(db.sql, users);
+    const { batcher, batches } = setup(10, 300);
+    const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
+    const startedAt = performance.now();
+    const first = send(0);
+    await sleep(50);
+    // Sent 50 ms later, into the same window: one statement for both.
+    const second = send(1);
+    await Promise.all([first, second]);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(290);
+    expect(batches).toEqual([2]);
+    await batcher.drain();
+  });
+
+  it('with a window, writes a full batch at once', async () => {
+    const users = Array.from({ length: 2 }, newUser);
+    const roomId = await createRoom(db.sql, users);
+    const { batcher, batches } = setup(2, 60_000);
+    const sent = [0, 1].map((n) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n }));
+    // Not held for the minute of the window: the test would time out.
+    await Promise.all(sent);
+    expect(batches).toEqual([2]);
     await batcher.drain();
   });
 

@@ -1,7 +1,8 @@
 // Sends, from every connection of this gateway, stored by group commit and published by the
 // fast path. Sends that arrive while earlier batches are being written wait and go together
-// in the next batch (one transaction for all of them: gateway/sql/insert-messages.ts); each
-// send is answered once its batch has committed. Then the gateway publishes the messages it
+// in the next batch (one transaction for all of them: gateway/sql/insert-messages.ts), and a
+// batch that is not full waits `windowMs` after its first send for others; each send is
+// answered once its batch has committed. Then the gateway publishes the messages it
 // may publish itself (the fast path) and deletes their outbox rows; what it could not publish
 // goes to the outbox workers, and the reaper hands them whatever a crashed gateway held.
 // Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
@@ -27,6 +28,11 @@ export interface SendBatcherOptions {
   maxBatch: number;
   /** Most batches being written at once (more than one only while full batches are waiting). */
   concurrency: number;
+  /**
+   * A batch that is not full is written no sooner than this many ms after its first send
+   * arrived, so that sends close together share one statement (0: at once).
+   */
+  windowMs?: number;
   /** The fast path published these many messages, or failed to (for metrics). */
   onFastPath?(published: number, failed: number): void;
   /** A batch of this many sends is being written (for metrics). */
@@ -58,6 +64,8 @@ export interface SendBatcher {
 const RETIRE_DELAY_MS = 100;
 
 interface Waiting {
+  /** performance.now() when it was queued. */
+  queuedAt: number;
   message: NewMessage;
   source: object;
   resolve(result: StoredMessage | null): void;
@@ -163,8 +171,23 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
     return batch;
   };
 
-  const pump = () => {
+  /** Set while the sends queued wait for others to join their batch (`windowMs`). */
+  let windowTimer: NodeJS.Timeout | null = null;
+
+  const pump = (windowOver = false) => {
     while (running.size < options.concurrency && queue.length > 0) {
+      if (!windowOver && running.size === 0 && queue.length < options.maxBatch) {
+        const wait = queue[0]!.queuedAt + (options.windowMs ?? 0) - performance.now();
+        if (wait > 0) {
+          windowTimer ??= setTimeout(() => {
+            windowTimer = null;
+            pump(true);
+          }, wait);
+          return;
+        }
+      }
+      if (windowTimer) clearTimeout(windowTimer);
+      windowTimer = null;
       // A second batch only for a full one: small batches wait for the one being written and
       // grow meanwhile — fewer statements for the same sends (PostgreSQL CPU per message at
       // 1,000 sends/s: 530 -> 400 µs), the same throughput under load.
@@ -189,7 +212,7 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
   return {
     send(message, source) {
       return new Promise((resolve, reject) => {
-        queue.push({ message, source, resolve, reject });
+        queue.push({ queuedAt: performance.now(), message, source, resolve, reject });
         pump();
       });
     },

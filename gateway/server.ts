@@ -169,6 +169,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     fastPathOwner: config.OUTBOX_FAST_PATH ? fastPathOwner(config.GATEWAY_ID) : null,
     fastLockSeconds: config.OUTBOX_FAST_PATH_LOCK_SECONDS,
     maxBatch: config.SEND_BATCH_MAX,
+    windowMs: config.SEND_BATCH_WINDOW_MS,
     // Leave connections of the pool to joins and acks.
     concurrency: Math.max(1, Math.floor(config.DATABASE_POOL_MAX / 2)),
     deliverOwn: (frame, eventSeq) => fanout.deliverOwn(frame, eventSeq),
