@@ -32,7 +32,7 @@ export const gatewayServerEnv = {
   OUTBOX_FAST_PATH_LOCK_SECONDS: integer(5, 1, 3600),
   /** Most sends written in one transaction (group commit). */
   SEND_BATCH_MAX: integer(256, 1, 10_000),
-  /** A batch that is not full is written no sooner than this many ms after its first send (0: at once). */
+  /** While sends come at least one per 2 × this many ms, a batch waits this long after its first send for others (0: never). */
   SEND_BATCH_WINDOW_MS: integer(1, 0, 1000),
   /** At most one worker wake-up (NOTIFY) per this many ms from sends; 0 = one per send. */
   OUTBOX_NOTIFY_WINDOW_MS: integer(5, 0, 1000),

@@ -54,30 +54,48 @@ describe('send batcher', () => {
     await batcher.drain();
   });
 
-  it('with a window, holds the first send of a batch that long for others to join it', async () => {
+  it('with a window, holds a send that finds no batch being written that long for others to join it', async () => {
     const users = Array.from({ length: 3 }, newUser);
     const roomId = await createRoom(db.sql, users);
     const { batcher, batches } = setup(10, 300);
     const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
-    const startedAt = performance.now();
-    const first = send(0);
+    // The first send of all is written at once: nothing tells yet that others follow.
+    await send(0);
+    const heldAt = performance.now();
+    const held = send(1);
     await sleep(50);
     // Sent 50 ms later, into the same window: one statement for both.
-    const second = send(1);
-    await Promise.all([first, second]);
-    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(290);
-    expect(batches).toEqual([2]);
+    const joined = send(2);
+    await Promise.all([held, joined]);
+    expect(performance.now() - heldAt).toBeGreaterThanOrEqual(290);
+    expect(batches).toEqual([1, 2]);
     await batcher.drain();
   });
 
   it('with a window, writes a full batch at once', async () => {
-    const users = Array.from({ length: 2 }, newUser);
+    const users = Array.from({ length: 3 }, newUser);
     const roomId = await createRoom(db.sql, users);
     const { batcher, batches } = setup(2, 60_000);
-    const sent = [0, 1].map((n) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n }));
+    const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
+    await send(0);
     // Not held for the minute of the window: the test would time out.
-    await Promise.all(sent);
-    expect(batches).toEqual([2]);
+    await Promise.all([send(1), send(2)]);
+    expect(batches).toEqual([1, 2]);
+    await batcher.drain();
+  });
+
+  it('with a window, does not hold sends that come slower than one per two windows', async () => {
+    const users = Array.from({ length: 3 }, newUser);
+    const roomId = await createRoom(db.sql, users);
+    const { batcher, batches } = setup(10, 1000);
+    const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
+    await send(0);
+    await sleep(2100);
+    const startedAt = performance.now();
+    await send(1);
+    // Written at once, not after the 1 s window.
+    expect(performance.now() - startedAt).toBeLessThan(900);
+    expect(batches).toEqual([1, 1]);
     await batcher.drain();
   });
 

@@ -1,8 +1,8 @@
 // Sends, from every connection of this gateway, stored by group commit and published by the
 // fast path. Sends that arrive while earlier batches are being written wait and go together
-// in the next batch (one transaction for all of them: gateway/sql/insert-messages.ts), and a
-// batch that is not full waits `windowMs` after its first send for others; each send is
-// answered once its batch has committed. Then the gateway publishes the messages it
+// in the next batch (one transaction for all of them: gateway/sql/insert-messages.ts); while
+// sends come often, a batch that is not full also waits `windowMs` after its first send for
+// others. Each send is answered once its batch has committed. Then the gateway publishes the messages it
 // may publish itself (the fast path) and deletes their outbox rows; what it could not publish
 // goes to the outbox workers, and the reaper hands them whatever a crashed gateway held.
 // Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
@@ -29,8 +29,8 @@ export interface SendBatcherOptions {
   /** Most batches being written at once (more than one only while full batches are waiting). */
   concurrency: number;
   /**
-   * A batch that is not full is written no sooner than this many ms after its first send
-   * arrived, so that sends close together share one statement (0: at once).
+   * A send that finds no batch being written waits up to this many ms for others to join its
+   * batch, while sends come in at least one per two windows on average (0: never waits).
    */
   windowMs?: number;
   /** The fast path published these many messages, or failed to (for metrics). */
@@ -173,10 +173,18 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
 
   /** Set while the sends queued wait for others to join their batch (`windowMs`). */
   let windowTimer: NodeJS.Timeout | null = null;
+  /** A moving average of the ms between two sends, and when the last one came. */
+  let meanGapMs = Infinity;
+  let lastSendAt = -Infinity;
+  /**
+   * Waiting pays only if others are likely to come within the window: sends arrive at least
+   * one per two windows on average. Slower, most would wait for nothing.
+   */
+  const worthWaiting = () => meanGapMs < 2 * (options.windowMs ?? 0);
 
   const pump = (windowOver = false) => {
     while (running.size < options.concurrency && queue.length > 0) {
-      if (!windowOver && running.size === 0 && queue.length < options.maxBatch) {
+      if (!windowOver && running.size === 0 && queue.length < options.maxBatch && worthWaiting()) {
         const wait = queue[0]!.queuedAt + (options.windowMs ?? 0) - performance.now();
         if (wait > 0) {
           windowTimer ??= setTimeout(() => {
@@ -212,7 +220,10 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
   return {
     send(message, source) {
       return new Promise((resolve, reject) => {
-        queue.push({ queuedAt: performance.now(), message, source, resolve, reject });
+        const now = performance.now();
+        meanGapMs = meanGapMs === Infinity ? now - lastSendAt : 0.9 * meanGapMs + 0.1 * (now - lastSendAt);
+        lastSendAt = now;
+        queue.push({ queuedAt: now, message, source, resolve, reject });
         pump();
       });
     },
