@@ -37,11 +37,17 @@ describe('send batcher', () => {
     return { bus, batcher, batches };
   };
 
-  it('starts a second batch while one is being written only for a full one: small ones wait and go together', async () => {
-    const users = Array.from({ length: 4 }, newUser);
+  /** A batcher and a room of `members`; send(n) sends as member n % members, from connection n. */
+  const roomSends = async (members: number, maxBatch: number, windowMs = 0) => {
+    const users = Array.from({ length: members }, newUser);
     const roomId = await createRoom(db.sql, users);
-    const { batcher, batches } = setup(3);
-    const send = (n: number) => batcher.send({ roomId, userId: users[n % 4]!, content: { n }, extra: {} }, { connection: n });
+    const { batcher, batches } = setup(maxBatch, windowMs);
+    const send = (n: number) => batcher.send({ roomId, userId: users[n % members]!, content: { n }, extra: {} }, { connection: n });
+    return { batcher, batches, send };
+  };
+
+  it('starts a second batch while one is being written only for a full one: small ones wait and go together', async () => {
+    const { batcher, batches, send } = await roomSends(4, 3);
     // One send goes at once; the two behind it are not a full batch: they wait for it.
     const first = [send(0), send(1), send(2)];
     await Promise.all(first);
@@ -55,10 +61,7 @@ describe('send batcher', () => {
   });
 
   it('with a window, holds a send that finds no batch being written that long for others to join it', async () => {
-    const users = Array.from({ length: 3 }, newUser);
-    const roomId = await createRoom(db.sql, users);
-    const { batcher, batches } = setup(10, 300);
-    const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
+    const { batcher, batches, send } = await roomSends(3, 10, 300);
     // The first send of all is written at once: nothing tells yet that others follow.
     await send(0);
     const heldAt = performance.now();
@@ -73,10 +76,7 @@ describe('send batcher', () => {
   });
 
   it('with a window, writes a full batch at once', async () => {
-    const users = Array.from({ length: 3 }, newUser);
-    const roomId = await createRoom(db.sql, users);
-    const { batcher, batches } = setup(2, 60_000);
-    const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
+    const { batcher, batches, send } = await roomSends(3, 2, 60_000);
     await send(0);
     // Not held for the minute of the window: the test would time out.
     await Promise.all([send(1), send(2)]);
@@ -85,10 +85,7 @@ describe('send batcher', () => {
   });
 
   it('with a window, does not hold sends that come slower than one per two windows', async () => {
-    const users = Array.from({ length: 3 }, newUser);
-    const roomId = await createRoom(db.sql, users);
-    const { batcher, batches } = setup(10, 1000);
-    const send = (n: number) => batcher.send({ roomId, userId: users[n]!, content: { n }, extra: {} }, { connection: n });
+    const { batcher, batches, send } = await roomSends(3, 10, 1000);
     await send(0);
     await sleep(2100);
     const startedAt = performance.now();

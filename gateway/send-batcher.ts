@@ -2,10 +2,10 @@
 // fast path. Sends that arrive while earlier batches are being written wait and go together
 // in the next batch (one transaction for all of them: gateway/sql/insert-messages.ts); while
 // sends come often, a batch that is not full also waits `windowMs` after its first send for
-// others. Each send is answered once its batch has committed. Then the gateway publishes the messages it
-// may publish itself (the fast path) and deletes their outbox rows; what it could not publish
-// goes to the outbox workers, and the reaper hands them whatever a crashed gateway held.
-// Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
+// others. Each send is answered once its batch has committed. Then the gateway publishes the
+// messages it may publish itself (the fast path) and deletes their outbox rows; what it could
+// not publish goes to the outbox workers, and the reaper hands them whatever a crashed gateway
+// held. Receivers order by seq, so a copy published twice, or one that comes early, is harmless.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RoomBus } from '../shared/bus/room-bus';
 import type { Sql } from '../shared/db/client';
