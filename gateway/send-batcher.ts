@@ -171,29 +171,33 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
     return batch;
   };
 
+  const windowMs = options.windowMs ?? 0;
   /** Set while the sends queued wait for others to join their batch (`windowMs`). */
   let windowTimer: NodeJS.Timeout | null = null;
   /** A moving average of the ms between two sends, and when the last one came. */
   let meanGapMs = Infinity;
   let lastSendAt = -Infinity;
+
   /**
-   * Waiting pays only if others are likely to come within the window: sends arrive at least
-   * one per two windows on average. Slower, most would wait for nothing.
+   * True while the queued sends wait for others to join their batch (the pump is called
+   * again when the window is over). Waiting pays only if others are likely to come within
+   * the window: sends arrive at least one per two windows on average; slower, most would
+   * wait for nothing.
    */
-  const worthWaiting = () => meanGapMs < 2 * (options.windowMs ?? 0);
+  const holdForWindow = (): boolean => {
+    if (running.size > 0 || queue.length >= options.maxBatch || meanGapMs >= 2 * windowMs) return false;
+    const wait = queue[0]!.queuedAt + windowMs - performance.now();
+    if (wait <= 0) return false;
+    windowTimer ??= setTimeout(() => {
+      windowTimer = null;
+      pump(true);
+    }, wait);
+    return true;
+  };
 
   const pump = (windowOver = false) => {
     while (running.size < options.concurrency && queue.length > 0) {
-      if (!windowOver && running.size === 0 && queue.length < options.maxBatch && worthWaiting()) {
-        const wait = queue[0]!.queuedAt + (options.windowMs ?? 0) - performance.now();
-        if (wait > 0) {
-          windowTimer ??= setTimeout(() => {
-            windowTimer = null;
-            pump(true);
-          }, wait);
-          return;
-        }
-      }
+      if (!windowOver && holdForWindow()) return;
       if (windowTimer) clearTimeout(windowTimer);
       windowTimer = null;
       // A second batch only for a full one: small batches wait for the one being written and
