@@ -99,6 +99,29 @@ describe('redis cluster bus', () => {
     }
   });
 
+  it('a first subscribe whose slot-map read fails (a node refusing CLUSTER SLOTS for a moment) waits and reads it again', async () => {
+    const [publisher, subscriber] = [bus(), bus()];
+    await subscriber.ping(); // its cluster client is connected: what fails now is the read itself
+    const got = inbox(subscriber);
+    const admins = cluster.nodes.map((n) => node(n.port));
+    const allow = (rule: string) => Promise.all(admins.map((admin) => admin.call('ACL', 'SETUSER', 'default', rule)));
+    await allow('-cluster|slots');
+    try {
+      const [channel] = rooms(1);
+      const subscribed = subscriber.subscribe(channel!).then(
+        () => 'subscribed',
+        (err: Error) => err.message,
+      );
+      await sleep(300);
+      await allow('+cluster|slots');
+      expect(await subscribed).toBe('subscribed');
+      await publisher.publish([{ channel: channel!, message: 'after the refusal' }]);
+      await until('the room heard', () => got.get(channel!)?.length === 1, 5000);
+    } finally {
+      await allow('+cluster|slots');
+    }
+  });
+
   it('after resharding moves a room\u2019s slot and a shard\u2019s heartbeat slot to another master: a reconnect is reported and every room is heard, the ones left on the old master too', async () => {
     const { publisher, subscriber, got, reconnects, channels } = await subscribedRooms(30);
     const from = cluster.masterOf(keySlot(channels[0]!));

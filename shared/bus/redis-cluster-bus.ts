@@ -11,6 +11,7 @@
 // its new master and the bus then reports a reconnect: the rooms read what they missed
 // from PostgreSQL. Nothing heard on a moved channel goes on before that report.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { keySlot, SLOT_COUNT, type ClusterNode } from '../redis-cluster';
 import type { Logger } from '../logger';
 import { createRedisCluster } from '../redis';
@@ -179,8 +180,13 @@ export function createRedisClusterBus(
     }
   };
 
+  /** The slot map; the first read is tried again (a node may fail it for a moment) for up to subscribeTimeoutMs. */
   const currentSlots = async (): Promise<SlotMap> => {
-    if (!slots) await refresh();
+    const deadline = Date.now() + subscribeTimeoutMs;
+    for (let delayMs = 50; !slots && !closed && Date.now() + delayMs < deadline; delayMs = Math.min(delayMs * 2, 1000)) {
+      await refresh();
+      if (!slots) await sleep(delayMs);
+    }
     if (!slots) throw new Error('redis cluster slot map is not known (no node answered)');
     if (!topologyTimer && !closed) {
       // Read every heartbeat, or every second without one: a failover must be followed in any case.
