@@ -5,6 +5,7 @@ import { createMemoryBus } from '../shared/bus/memory-bus';
 import { GLOBAL_CHANNEL } from '../shared/bus/channels';
 import { createRoomBus } from '../shared/bus/room-bus';
 import { createLogger } from '../shared/logger';
+import { messageIdOf, routeOf, type EventRoute } from '../shared/protocol/events';
 import { createRoom, newUser } from '../test/support/fixtures';
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
 import { createOutboxWaker } from './outbox-waker';
@@ -22,6 +23,7 @@ describe('send batcher', () => {
   const setup = (maxBatch: number, windowMs = 0) => {
     const bus = createMemoryBus();
     const batches: number[] = [];
+    const own: Array<{ frame: string; route: EventRoute }> = [];
     const batcher = createSendBatcher({
       sql: db.sql,
       bus: createRoomBus(bus, 'global'),
@@ -33,8 +35,9 @@ describe('send batcher', () => {
       concurrency: 4,
       windowMs,
       onBatch: (size) => batches.push(size),
+      deliverOwn: (frame, _eventSeq, route) => own.push({ frame, route }),
     });
-    return { bus, batcher, batches };
+    return { bus, batcher, batches, own };
   };
 
   /** A batcher and a room of `members`; send(n) sends as member n % members, from connection n. */
@@ -99,14 +102,18 @@ describe('send batcher', () => {
   it('publishes each message it stores on the bus itself, and deletes its outbox row', async () => {
     const users = [newUser()];
     const roomId = await createRoom(db.sql, users);
-    const { bus, batcher } = setup(10);
+    const { bus, batcher, own } = setup(10);
     const heard: string[] = [];
     bus.onMessage((_channel, frame) => heard.push(frame));
     await bus.subscribe(GLOBAL_CHANNEL);
-    const stored = await batcher.send({ roomId, userId: users[0]!, content: { text: 'hi' }, extra: {} }, {});
+    const stored = await batcher.send({ roomId, userId: users[0]!, content: { text: 'hi' }, extra: { temp_id: 't-1' } }, {});
     await batcher.drain();
     expect(heard).toHaveLength(1);
-    expect(JSON.parse(heard[0]!)).toMatchObject({ roomId, type: 'message.created', message: { id: stored!.id, seq: 1 } });
+    expect(JSON.parse(heard[0]!)).toMatchObject({ roomId, type: 'message.created', message: { id: stored!.id, seq: 1, temp_id: 't-1' } });
+    // Handed to this gateway's own sockets as published, with the route read back from it;
+    // its copy from the bus is told by its id without parsing it.
+    expect(own).toEqual([{ frame: heard[0], route: routeOf(heard[0]!) }]);
+    expect(messageIdOf(heard[0]!)).toBe(stored!.id);
     // Published: its outbox row is gone.
     expect(await db.sql`SELECT id FROM outbox WHERE room_id = ${roomId}`).toHaveLength(0);
   });

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RoomBus } from '../shared/bus/room-bus';
 import type { Sql } from '../shared/db/client';
 import type { Logger } from '../shared/logger';
-import { serializeMessageEvent } from '../shared/protocol/events';
+import { messageRoute, serializeMessageEvent, type EventRoute } from '../shared/protocol/events';
 import type { OutboxWaker } from './outbox-waker';
 import { insertMessages, type NewMessage, type StoredMessage } from './sql/insert-messages';
 import { releaseFastRows } from './sql/release-fast-rows';
@@ -41,7 +41,7 @@ export interface SendBatcherOptions {
    * A message this gateway stored and publishes itself, right after its commit, for its own
    * sockets (fanout.deliverOwn, which takes it only when that cannot reorder the room).
    */
-  deliverOwn?(frame: string, eventSeq: number): void;
+  deliverOwn?(frame: string, eventSeq: number, route: EventRoute): void;
 }
 
 export interface SendBatcher {
@@ -105,8 +105,10 @@ export function createSendBatcher(options: SendBatcherOptions): SendBatcher {
   };
 
   const publishFast = async (stored: StoredMessage[], roomIds: string[]) => {
-    const events = stored.map((s, i) => ({ roomId: roomIds[i]!, frame: serializeMessageEvent(roomIds[i]!, s.message, 'live') }));
-    if (options.deliverOwn) events.forEach(({ frame }, i) => options.deliverOwn!(frame, stored[i]!.eventSeq));
+    const timestamp = new Date().toISOString();
+    const events = stored.map((s, i) => ({ roomId: roomIds[i]!, frame: serializeMessageEvent(roomIds[i]!, s.message, 'live', timestamp) }));
+    if (options.deliverOwn)
+      events.forEach(({ roomId, frame }, i) => options.deliverOwn!(frame, stored[i]!.eventSeq, messageRoute(roomId, stored[i]!.message, timestamp)));
     const results = await bus.publish(events);
     const published: number[] = [];
     const failed: number[] = [];

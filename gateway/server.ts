@@ -172,7 +172,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     windowMs: config.SEND_BATCH_WINDOW_MS,
     // Leave connections of the pool to joins and acks.
     concurrency: Math.max(1, Math.floor(config.DATABASE_POOL_MAX / 2)),
-    deliverOwn: (frame, eventSeq) => fanout.deliverOwn(frame, eventSeq),
+    deliverOwn: (frame, eventSeq, route) => fanout.deliverOwn(frame, eventSeq, route),
     onBatch: (size) => metrics.sendBatchSize.observe(size),
     onFastPath: (published, failed) => {
       if (published) metrics.fastPath.inc({ result: 'published' }, published);

@@ -5,7 +5,7 @@
 // room when the bus reconnected.
 import type { RoomBus } from '../../shared/bus/room-bus';
 import type { Logger } from '../../shared/logger';
-import { roomIdOf, routeOf } from '../../shared/protocol/events';
+import { messageIdOf, roomIdOf, routeOf, type EventRoute } from '../../shared/protocol/events';
 import type { Socket } from '../session';
 import { Room, type OpenJoin, type RoomPort, type RoomSettings } from './room';
 
@@ -21,8 +21,9 @@ export interface Fanout {
    * A message this gateway stored and is publishing itself (the fast path), right after its
    * commit: its room here takes it at once when that cannot reorder the room (Room.takeOwn),
    * and its copy from the bus is then dropped unseen. Otherwise the copy brings it.
+   * `route`: the frame's (routeOf), when the caller has it at hand.
    */
-  deliverOwn(frame: string, eventSeq: number): void;
+  deliverOwn(frame: string, eventSeq: number, route?: EventRoute): void;
   /**
    * An ephemeral event of a room (typing, read receipts: never stored, no seq): to the room's
    * sockets here but `from` at once, and through the bus to the other gateways. Its copy that
@@ -123,6 +124,11 @@ export function createFanout(bus: RoomBus, ports: RoomPorts, settings: RoomSetti
     const roomId = roomIdOf(frame);
     if (roomId !== null && !rooms.has(roomId)) return;
     if (ownEphemeral.size > 0 && ownEphemeral.delete(frame)) return;
+    if (ownMessages.size > 0) {
+      // Most copies of own messages are told by their id at the head of the frame, unparsed.
+      const messageId = messageIdOf(frame);
+      if (messageId !== null && ownMessages.delete(messageId)) return;
+    }
     const route = routeOf(frame);
     if (!route) {
       logger.warn('dropping malformed event from the bus');
@@ -137,8 +143,7 @@ export function createFanout(bus: RoomBus, ports: RoomPorts, settings: RoomSetti
   });
 
   return {
-    deliverOwn(frame, eventSeq) {
-      const route = routeOf(frame);
+    deliverOwn(frame, eventSeq, route: EventRoute | null = routeOf(frame)) {
       const room = route && rooms.get(route.roomId);
       if (!room || !room.takeOwn(frame, route, eventSeq) || route.messageId === null) return;
       ownMessages.add(route.messageId);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { roomEventFrame, roomIdOf, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent } from './events';
+import { messageIdOf, messageRoute, roomEventFrame, roomIdOf, routeOf, serializeGapEvent, serializeMessageEvent, serializeRoomEvent } from './events';
 
 const ROOM = '3f0e6a52-6a1b-4c52-9d7e-0d6f2b1a9c11';
 const message = { id: 42, seq: 7, user_id: '9a6f2c2e-8a8d-4c1e-b1a8-2f0f7a9d6b10', content: { text: 'hi' }, created_at: '2026-11-23T10:00:00.000Z' };
@@ -81,5 +81,36 @@ describe('event serialisation', () => {
     expect(roomIdOf('{"op":"ping","token":"x"}')).toBeNull();
     // A "roomId" deep inside user content is not mistaken for the event's room.
     expect(roomIdOf(`{"op":"event","type":"${'x'.repeat(80)}","roomId":"${ROOM}"}`)).toBeNull();
+  });
+
+  it('builds the route of a message event it serialises as routeOf reads it back', () => {
+    const at = '2026-11-23T10:00:01.000Z';
+    for (const m of [message, { ...message, seq: -1 }, { ...message, temp_id: 't-1', reply_to_message_id: 3, type: 'text' }])
+      expect(messageRoute(ROOM, m, at)).toEqual(routeOf(serializeMessageEvent(ROOM, m, 'live', at)));
+    expect(messageRoute(ROOM, message, 'not a time').publishedAtMs).toBeNull();
+  });
+
+  it('reads the message id at the head of a message event, and nothing from any other frame', () => {
+    for (const id of [0, 7, 42, 2 ** 53 - 1]) {
+      const frame = serializeMessageEvent(ROOM, { ...message, id }, 'live');
+      expect(messageIdOf(frame)).toBe(id);
+      expect(messageIdOf(frame)).toBe(routeOf(frame)!.messageId);
+    }
+    const notAnId = [
+      // id not the message's first key: left to routeOf
+      serializeMessageEvent(ROOM, { seq: 7, id: 42 } as never, 'live'),
+      serializeMessageEvent(ROOM, { id: '42' } as never, 'live'),
+      serializeMessageEvent(ROOM, { id: 1.5 } as never, 'live'),
+      serializeMessageEvent(ROOM, { id: 2 ** 60 } as never, 'live'),
+      '{"op":"event","type":"message.created","roomId":"r","message":{"id":}',
+      '{"op":"event","type":"message.created","roomId":"r","message":{"id":12',
+      // other events, even when their data looks like a message
+      roomEventFrame('message.updated', ROOM, 77, { message: { id: 42 }, seq: 8 }),
+      serializeRoomEvent('member.removed', ROOM, { text: '","message":{"id":5,' }, 3),
+      serializeGapEvent(ROOM, 1, 2),
+      'not json',
+      '',
+    ];
+    for (const frame of notAnId) expect(messageIdOf(frame), frame).toBeNull();
   });
 });

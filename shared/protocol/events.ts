@@ -96,6 +96,41 @@ export function roomIdOf(frame: string): string | null {
 
 const position = (value: unknown) => (Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : null);
 
+const MESSAGE_CREATED_HEAD = '{"op":"event","type":"message.created","roomId":"';
+const MESSAGE_ID_KEY = '","message":{"id":';
+
+/**
+ * The message id of a message.created event laid out as serializeMessageEvent lays out one
+ * whose message has `id` as its first key (PostgreSQL's jsonb puts the shortest keys first),
+ * read without parsing the frame; null for any other frame (routeOf then tells).
+ */
+export function messageIdOf(frame: string): number | null {
+  if (!frame.startsWith(MESSAGE_CREATED_HEAD)) return null;
+  const roomEnd = frame.indexOf('"', MESSAGE_CREATED_HEAD.length);
+  if (roomEnd < 0 || !frame.startsWith(MESSAGE_ID_KEY, roomEnd)) return null;
+  const start = roomEnd + MESSAGE_ID_KEY.length;
+  let end = start;
+  let id = 0;
+  for (let digit = frame.charCodeAt(end) - 48; digit >= 0 && digit <= 9; digit = frame.charCodeAt(++end) - 48) id = id * 10 + digit;
+  if (end === start || end - start > 16 || (frame[end] !== ',' && frame[end] !== '}') || !Number.isSafeInteger(id)) return null;
+  return id;
+}
+
+/** The route of a message.created event made by serializeMessageEvent from these arguments: what routeOf reads back from it. */
+export function messageRoute(roomId: string, message: ChatMessage, timestamp: string): EventRoute {
+  const publishedAtMs = Date.parse(timestamp);
+  return {
+    roomId,
+    type: 'message.created',
+    messageId: message.id,
+    seq: position(message.seq),
+    publishedAtMs: Number.isNaN(publishedAtMs) ? null : publishedAtMs,
+    userId: null,
+    membershipId: null,
+    eventId: null,
+  };
+}
+
 export function routeOf(frame: string): EventRoute | null {
   try {
     const event = JSON.parse(frame) as {
