@@ -19,10 +19,15 @@ export interface DispatchContext extends OpContext {
   draining(): boolean;
   onRateLimited(): void;
   onOpDone(op: string, result: string): void;
+  /** Sends a frame with the others for `ws` at the end of this turn of the event loop (send replies); `send` writes them first. */
+  sendLater(ws: Socket, frame: string): void;
 }
 
 function reply(ctx: DispatchContext, ws: Socket, body: Reply, ids: RequestIds) {
-  ctx.send(ws, [JSON.stringify(withIds(body, ids))]);
+  const frame = JSON.stringify(withIds(body, ids));
+  // A commit answers many sends at once: their replies go out together, per socket.
+  if (body.op === 'send') ctx.sendLater(ws, frame);
+  else ctx.send(ws, [frame]);
 }
 
 async function runOp(ctx: DispatchContext, ws: Socket, frame: Extract<ParsedFrame, { ok: true }>): Promise<Reply | null> {

@@ -16,6 +16,7 @@ import { roomRoutes } from './api/rooms-api';
 import { createAuthenticator } from './auth';
 import type { GatewayConfig } from './config';
 import { serveDemo } from './demo';
+import { createCoalescedSends } from './coalesced-sends';
 import { handleFrame, type DispatchContext } from './dispatch';
 import { createFanout } from './delivery/fanout';
 import { respondAsync, sendJson, withTimeout } from './http';
@@ -106,11 +107,16 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ready: () => notReady().then((failed) => Object.keys(failed).length === 0),
   });
 
-  const send = (ws: Socket, frames: readonly string[]) =>
+  const sendNow = (ws: Socket, frames: readonly string[]) =>
     sendFrames(ws, frames, () => {
       stats.slowConsumerCloses++;
       metrics.slowConsumerCloses.inc();
     });
+  const sendReplies = createCoalescedSends(sendNow);
+  const send = (ws: Socket, frames: readonly string[]) => {
+    sendReplies.flush(ws);
+    return sendNow(ws, frames);
+  };
   // Paced sends (backfill pages) wait until a socket has at most this much buffered.
   const lowWater = Math.floor(config.WS_SEND_HIGH_WATER / 2);
   const fanout = createFanout(
@@ -191,6 +197,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     rlCapacity: config.RL_BUCKET_CAPACITY,
     rlRefillMs: config.RL_REFILL_MS,
     send,
+    sendLater: sendReplies.later,
     draining: () => draining,
     onRateLimited: () => {
       stats.rateLimited++;

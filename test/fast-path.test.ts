@@ -1,6 +1,7 @@
 // Sends are written by group commit and published by the gateway itself (the fast path,
 // gateway/send-batcher.ts), with the outbox workers as the safety net: for rooms with a row
 // in their hands, for publishes that failed, for rows a dead gateway held.
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,14 +54,18 @@ describe('fast path and group commit (in-process gateway, no worker)', () => {
     const [first, ...others] = rooms;
     const requestIds = Array.from({ length: 20 }, (_, i) => `p${i}`);
     for (const id of requestIds) first!.clients[0]!.sendRaw(JSON.stringify({ op: 'send', room_id: first!.roomId, content: { id }, request_id: id }));
+    // Another op right behind them, answered without waiting for anything: its reply is written
+    // at once, and the send replies (held to be written together) still go before it.
+    first!.clients[0]!.sendRaw(JSON.stringify({ op: 'typing', room_id: randomUUID(), request_id: 'behind' }));
     await Promise.all(
       others.map((room) => Promise.all(Array.from({ length: 5 }, (_, i) => room.clients[0]!.request({ op: 'send', room_id: room.roomId, content: { i } })))),
     );
     const replies = await Promise.all(requestIds.map((id) => first!.clients[0]!.waitFor((f) => f.request_id === id)));
     expect(replies.map((r) => r.seq)).toEqual(requestIds.map((_, i) => i + 1));
     // Replies came in the order the sends were made.
-    const order = first!.clients[0]!.frames.filter((f) => f.op === 'send').map((f) => f.request_id);
-    expect(order).toEqual(requestIds);
+    await first!.clients[0]!.waitFor((f) => f.request_id === 'behind');
+    const order = first!.clients[0]!.frames.filter((f) => f.op === 'send' || f.request_id === 'behind').map((f) => f.request_id);
+    expect(order).toEqual([...requestIds, 'behind']);
     // Fewer transactions than sends: the gateway's batch-size histogram saw batches of more than one.
     const metrics = await (await fetch(`http://127.0.0.1:${system.port}/metrics`)).text();
     const count = Number(metrics.match(/^arcyou_gateway_send_batch_size_count (\d+)/m)![1]);
