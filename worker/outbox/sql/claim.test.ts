@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../../shared/db/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/services';
-import { claimBatch } from './claim';
+import { plansOf } from '../../../test/support/plans';
+import { claimBatch, ROOM_CLAIM_LOCK } from './claim';
 import { reapExpiredLocks } from './reap';
 
 describe('claimBatch: order within a room', () => {
@@ -134,5 +135,35 @@ describe('claimBatch: order within a room', () => {
     // The room in id order with the freed row first, or held back whole: never its later rows alone.
     const roomIds = idsOf(claimed, room);
     expect([[], [reaped, ...later]], `room rows claimed: ${JSON.stringify(roomIds)} (reaped row ${reaped})`).toContainEqual(roomIds);
+  });
+
+  it('while another worker is claiming the rooms of the first rows, takes the rooms after them instead of none', async () => {
+    const batchSize = 4;
+    const rooms = Array.from({ length: 2 * batchSize }, () => randomUUID());
+    // Two rows per room, interleaved: the first batchSize rows are one row of each of the first batchSize rooms.
+    const ids = new Map<string, number[]>(rooms.map((r) => [r, []]));
+    for (let round = 0; round < 2; round++) for (const room of rooms) ids.get(room)!.push(await row(room));
+    const [busy, free] = [rooms.slice(0, batchSize), rooms.slice(batchSize)];
+
+    // The other worker's claim transaction, between its room locks and its commit.
+    const claimed = await db.sql.begin(async (other) => {
+      for (const room of busy) await other`SELECT pg_advisory_xact_lock(${ROOM_CLAIM_LOCK}, hashtext(${room}::text))`;
+      return claimBatch(db.sql, { workerId: 'w2', batchSize, lockSeconds: 30, excludeTypePrefix: 'document.' });
+    });
+    expect(claimed.map((r) => r.id)).toEqual(free.map((room) => ids.get(room)![0]));
+  });
+
+  it('looks up what holds a row back by its room, with rows of many rooms in other workers\u2019 hands', async () => {
+    const rooms = Array.from({ length: 40 }, () => randomUUID());
+    for (const room of rooms) await row(room, { lockRunsOutInSeconds: 30 });
+    for (const room of rooms) await row(room);
+    await row(randomUUID());
+    const plans = await plansOf(db.url, async (sql) => {
+      await claimBatch(sql, { workerId: 'w2', batchSize: 10, lockSeconds: 30, excludeTypePrefix: 'document.' });
+    });
+    const claims = plans.filter((plan) => plan.includes('outbox_room_blockers_idx'));
+    expect(claims.length, 'claim statements').toBeGreaterThan(0);
+    // A scan of the index per candidate row, filtered by room, reads every held row each time.
+    for (const plan of claims) expect(plan).toMatch(/outbox_room_blockers_idx on outbox earlier[^\n]*\n\s*Index Cond: \(\(room_id = o(_\d+)?\.room_id\)/);
   });
 });
