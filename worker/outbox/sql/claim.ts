@@ -39,13 +39,16 @@ export const ROOM_CLAIM_LOCK = 7_411_204;
  * Two statements in one transaction: the first picks the rooms and takes their advisory
  * locks (pg_try_advisory_xact_lock: a room another worker is claiming is skipped), so that
  * the second's snapshot, taken after, sees every earlier claim of those rooms committed.
- * The rooms are picked from the first 2 × batchSize due rows, in the order of their first
- * row there, until batchSize rooms are locked: two workers claiming at the same moment see
- * the same first rows, and the one whose locks come second takes the rooms after them
- * instead of none (with the first rows' rooms only, it claimed nothing and slept).
  * Both compare times with `now()`, the claim transaction's start, and fresh rows are due
  * from '-infinity': no row can look "not yet due" because of the clock of the
  * transaction that wrote it.
+ *
+ * The rooms are picked from the first 2 × batchSize due rows (the candidates), in the order
+ * of their first row there, until batchSize rooms are locked: two workers claiming at the
+ * same moment see the same first rows, and the one whose locks come second takes the rooms
+ * after them instead of none (with the first rows' rooms only, it claimed nothing and
+ * slept). The second statement claims up to the candidates' last id. If it finds nothing
+ * (another worker's claim of those rooms committed between the two), both run again.
  */
 export async function claimBatch(sql: Sql, options: ClaimOptions): Promise<OutboxRow[]> {
   const typeFilter = typeMatches(sql, options);
