@@ -183,9 +183,10 @@ export function createRedisClusterBus(
   /** The slot map; the first read is tried again (a node may fail it for a moment) for up to subscribeTimeoutMs. */
   const currentSlots = async (): Promise<SlotMap> => {
     const deadline = Date.now() + subscribeTimeoutMs;
-    for (let delayMs = 50; !slots && !closed && Date.now() + delayMs < deadline; delayMs = Math.min(delayMs * 2, 1000)) {
+    for (let delayMs = 50; !slots && !closed; delayMs = Math.min(delayMs * 2, 1000)) {
       await refresh();
-      if (!slots) await sleep(delayMs);
+      if (slots || Date.now() + delayMs >= deadline) break;
+      await sleep(delayMs);
     }
     if (!slots) throw new Error('redis cluster slot map is not known (no node answered)');
     if (!topologyTimer && !closed) {
