@@ -3,7 +3,7 @@
 // It never gates absolute numbers (the machines are shared and noisy). It measures
 // same-run ratios — ours / Socket.IO on identical load at fan-out 100 (fan-out only and
 // full path), 10 and 1 (full path, and at 10 the p99 and PostgreSQL CPU at a fixed rate),
-// and our hot functions / plain JSON.parse|stringify in the same process — repeats them with the
+// two outbox workers' throughput / one's, and our hot functions / plain JSON.parse|stringify in the same process — repeats them with the
 // two systems interleaved, takes each ratio's median, and compares it with
 // bench/baseline.json: a ratio worse than the baseline's by more than the tolerance
 // stated there fails the gate (exit 1). Exit 2: the run itself broke.
@@ -18,6 +18,7 @@ import { judgeAll, type Baseline, type Direction, type GateMetric } from './lib/
 import { median, ratio } from './lib/stats';
 import { runFanoutGroup, type PhaseKind, type PhaseResult } from './scenarios/fanout';
 import { pairedMicroRatios } from './scenarios/micro';
+import { runWorkerConfig } from './scenarios/worker-throughput';
 import { createBenchDatabase } from './system/database';
 import { startPrivateRedis } from './system/processes';
 import type { System } from './load/wire';
@@ -104,6 +105,13 @@ const GROUPS: Array<{ fanout: number; rooms: number; phases: PhaseKind[]; ratios
 // Same-process ratios: within ±4% between two gate runs (2026-12-02).
 const MICRO_TOLERANCE = 0.2;
 
+// Worker scale-out: two workers on a backlog over more rooms than one batch holds drain it
+// about as fast as one on two cores (ratio 0.98–1.01 in three repeats), where the claim that
+// read a whole index per candidate row gave 0.57–0.76 (worker/outbox/sql/claim.ts).
+const WORKER_SCALE = { batchSize: 500, backlog: 60_000, history: 20_000, rooms: 1000, capMs: 20_000 };
+const WORKER_SCALE_TOLERANCE = 0.25;
+const WORKER_SCALE_METRIC = 'worker rows/s at batch 500 over 1,000 rooms, 2 workers / 1';
+
 async function measure(): Promise<Array<GateMetric & { tolerance: number }>> {
   const db = await createBenchDatabase(adminDatabaseUrl(), 'gate');
   const redis = await startPrivateRedis(sharedRedisUrl());
@@ -140,6 +148,14 @@ async function measure(): Promise<Array<GateMetric & { tolerance: number }>> {
         }
         for (const r of group.ratios) add(r.name, r.better, r.tolerance, r.of(bySystem.ours!, bySystem.socketio!));
       }
+      const rowsPerSec: Record<number, number> = {};
+      for (const workers of rep % 2 === 0 ? [1, 2] : [2, 1]) {
+        const { batchSize, ...backlog } = WORKER_SCALE;
+        const result = await runWorkerConfig(db.sql, db.url, redis.url, { batchSize, workers }, backlog);
+        log(`  worker batch ${batchSize} × ${workers}: ${result.rowsPerSec.toFixed(0)} rows/s${result.drained ? '' : ' (time cap)'}`);
+        rowsPerSec[workers] = result.rowsPerSec;
+      }
+      add(WORKER_SCALE_METRIC, 'higher', WORKER_SCALE_TOLERANCE, rowsPerSec[2]! / rowsPerSec[1]!);
       for (const [name, value] of Object.entries(pairedMicroRatios())) add(`micro ${name}`, 'lower', MICRO_TOLERANCE, value);
     }
   } finally {
