@@ -3,8 +3,9 @@
 // It never gates absolute numbers (the machines are shared and noisy). It measures
 // same-run ratios — ours / Socket.IO on identical load at fan-out 100 (fan-out only and
 // full path), 10 and 1 (full path, and at 10 the p99 and PostgreSQL CPU at a fixed rate),
-// two outbox workers' throughput / one's, and our hot functions / plain JSON.parse|stringify in the same process — repeats them with the
-// two systems interleaved, takes each ratio's median, and compares it with
+// two outbox workers' throughput / one's, and our hot functions / plain
+// JSON.parse|stringify in the same process — repeats them with the two systems
+// interleaved, takes each ratio's median, and compares it with
 // bench/baseline.json: a ratio worse than the baseline's by more than the tolerance
 // stated there fails the gate (exit 1). Exit 2: the run itself broke.
 //

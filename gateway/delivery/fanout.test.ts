@@ -6,6 +6,7 @@ import { GLOBAL_CHANNEL, roomChannel, type PubsubMode } from '../../shared/bus/c
 import { createMemoryBus } from '../../shared/bus/memory-bus';
 import { createRoomBus } from '../../shared/bus/room-bus';
 import type { Logger } from '../../shared/logger';
+import { routeOf } from '../../shared/protocol/events';
 import { createFanout, type RoomPorts } from './fanout';
 import { asSocket, fakeSocket, FakeClock, FakeDb, fromSocket, range, seqsOf, tick, traceOf, type FakeSocket } from './fake-port';
 
@@ -481,6 +482,8 @@ describe('fanout: rooms', () => {
 describe.each(['global', 'perconv'] as const)('fanout: messages this gateway stored itself (%s mode)', (mode) => {
   // eventSeq: where the room's newest non-message event was placed when the message was stored.
   const quiet = 0;
+  /** What the send batcher does: hands the frame over with its route. */
+  const deliverOwn = (t: ReturnType<typeof setup>, frame: string, eventSeq: number) => t.fanout.deliverOwn(frame, eventSeq, routeOf(frame)!);
 
   it('reach the room at once when they are next and nothing else was placed since, and their copy from the bus is dropped unseen', async () => {
     const t = setup(mode);
@@ -489,11 +492,11 @@ describe.each(['global', 'perconv'] as const)('fanout: messages this gateway sto
     await t.join(a, R);
     // The room's first message is never taken: 0 is also the place of an event before any message.
     const first = t.dbOf(R).append();
-    t.fanout.deliverOwn(first, quiet);
+    deliverOwn(t, first, quiet);
     expect(traceOf(a)).toEqual(['J']);
     await t.publishOn(t.channel(R), first);
     const own = t.dbOf(R).append();
-    t.fanout.deliverOwn(own, quiet);
+    deliverOwn(t, own, quiet);
     expect(traceOf(a)).toEqual(['J', 1, 2]);
     await t.publishOn(t.channel(R), own);
     await t.publishOn(t.channel(R), t.dbOf(R).append()); // another gateway's next message
@@ -514,7 +517,7 @@ describe.each(['global', 'perconv'] as const)('fanout: messages this gateway sto
     await t.publishOn(t.channel(R), t.dbOf(R).append());
     const removal = t.dbOf(R).remove('ub'); // placed after 1: lost to this gateway, for now
     const own = t.dbOf(R).append();
-    t.fanout.deliverOwn(own, 1);
+    deliverOwn(t, own, 1);
     expect(traceOf(b)).toEqual(['J', 1]);
     await t.publishOn(t.channel(R), removal, own);
     expect(traceOf(a)).toEqual(['J', 1, 'rm:ub@1', 2]); // the whole room is told
@@ -527,7 +530,7 @@ describe.each(['global', 'perconv'] as const)('fanout: messages this gateway sto
     const a = fakeSocket('a', 'ua');
     await t.join(a, R);
     const [first, second] = t.dbOf(R).appendMany(2);
-    t.fanout.deliverOwn(second!, quiet);
+    deliverOwn(t, second!, quiet);
     await t.settle();
     expect(traceOf(a)).toEqual(['J']);
     await t.publishOn(t.channel(R), first!);
@@ -545,7 +548,7 @@ describe.each(['global', 'perconv'] as const)('fanout: messages this gateway sto
     t.control.holdSubscribe = true; // the catch-up's reads are what is held here: nothing settles them
     t.reconnect();
     const own = t.dbOf(R).append();
-    t.fanout.deliverOwn(own, quiet);
+    deliverOwn(t, own, quiet);
     expect(traceOf(a)).toEqual(['J']);
     await t.settle();
     expect(traceOf(a)).toEqual(['J', 1]); // read back, after the memberships were checked
@@ -554,7 +557,7 @@ describe.each(['global', 'perconv'] as const)('fanout: messages this gateway sto
   it('of a room nobody here is in go nowhere', async () => {
     const t = setup(mode);
     await t.fanout.start();
-    t.fanout.deliverOwn(t.dbOf(R).append(), quiet);
+    deliverOwn(t, t.dbOf(R).append(), quiet);
     expect(t.published).toEqual([]);
     expect(t.fanout.roomsWithMembers()).toBe(0);
   });

@@ -21,9 +21,9 @@ export interface Fanout {
    * A message this gateway stored and is publishing itself (the fast path), right after its
    * commit: its room here takes it at once when that cannot reorder the room (Room.takeOwn),
    * and its copy from the bus is then dropped unseen. Otherwise the copy brings it.
-   * `route`: the frame's (routeOf), when the caller has it at hand.
+   * `route`: the frame's, as routeOf would read it (the caller made the frame).
    */
-  deliverOwn(frame: string, eventSeq: number, route?: EventRoute): void;
+  deliverOwn(frame: string, eventSeq: number, route: EventRoute): void;
   /**
    * An ephemeral event of a room (typing, read receipts: never stored, no seq): to the room's
    * sockets here but `from` at once, and through the bus to the other gateways. Its copy that
@@ -143,8 +143,8 @@ export function createFanout(bus: RoomBus, ports: RoomPorts, settings: RoomSetti
   });
 
   return {
-    deliverOwn(frame, eventSeq, route: EventRoute | null = routeOf(frame)) {
-      const room = route && rooms.get(route.roomId);
+    deliverOwn(frame, eventSeq, route) {
+      const room = rooms.get(route.roomId);
       if (!room || !room.takeOwn(frame, route, eventSeq) || route.messageId === null) return;
       ownMessages.add(route.messageId);
       // Copies that never come back (a failed publish, a channel left) must not pile up.
