@@ -16,6 +16,7 @@ export const KNOBS = [
   'LISTEN_DATABASE_URL',
   'LOCK_SECONDS',
   'MAX_BODY_BYTES',
+  'SEND_BATCH_WINDOW_MS',
 ] as const;
 
 /** The bench's defaults: no rate limit in the way, room for bursts to slow readers. */
