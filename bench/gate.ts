@@ -150,8 +150,8 @@ async function measure(): Promise<Array<GateMetric & { tolerance: number }>> {
         for (const r of group.ratios) add(r.name, r.better, r.tolerance, r.of(bySystem.ours!, bySystem.socketio!));
       }
       const rowsPerSec: Record<number, number> = {};
+      const { batchSize, ...backlog } = WORKER_SCALE;
       for (const workers of rep % 2 === 0 ? [1, 2] : [2, 1]) {
-        const { batchSize, ...backlog } = WORKER_SCALE;
         const result = await runWorkerConfig(db.sql, db.url, redis.url, { batchSize, workers }, backlog);
         log(`  worker batch ${batchSize} × ${workers}: ${result.rowsPerSec.toFixed(0)} rows/s${result.drained ? '' : ' (time cap)'}`);
         rowsPerSec[workers] = result.rowsPerSec;
